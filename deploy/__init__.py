@@ -1,0 +1,1 @@
+"""Deployment: local infrastructure, simulators of the outside world, manifests."""

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Creates the virtualenv at $1 with Python 3.11 and installs the project (editable) with its dev extras.
+set -euo pipefail
+venv="${1:-.venv}"
+sudo_=""; [ "$(id -u)" = 0 ] || sudo_="sudo"
+
+python=""
+for candidate in python3.11 python3; do
+  if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+    python="$(command -v "$candidate")"; break
+  fi
+done
+if [ -z "$python" ]; then
+  echo "[bootstrap] installing Python 3.11 from Debian's packages"
+  $sudo_ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -q python3.11 python3.11-venv >/dev/null
+  python="$(command -v python3.11)"
+fi
+if ! "$python" -m venv --help >/dev/null 2>&1 || ! "$python" -c 'import ensurepip' 2>/dev/null; then
+  echo "[bootstrap] installing python3.11-venv"
+  $sudo_ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -q python3.11-venv >/dev/null
+fi
+[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+"$venv/bin/pip" install -q --disable-pip-version-check --upgrade pip==25.3
+"$venv/bin/pip" install -q --disable-pip-version-check -e '.[dev]'
+echo "[bootstrap] $venv ready ($("$venv/bin/python" --version))"

@@ -1,0 +1,340 @@
+"""`minaintyg-infra up|down|status`: the local broker and database, idempotent.
+
+Kafka: the official org.apache.kafka:kafka_2.13 artifacts fetched from Maven Central with `mvn` into .cache/, run in
+KRaft mode (one combined broker/controller node) on the machine's Java 17 with a bounded heap, on 127.0.0.1.
+PostgreSQL: the machine's Debian cluster (installed if missing), with a `minaintyg` role and database.
+With KAFKA_BOOTSTRAP_SERVERS and/or DATABASE_URL set, that part is left to whoever set them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = ROOT / ".cache"
+POM = ROOT / "deploy" / "kafka" / "pom.xml"
+LOG4J = ROOT / "deploy" / "kafka" / "log4j2.properties"
+DB_NAME = DB_USER = DB_PASSWORD = "minaintyg"  # noqa: S105 - the local development database
+
+
+class InfraError(RuntimeError):
+    pass
+
+
+def say(message: str) -> None:
+    print(f"[infra] {message}", flush=True)
+
+
+def run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, check=True, text=True, **kwargs)  # type: ignore[call-overload,no-any-return]
+
+
+def _sudo() -> list[str]:
+    return [] if os.geteuid() == 0 else ["sudo"]
+
+
+def apt_install(*packages: str) -> None:
+    say(f"installing Debian packages: {' '.join(packages)}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    run([*_sudo(), "apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL)
+    run(
+        [*_sudo(), "apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+# --- Kafka ------------------------------------------------------------------------------------------------
+
+
+def ensure_java_and_maven() -> None:
+    if shutil.which("java") is None:
+        apt_install("openjdk-17-jre-headless")
+    if shutil.which("mvn") is None:
+        apt_install("maven")
+
+
+def kafka_libs() -> Path:
+    """The broker's jars, fetched once per version of deploy/kafka/pom.xml."""
+    libs = CACHE / "kafka" / "libs"
+    marker = libs / f".complete-{hashlib.sha256(POM.read_bytes()).hexdigest()[:16]}"
+    if marker.exists():
+        return libs
+    ensure_java_and_maven()
+    say("fetching Apache Kafka from Maven Central (once)")
+    if libs.exists():
+        shutil.rmtree(libs)
+    libs.mkdir(parents=True)
+    run(
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={libs}",
+            "-DincludeScope=runtime",
+        ]
+    )
+    marker.touch()
+    return libs
+
+
+@dataclass(frozen=True)
+class KafkaNode:
+    """One KRaft node (broker and controller) with its data, logs and pid file under `home`."""
+
+    home: Path
+    port: int = 9092
+    controller_port: int = 9093
+    heap: str = "512m"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "kafka.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "logs" / "server.log"
+
+    def _config(self) -> Path:
+        config = self.home / "server.properties"
+        config.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    f"log.dirs={self.home / 'data'}",
+                    "num.partitions=6",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=6",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "share.coordinator.state.topic.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "auto.create.topics.enable=false",
+                    "log.retention.hours=168",
+                    "",
+                ]
+            )
+        )
+        return config
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text())
+            os.kill(pid, 0)
+        except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+            return None
+        return pid
+
+    def _java(self, libs: Path, *args: str) -> list[str]:
+        return [
+            "java", f"-Xms{self.heap}", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            f"-Dkafka.logs.dir={self.home / 'logs'}", f"-Dlog4j2.configurationFile={LOG4J}",
+            "-cp", f"{libs}/*", *args,
+        ]  # fmt: skip
+
+    def start(self, deadline_seconds: float = 90.0) -> None:
+        """Start the node unless it runs, and wait until it answers metadata requests."""
+        if self.pid() is not None:
+            self.wait_ready(deadline_seconds)
+            return
+        if port_open("127.0.0.1", self.port):
+            raise InfraError(f"port {self.port} is taken by another process; set KAFKA_BOOTSTRAP_SERVERS to use it")
+        libs = kafka_libs()
+        (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        config = self._config()
+        if not (self.home / "data" / "meta.properties").exists():
+            run(self._java(libs, "kafka.tools.StorageTool", "format", "-t", _cluster_id(),
+                           "-c", str(config)), stdout=subprocess.DEVNULL)  # fmt: skip
+        with open(self.home / "logs" / "stdout.log", "ab") as out:
+            process = subprocess.Popen(
+                self._java(libs, "kafka.Kafka", str(config)),
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        self.pid_file.write_text(str(process.pid))
+        say(f"Kafka starting on {self.bootstrap} (pid {process.pid})")
+        self.wait_ready(deadline_seconds)
+
+    def wait_ready(self, deadline_seconds: float) -> None:
+        deadline = time.monotonic() + deadline_seconds
+        while time.monotonic() < deadline:
+            if self.pid() is None:
+                break
+            if port_open("127.0.0.1", self.port) and asyncio.run(_kafka_answers(self.bootstrap)):
+                say(f"Kafka ready on {self.bootstrap}")
+                return
+            time.sleep(0.5)
+        tail = self.log_file.read_text(errors="replace").splitlines()[-40:] if self.log_file.exists() else []
+        raise InfraError("Kafka did not become ready; last lines of its log:\n" + "\n".join(tail))
+
+    def stop(self, timeout: float = 30.0) -> None:
+        pid = self.pid()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.pid() is not None:
+            time.sleep(0.2)
+        if self.pid() is not None:
+            os.kill(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        say(f"Kafka on {self.bootstrap} stopped")
+
+    def kill(self) -> None:
+        """SIGKILL, for fault tests."""
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            while self.pid() is not None:
+                time.sleep(0.05)
+
+
+def _cluster_id() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+async def _kafka_answers(bootstrap: str) -> bool:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    try:
+        await admin.start()
+        await admin.list_topics()
+        return True
+    except Exception:
+        return False
+    finally:
+        await admin.close()
+
+
+LOCAL_KAFKA = KafkaNode(CACHE / "kafka" / "node")
+
+
+# --- PostgreSQL -------------------------------------------------------------------------------------------
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else ["sudo", "-u", "postgres", *cmd]
+
+
+def _clusters() -> list[list[str]]:
+    out = run(["pg_lsclusters", "--no-header"], capture_output=True).stdout
+    return [line.split() for line in out.splitlines() if line.strip()]
+
+
+def postgres_up() -> None:
+    """Start the machine's PostgreSQL cluster (installing it if missing) and create our role and database."""
+    if shutil.which("pg_lsclusters") is None:
+        apt_install("postgresql")
+    clusters = _clusters()
+    if not clusters:
+        version = sorted(p.name for p in Path("/usr/lib/postgresql").iterdir())[-1]
+        run([*_sudo(), "pg_createcluster", version, "main", "--port", "5432"], stdout=subprocess.DEVNULL)
+        clusters = _clusters()
+    version, name, port, status = clusters[0][:4]
+    if status != "online":
+        run([*_sudo(), "pg_ctlcluster", version, name, "start"])
+        (CACHE / "postgres-started-by-us").write_text(f"{version} {name}\n")
+        say(f"PostgreSQL {version}/{name} started on port {port}")
+    psql = _as_postgres(["psql", "-p", port, "-v", "ON_ERROR_STOP=1", "-qtA"])
+    # The names are constants of this module, not input: interpolating them is safe.
+    exists = run([*psql, "-c", f"SELECT 1 FROM pg_roles WHERE rolname = '{DB_USER}'"], capture_output=True)  # noqa: S608
+    if exists.stdout.strip() != "1":
+        run([*psql, "-c", f"CREATE ROLE {DB_USER} LOGIN PASSWORD '{DB_PASSWORD}'"])
+    exists = run([*psql, "-c", f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"], capture_output=True)  # noqa: S608
+    if exists.stdout.strip() != "1":
+        run([*psql, "-c", f"CREATE DATABASE {DB_NAME} OWNER {DB_USER}"])
+    deadline = time.monotonic() + 30
+    while not port_open("127.0.0.1", int(port)):
+        if time.monotonic() > deadline:
+            raise InfraError("PostgreSQL does not listen on 127.0.0.1")
+        time.sleep(0.2)
+    say(f"PostgreSQL ready: postgresql://{DB_USER}:***@127.0.0.1:{port}/{DB_NAME}")
+
+
+def postgres_down() -> None:
+    marker = CACHE / "postgres-started-by-us"
+    if marker.exists():
+        version, name = marker.read_text().split()
+        run([*_sudo(), "pg_ctlcluster", version, name, "stop"])
+        marker.unlink()
+        say(f"PostgreSQL {version}/{name} stopped")
+
+
+# --- CLI --------------------------------------------------------------------------------------------------
+
+
+def up() -> None:
+    """Bring up what the environment does not already provide."""
+    CACHE.mkdir(exist_ok=True)
+    if os.environ.get("DATABASE_URL"):
+        say("DATABASE_URL is set: using that PostgreSQL")
+    else:
+        postgres_up()
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        say("KAFKA_BOOTSTRAP_SERVERS is set: using that Kafka")
+    else:
+        LOCAL_KAFKA.start()
+
+
+def down() -> None:
+    if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        LOCAL_KAFKA.stop()
+    if not os.environ.get("DATABASE_URL"):
+        postgres_down()
+
+
+def status() -> None:
+    pid = LOCAL_KAFKA.pid()
+    say(f"Kafka: {'running, pid ' + str(pid) if pid else 'not running'} ({LOCAL_KAFKA.bootstrap})")
+    say(f"PostgreSQL: {'listening' if port_open('127.0.0.1', 5432) else 'not listening'} on 127.0.0.1:5432")
+
+
+def main() -> None:
+    """Entry point of `minaintyg-infra`."""
+    parser = argparse.ArgumentParser(prog="minaintyg-infra", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["up", "down", "status", "fetch-kafka"])
+    args = parser.parse_args()
+    try:
+        {"up": up, "down": down, "status": status, "fetch-kafka": kafka_libs}[args.command]()
+    except (InfraError, subprocess.CalledProcessError) as exc:
+        print(f"[infra] failed: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

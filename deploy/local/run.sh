@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# `make run`: connect the simulator's care units, then run every process of the Procfile under honcho.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+minaintyg-admin care-units connect-simulated >/dev/null
+cat <<MSG
+
+  Mina intyg is starting. Ctrl-C stops everything.
+    intake API      http://127.0.0.1:${INTAKE_PORT:-8001}/docs   (bearer token: dev-platform-secret)
+    intake OpenAPI  http://127.0.0.1:${INTAKE_PORT:-8001}/openapi.json
+    metrics         http://127.0.0.1:${INTAKE_PORT:-8001}/metrics
+    Kafka           ${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}
+
+MSG
+exec honcho --no-prefix -f deploy/local/Procfile start

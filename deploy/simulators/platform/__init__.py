@@ -1,0 +1,1 @@
+"""The national service platform: generates realistic certificates and pushes them to intake."""

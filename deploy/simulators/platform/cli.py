@@ -1,0 +1,167 @@
+"""`platform-sim`: the national service platform as seen by intake.
+
+platform-sim sample [--type LISJP|AG7804]      print one valid certificate as JSON
+platform-sim push --url URL --rate R --count N  deliver certificates with a progress bar and a summary
+platform-sim units                              print the simulator's care units as JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+import httpx
+from tqdm import tqdm
+
+from deploy.simulators.platform.generator import CARE_UNITS, CertificateFactory
+
+DEFAULT_TOKEN = os.environ.get("PLATFORM_SIM_TOKEN", "dev-platform-secret")
+
+
+async def push(
+    url: str,
+    *,
+    rate: float,
+    count: int,
+    token: str,
+    seed: int,
+    invalid_share: float,
+    revoke_share: float,
+    concurrency: int,
+    progress: bool = True,
+) -> Counter[str]:
+    """Deliver `count` certificates at `rate` per second; return a count of outcomes by kind and status."""
+    factory = CertificateFactory(seed=seed)
+    rng = random.Random(seed + 1)
+    summary: Counter[str] = Counter()
+    limit = asyncio.Semaphore(concurrency)
+    headers = {"Authorization": f"Bearer {token}"}
+    base = url.rstrip("/")
+
+    async def deliver(client: httpx.AsyncClient, body: dict[str, Any], kind: str) -> None:
+        async with limit:
+            try:
+                response = await client.post(f"{base}/v1/certificates", json=body, headers=headers)
+                summary[f"{kind} → {response.status_code}"] += 1
+                if response.status_code == 201 and rng.random() < revoke_share:
+                    await revoke(client, body["id"])
+            except httpx.HTTPError as exc:
+                summary[f"{kind} → {type(exc).__name__}"] += 1
+            finally:
+                bar.update(1)
+
+    async def revoke(client: httpx.AsyncClient, certificate_id: str) -> None:
+        response = await client.post(
+            f"{base}/v1/certificates/{certificate_id}/revocation",
+            json={"reason": "Felaktigt utfärdat"},
+            headers=headers,
+        )
+        summary[f"revocation → {response.status_code}"] += 1
+
+    bar = tqdm(total=count, unit="intyg", disable=not progress, file=sys.stderr)
+    started = time.monotonic()
+    async with httpx.AsyncClient(timeout=30) as client:
+        tasks = []
+        for i in range(count):
+            if rng.random() < invalid_share:
+                body, _fault = factory.invalid_certificate()
+                kind = "invalid"
+            else:
+                body, kind = factory.certificate(), "valid"
+            due = started + i / rate if rate > 0 else started
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(deliver(client, body, kind)))
+        await asyncio.gather(*tasks)
+    bar.close()
+    return summary
+
+
+async def wait_ready(url: str, deadline_seconds: float) -> None:
+    """Poll intake's /readyz until it answers 200 or the deadline passes."""
+    deadline = time.monotonic() + deadline_seconds
+    async with httpx.AsyncClient(timeout=2) as client:
+        while True:
+            try:
+                if (await client.get(f"{url.rstrip('/')}/readyz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"platform-sim: {url} not ready within {deadline_seconds:.0f} s")
+            await asyncio.sleep(0.5)
+
+
+async def trickle(url: str, *, token: str, initial: int, rate: float, seed: int) -> None:
+    """`make run`'s traffic: an initial batch, then a steady trickle until stopped."""
+    await wait_ready(url, 120)
+    common = {
+        "token": token,
+        "invalid_share": 0.03,
+        "revoke_share": 0.02,
+        "concurrency": 8,
+        "progress": False,
+    }
+    summary = await push(url, rate=50, count=initial, seed=seed, **common)  # type: ignore[arg-type]
+    print(f"platform-sim: initial batch of {initial}: {dict(summary)}", flush=True)
+    round_ = 0
+    while True:
+        round_ += 1
+        summary = await push(url, rate=rate, count=max(1, int(rate * 60)), seed=seed + round_, **common)  # type: ignore[arg-type]
+        print(f"platform-sim: trickle minute {round_}: {dict(summary)}", flush=True)
+
+
+def main() -> None:
+    """Entry point of `platform-sim`."""
+    parser = argparse.ArgumentParser(prog="platform-sim", description="National service platform simulator")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sample = sub.add_parser("sample", help="print one valid certificate as JSON")
+    sample.add_argument("--type", choices=["LISJP", "AG7804"], default="LISJP")
+    sample.add_argument("--seed", type=int, default=None, help="default: a new certificate each call")
+    pusher = sub.add_parser("push", help="deliver certificates to intake")
+    pusher.add_argument("--url", default="http://127.0.0.1:8001")
+    pusher.add_argument("--rate", type=float, default=5.0, help="certificates per second (0: as fast as possible)")
+    pusher.add_argument("--count", type=int, default=100)
+    pusher.add_argument("--token", default=DEFAULT_TOKEN)
+    pusher.add_argument("--seed", type=int, default=7804)
+    pusher.add_argument("--invalid-share", type=float, default=0.05)
+    pusher.add_argument("--revoke-share", type=float, default=0.02)
+    pusher.add_argument("--concurrency", type=int, default=16)
+    sub.add_parser("units", help="print the simulator's care units as JSON")
+    trickler = sub.add_parser("trickle", help="an initial batch, then a steady trickle (for make run)")
+    trickler.add_argument("--url", default="http://127.0.0.1:8001")
+    trickler.add_argument("--token", default=DEFAULT_TOKEN)
+    trickler.add_argument("--initial", type=int, default=200)
+    trickler.add_argument("--rate", type=float, default=0.5, help="certificates per second after the batch")
+    trickler.add_argument("--seed", type=int, default=7804)
+    args = parser.parse_args()
+
+    if args.command == "sample":
+        seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+        print(json.dumps(CertificateFactory(seed=seed).certificate(args.type), ensure_ascii=False, indent=2))
+    elif args.command == "trickle":
+        asyncio.run(trickle(args.url, token=args.token, initial=args.initial, rate=args.rate, seed=args.seed))
+    elif args.command == "units":
+        print(json.dumps([u.as_json() for u in CARE_UNITS], ensure_ascii=False, indent=2))
+    else:
+        summary = asyncio.run(
+            push(args.url, rate=args.rate, count=args.count, token=args.token, seed=args.seed,
+                 invalid_share=args.invalid_share, revoke_share=args.revoke_share, concurrency=args.concurrency)
+        )  # fmt: skip
+        print("summary:")
+        for outcome, n in sorted(summary.items()):
+            print(f"  {outcome}: {n}")
+        if any("Error" in k or "→ 5" in k for k in summary):
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

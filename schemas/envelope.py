@@ -1,0 +1,105 @@
+"""The event envelope: CloudEvents 1.0 attributes (structured JSON mode) around a typed payload."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID, uuid4
+
+import orjson
+from pydantic import AwareDatetime, Field, SerializeAsAny, ValidationError
+
+from schemas.base import Frozen
+from schemas.events import EVENT_TYPES, EventData, dataschema_uri
+
+CONTENT_TYPE = "application/cloudevents+json"
+
+# Upcasters turn the raw data of an older major version into the current one, keyed by (type, old major).
+UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+class Envelope(Frozen):
+    """One event as it travels on a topic."""
+
+    specversion: Literal["1.0"] = "1.0"
+    id: UUID
+    type: str
+    source: Annotated[str, Field(min_length=1, max_length=200)]
+    time: AwareDatetime
+    subject: Annotated[str, Field(max_length=200)] | None = None
+    dataschema: str
+    datacontenttype: Literal["application/json"] = "application/json"
+    correlationid: Annotated[str, Field(min_length=1, max_length=100)]
+    traceparent: Annotated[str, Field(max_length=55)] | None = None
+    data: SerializeAsAny[EventData] = Field(
+        json_schema_extra={"description": "The payload: see event.<type>.v<major>.json"}
+    )
+
+
+class InvalidEvent(ValueError):
+    """Bytes that are not a well-formed envelope of a known event type."""
+
+
+def new_envelope(
+    data: EventData,
+    *,
+    source: str,
+    time: datetime,
+    correlation_id: str,
+    subject: str | None = None,
+    traceparent: str | None = None,
+) -> Envelope:
+    """Wrap a payload in a fresh envelope with a new event id."""
+    return Envelope(
+        id=uuid4(),
+        type=data.event_type,
+        source=source,
+        time=time,
+        subject=subject,
+        dataschema=dataschema_uri(type(data)),
+        correlationid=correlation_id,
+        traceparent=traceparent,
+        data=data,
+    )
+
+
+def encode(envelope: Envelope) -> bytes:
+    """Serialise an envelope to the bytes put on a topic."""
+    return orjson.dumps(envelope.model_dump(mode="json"))
+
+
+def decode(raw: bytes) -> Envelope:
+    """Parse topic bytes into an envelope with its typed payload, upcasting older major versions."""
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent(f"not JSON: {exc.msg}") from exc
+    if not isinstance(document, dict):
+        raise InvalidEvent("not a JSON object")
+    event_type = document.get("type")
+    if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
+        raise InvalidEvent(f"unknown event type {event_type!r}")
+    model = EVENT_TYPES[event_type]
+    data = document.get("data")
+    major = _major_version(document.get("dataschema"))
+    if major != model.major_version:
+        upcaster = UPCASTERS.get((event_type, major))
+        if upcaster is None or not isinstance(data, dict):
+            raise InvalidEvent(f"no upcaster for {event_type} v{major}")
+        data = upcaster(data)
+    try:
+        payload = model.model_validate(data)
+        return Envelope.model_validate({**document, "dataschema": dataschema_uri(model), "data": payload})
+    except ValidationError as exc:
+        where = "; ".join(".".join(str(p) for p in e["loc"]) + ": " + e["msg"] for e in exc.errors())
+        raise InvalidEvent(f"invalid {event_type}: {where}") from None
+
+
+def _major_version(dataschema: object) -> int:
+    if not isinstance(dataschema, str) or ":v" not in dataschema:
+        raise InvalidEvent("dataschema without a major version")
+    try:
+        return int(dataschema.rsplit(":v", 1)[1])
+    except ValueError as exc:
+        raise InvalidEvent(f"bad dataschema {dataschema!r}") from exc

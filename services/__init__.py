@@ -1,0 +1,1 @@
+"""The five services of Mina intyg and their shared plumbing (`kit`)."""

@@ -1,0 +1,1 @@
+"""Intake: receives certificates from the national platform, validates them and publishes them to Kafka."""

@@ -1,0 +1,294 @@
+"""Intake's HTTP API for the national platform, and the lifespan that wires database, relay and topics."""
+
+import asyncio
+import contextlib
+import hmac
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import structlog
+from fastapi import Body, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AwareDatetime, Field, SecretStr
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from schemas.base import Frozen
+from schemas.certificate import Certificate
+from schemas.topics import INTAKE_CERTIFICATES
+from services.intake.domain import (
+    InvalidCertificate,
+    Problem,
+    ReceiveOutcome,
+    RevokeOutcome,
+)
+from services.intake.handlers import Clock, Intake, receive_certificate, revoke_certificate
+from services.intake.settings import IntakeSettings
+from services.kit.db import create_pool, migrate
+from services.kit.http import install_common
+from services.kit.kafka import ensure_topics, make_producer
+from services.kit.logging import configure_logging
+from services.kit.outbox import OutboxRelay, outbox_backlog
+
+log = structlog.get_logger(__name__)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class ErrorBody(Frozen):
+    detail: str
+
+
+class ProblemItem(Frozen):
+    path: str
+    message: str
+
+
+class ValidationErrorBody(Frozen):
+    detail: str
+    problems: list[ProblemItem]
+
+
+class ReceiptBody(Frozen):
+    status: str = Field(description="received | already_received | revoked | already_revoked")
+    certificate_id: str
+
+
+class RevocationRequest(Frozen):
+    """Optional details of a revocation."""
+
+    revoked_at: AwareDatetime | None = None
+    reason: Annotated[str, Field(max_length=500)] | None = None
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(settings: IntakeSettings | None = None, clock: Clock = _utc_now) -> FastAPI:
+    """The intake application; `settings` default to the environment."""
+    settings = settings or IntakeSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging("intake", settings.log_level, settings.log_json)
+        await migrate(settings.database_url, settings.db_schema, MIGRATIONS)
+        pool = await create_pool(settings.database_url, settings.db_schema, application="intake", max_size=20)
+        relay = OutboxRelay(
+            pool,
+            lambda: make_producer(settings, client_id="intake-relay"),
+            lock_name=f"{settings.db_schema}.outbox",
+        )
+        app.state.intake = Intake(settings=settings, pool=pool, clock=clock, on_commit=relay.notify)
+        app.state.relay = relay
+
+        async def publish() -> None:
+            await ensure_topics(settings, [INTAKE_CERTIFICATES], deadline_seconds=float("inf"))
+            await relay.run()
+
+        task = asyncio.create_task(publish(), name="intake-outbox-relay") if settings.relay_enabled else None
+        log.info("intake.started", host=settings.host, port=settings.port, relay=settings.relay_enabled)
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await pool.close()
+            log.info("intake.stopped")
+
+    app = FastAPI(
+        title="Mina intyg – intake",
+        version="1.0.0",
+        summary="Receives issued certificates from the national service platform.",
+        lifespan=lifespan,
+    )
+
+    async def readiness() -> dict[str, Any]:
+        intake: Intake = app.state.intake
+        relay: OutboxRelay = app.state.relay
+        checks: dict[str, Any] = {}
+        try:
+            checks["database"] = {"ok": True, "outbox_backlog": await outbox_backlog(intake.pool)}
+        except Exception as exc:
+            checks["database"] = {"ok": False, "error": type(exc).__name__}
+        # Certificates are accepted while Kafka is away (the outbox holds them), so the relay is informative.
+        checks["relay"] = {
+            "ok": relay.state.leader and relay.state.last_error is None,
+            "required": False,
+            "leader": relay.state.leader,
+            "last_publish": relay.state.last_publish.isoformat() if relay.state.last_publish else None,
+            "last_error": relay.state.last_error,
+        }
+        return checks
+
+    install_common(app, readiness, max_body_bytes=settings.max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _problems_response([_problem_from_pydantic(e) for e in exc.errors()])
+
+    bearer = HTTPBearer(auto_error=False, description="The national platform's credential")
+
+    def platform(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
+        """The platform that PlatformGate authenticated (the bearer dependency documents the scheme)."""
+        name: str = request.scope["state"]["platform"]
+        return name
+
+    responses: dict[int | str, dict[str, Any]] = {
+        401: {"model": ErrorBody, "description": "Missing or wrong platform credential"},
+        413: {"model": ErrorBody, "description": "Body too large"},
+        415: {"model": ErrorBody, "description": "Body is not JSON"},
+        422: {"model": ValidationErrorBody, "description": "Invalid: every problem as {path, message}"},
+    }
+
+    @app.post(
+        "/v1/certificates",
+        status_code=201,
+        response_model=ReceiptBody,
+        summary="Deliver one issued certificate",
+        responses={
+            200: {"model": ReceiptBody, "description": "Already received (same id, same patient)"},
+            403: {"model": ErrorBody, "description": "Care unit not connected"},
+            409: {"model": ErrorBody, "description": "Id already used for another patient"},
+            **responses,
+        },
+    )
+    async def post_certificate(
+        request: Request,
+        certificate: Annotated[Certificate, Body(description="One certificate; `type` selects its content")],
+        platform_name: Annotated[str, Depends(platform)],
+    ) -> JSONResponse:
+        intake: Intake = app.state.intake
+        original = (await request.body()).decode("utf-8", errors="replace")
+        try:
+            outcome = await receive_certificate(
+                intake,
+                certificate,
+                original=original,
+                platform=platform_name,
+                correlation_id=request.scope["state"]["correlation_id"],
+                traceparent=request.headers.get("traceparent"),
+            )
+        except InvalidCertificate as exc:
+            return _problems_response(exc.problems)
+        if outcome is ReceiveOutcome.NOT_CONNECTED:
+            return _error(403, f"care unit {certificate.care_unit.hsa_id} is not connected to Mina intyg")
+        if outcome is ReceiveOutcome.CONFLICT:
+            return _error(409, f"certificate id {certificate.id} was already received for another patient")
+        status = 201 if outcome is ReceiveOutcome.ACCEPTED else 200
+        return JSONResponse({"status": outcome.value, "certificate_id": certificate.id}, status_code=status)
+
+    @app.post(
+        "/v1/certificates/{certificate_id}/revocation",
+        response_model=ReceiptBody,
+        summary="Revoke a certificate",
+        responses={
+            404: {
+                "model": ErrorBody,
+                "description": "Unknown id: the revocation may have overtaken the certificate; retry after Retry-After",
+            },
+            **responses,
+        },
+    )
+    async def post_revocation(
+        request: Request,
+        certificate_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")],
+        platform_name: Annotated[str, Depends(platform)],
+        revocation: Annotated[RevocationRequest | None, Body()] = None,
+    ) -> JSONResponse:
+        intake: Intake = app.state.intake
+        outcome = await revoke_certificate(
+            intake,
+            certificate_id,
+            revoked_at=revocation.revoked_at if revocation else None,
+            reason=revocation.reason if revocation else None,
+            platform=platform_name,
+            correlation_id=request.scope["state"]["correlation_id"],
+            traceparent=request.headers.get("traceparent"),
+        )
+        if outcome is RevokeOutcome.UNKNOWN:
+            return _error(
+                404,
+                f"certificate {certificate_id} is not known (yet); retry later",
+                headers={"Retry-After": str(settings.revocation_retry_after_seconds)},
+            )
+        return JSONResponse({"status": outcome.value, "certificate_id": certificate_id})
+
+    # Added last, so it runs first: no body is parsed for a caller that is not a known platform.
+    app.add_middleware(PlatformGate, tokens=settings.platform_tokens)
+    return app
+
+
+class PlatformGate:
+    """Authenticates the national platform on /v1/ before anything else reads the request."""
+
+    def __init__(self, app: ASGIApp, tokens: dict[str, SecretStr]) -> None:
+        self.app = app
+        self.tokens = [(name, secret.get_secret_value().encode()) for name, secret in tokens.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        name = self._platform(headers.get(b"authorization", b""))
+        if name is None:
+            response = _error(401, "missing or invalid platform credential", headers={"WWW-Authenticate": "Bearer"})
+        elif headers.get(b"content-length", b"0") != b"0" and not headers.get(b"content-type", b"").startswith(
+            b"application/json"
+        ):
+            response = _error(415, "Content-Type must be application/json")
+        else:
+            scope.setdefault("state", {})["platform"] = name
+            await self.app(scope, receive, send)
+            return
+        await response(scope, receive, send)
+
+    def _platform(self, authorization: bytes) -> str | None:
+        scheme, _, presented = authorization.partition(b" ")
+        if scheme.lower() != b"bearer" or not presented:
+            return None
+        matched = None
+        for name, secret in self.tokens:  # compare with every secret: the time taken does not reveal which
+            if hmac.compare_digest(presented.strip(), secret):
+                matched = name
+        return matched
+
+
+def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def _problems_response(problems: Sequence[Problem]) -> JSONResponse:
+    return JSONResponse(
+        {
+            "detail": "the certificate is invalid",
+            "problems": [{"path": p.path, "message": p.message} for p in problems],
+        },
+        status_code=422,
+    )
+
+
+_TYPE_TAGS = {"LISJP", "AG7804"}
+
+
+def _problem_from_pydantic(error: Any) -> Problem:
+    """A pydantic error as {path, message}: the body prefix and union tags dropped, the input never echoed."""
+    loc = [str(part) for part in error.get("loc", ())]
+    if loc and loc[0] == "body":
+        loc = loc[1:]
+    if loc and loc[0] in _TYPE_TAGS:
+        loc = loc[1:]
+    message = str(error.get("msg", "invalid"))
+    if error.get("type") == "extra_forbidden":
+        message = "unknown field"
+    elif error.get("type") == "json_invalid":
+        at = f" at position {loc[0]}" if loc else ""
+        return Problem("body", f"malformed JSON{at}: {error.get('ctx', {}).get('error', 'cannot be parsed')}")
+    return Problem(".".join(loc) or "body", message)

@@ -1,0 +1,209 @@
+"""Intake's rules, pure: what makes a certificate acceptable, and what a delivery or revocation means."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from schemas import icd10
+from schemas.certificate import (
+    Ag7804Certificate,
+    BasisKind,
+    LisjpCertificate,
+    LisjpContent,
+    OccupationKind,
+    PrognosisKind,
+    SickLeavePeriod,
+    WorkMeasure,
+)
+from schemas.identifiers import InvalidIdentifier, PersonalNumber, check_hsa_id, parse_personal_number
+
+AcceptedCertificate = LisjpCertificate | Ag7804Certificate
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a request, at a dotted path into the body."""
+
+    path: str
+    message: str
+
+
+class InvalidCertificate(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(f"{len(problems)} problem(s)")
+        self.problems = problems
+
+
+def validate(cert: AcceptedCertificate, now: datetime, clock_skew: timedelta) -> PersonalNumber:
+    """Check every rule of DOMAIN.md; return the patient's personnummer or raise with every problem found."""
+    problems: list[Problem] = []
+    personnummer: PersonalNumber | None = None
+    try:
+        personnummer = parse_personal_number(cert.patient.personnummer, now.date())
+    except InvalidIdentifier as exc:
+        problems.append(Problem("patient.personnummer", str(exc)))
+    if cert.signed_at > now + clock_skew:
+        problems.append(Problem("signed_at", "lies in the future"))
+    for path, hsa_id in (
+        ("issuer.hsa_id", cert.issuer.hsa_id),
+        ("care_unit.hsa_id", cert.care_unit.hsa_id),
+        ("care_unit.care_provider.hsa_id", cert.care_unit.care_provider.hsa_id),
+    ):
+        try:
+            check_hsa_id(hsa_id)
+        except InvalidIdentifier as exc:
+            problems.append(Problem(path, str(exc)))
+    if cert.relation is not None and cert.relation.certificate_id == cert.id:
+        problems.append(Problem("relation.certificate_id", "a certificate cannot relate to itself"))
+    problems += _content_problems(cert)
+    if problems or personnummer is None:
+        raise InvalidCertificate(problems)
+    return personnummer
+
+
+def _content_problems(cert: AcceptedCertificate) -> list[Problem]:
+    content = cert.content
+    signed_on = cert.signed_at.date()
+    problems = list(_prefixed("content", _lisjp_problems(content, signed_on, diagnoses_required=True)))
+    if isinstance(cert, Ag7804Certificate):
+        problems = [p for p in problems if p.path != "content.diagnoses"]
+        wanted = cert.content.diagnosis_to_employer
+        if wanted is None:
+            problems.append(Problem("content.diagnosis_to_employer", "question 100 must be answered"))
+        elif wanted and not content.diagnoses:
+            problems.append(Problem("content.diagnoses", "required when the diagnosis is passed on (question 100)"))
+        elif not wanted and content.diagnoses:
+            problems.append(
+                Problem("content.diagnoses", "must be left out when the diagnosis is not passed on (question 100)")
+            )
+    return problems
+
+
+def _prefixed(prefix: str, problems: Iterable[Problem]) -> Iterator[Problem]:
+    for p in problems:
+        yield Problem(f"{prefix}.{p.path}", p.message)
+
+
+def _lisjp_problems(c: LisjpContent, signed_on: date, *, diagnoses_required: bool) -> Iterator[Problem]:
+    """The rules of LISJP's questions; AG7804 shares them."""
+    contagious = c.contagious_disease_leave
+    mandatory = {
+        "assessment_basis": (c.assessment_basis, "question 1 (basis for the assessment)"),
+        "occupations": (c.occupations, "question 28 (occupation)"),
+        "functional_impairment": (c.functional_impairment, "question 35 (functional impairment)"),
+        "activity_limitation": (c.activity_limitation, "question 17 (activity limitation)"),
+        "prognosis": (c.prognosis, "question 39 (prognosis)"),
+        "work_measures": (c.work_measures, "question 40 (work-related measures)"),
+    }
+    if not contagious:
+        for field, (value, question) in mandatory.items():
+            if not value:
+                yield Problem(field, f"{question} is required unless question 27 (smittskydd) is set")
+
+    if not c.diagnoses:
+        if diagnoses_required:
+            yield Problem("diagnoses", "question 6: a main diagnosis is required")
+    else:
+        yield from _diagnosis_problems([d.code for d in c.diagnoses])
+
+    yield from _basis_problems(c, signed_on)
+
+    if c.occupations:
+        if len(set(c.occupations)) != len(c.occupations):
+            yield Problem("occupations", "an occupation is given more than once")
+        if OccupationKind.CURRENT_WORK in c.occupations and not c.occupation_text:
+            yield Problem("occupation_text", "question 29 is required when the patient has current work")
+
+    if not c.sick_leave_periods:
+        yield Problem("sick_leave_periods", "question 32: at least one sick-leave period is required")
+    else:
+        yield from _period_problems(c.sick_leave_periods)
+        if any(p.degree < 100 for p in c.sick_leave_periods) and c.working_time_arrangement is None:
+            yield Problem(
+                "working_time_arrangement",
+                "question 33 is required when a period is below 100 % (helt nedsatt)",
+            )
+
+    if c.prognosis is not None:
+        needs_days = c.prognosis.kind is PrognosisKind.BACK_WITHIN_DAYS
+        if needs_days and c.prognosis.days is None:
+            yield Problem("prognosis.days", "required with ATER_X_ANTAL_DGR (30, 60, 90, 180 or 365)")
+        if not needs_days and c.prognosis.days is not None:
+            yield Problem("prognosis.days", "only allowed with ATER_X_ANTAL_DGR")
+
+    if c.work_measures:
+        if len(set(c.work_measures)) != len(c.work_measures):
+            yield Problem("work_measures", "a measure is given more than once")
+        if WorkMeasure.NOT_RELEVANT in c.work_measures and len(c.work_measures) > 1:
+            yield Problem("work_measures", "EJ_AKTUELLT (not relevant) excludes every other measure")
+
+    if c.contact_reason and not c.wants_contact_with_fk:
+        yield Problem("contact_reason", "only allowed when contact with Försäkringskassan is wanted")
+
+
+def _diagnosis_problems(codes: list[str]) -> Iterator[Problem]:
+    seen: set[str] = set()
+    for i, code in enumerate(codes):
+        try:
+            plain = icd10.check(code)
+        except icd10.InvalidCode as exc:
+            yield Problem(f"diagnoses.{i}.code", str(exc))
+            continue
+        if plain in seen:
+            yield Problem(f"diagnoses.{i}.code", "the same diagnosis is given twice")
+        seen.add(plain)
+
+
+def _basis_problems(c: LisjpContent, signed_on: date) -> Iterator[Problem]:
+    if not c.assessment_basis:
+        return
+    kinds = [b.kind for b in c.assessment_basis]
+    if len(set(kinds)) != len(kinds):
+        yield Problem("assessment_basis", "each kind of basis may be given once")
+    for i, basis in enumerate(c.assessment_basis):
+        if basis.date > signed_on:
+            yield Problem(f"assessment_basis.{i}.date", "lies after the signing date")
+        if basis.kind is BasisKind.OTHER and not basis.description:
+            yield Problem(f"assessment_basis.{i}.description", "required when the basis is ANNAT (other)")
+
+
+def _period_problems(periods: list[SickLeavePeriod]) -> Iterator[Problem]:
+    for i, period in enumerate(periods):
+        if period.end < period.start:
+            yield Problem(f"sick_leave_periods.{i}.end", "ends before it starts")
+    degrees = [p.degree for p in periods]
+    if len(set(degrees)) != len(degrees):
+        yield Problem("sick_leave_periods", "two periods have the same degree")
+    ordered = sorted(enumerate(periods), key=lambda ip: ip[1].start)
+    for (_, earlier), (j, later) in itertools.pairwise(ordered):
+        if later.start <= earlier.end:
+            yield Problem(f"sick_leave_periods.{j}", "overlaps another period")
+
+
+class ReceiveOutcome(StrEnum):
+    ACCEPTED = "received"
+    ALREADY_RECEIVED = "already_received"
+    CONFLICT = "conflict"
+    NOT_CONNECTED = "care_unit_not_connected"
+
+
+def decide_redelivery(stored_patient: str, incoming_patient: str) -> ReceiveOutcome:
+    """A certificate id seen before: the same patient is a harmless retry, another patient a conflict."""
+    return ReceiveOutcome.ALREADY_RECEIVED if stored_patient == incoming_patient else ReceiveOutcome.CONFLICT
+
+
+class RevokeOutcome(StrEnum):
+    REVOKED = "revoked"
+    ALREADY_REVOKED = "already_revoked"
+    UNKNOWN = "unknown"
+
+
+def decide_revoke(known: bool, already_revoked: bool) -> RevokeOutcome:
+    """An unknown id may be a revoke that overtook its certificate: the sender must retry later."""
+    if not known:
+        return RevokeOutcome.UNKNOWN
+    return RevokeOutcome.ALREADY_REVOKED if already_revoked else RevokeOutcome.REVOKED

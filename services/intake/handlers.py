@@ -1,0 +1,146 @@
+"""Intake's use cases: receive a certificate, revoke one. Each is one transaction with its outbox event."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+
+from schemas.envelope import new_envelope
+from schemas.events import CertificateIssued, CertificateRevoked
+from schemas.topics import INTAKE_CERTIFICATES
+from services.intake import repo
+from services.intake.domain import (
+    AcceptedCertificate,
+    ReceiveOutcome,
+    RevokeOutcome,
+    decide_redelivery,
+    decide_revoke,
+    validate,
+)
+from services.intake.settings import IntakeSettings
+from services.kit.citizen import citizen_ref
+from services.kit.db import Pool
+from services.kit.outbox import add_to_outbox
+
+log = structlog.get_logger(__name__)
+
+SOURCE = "minaintyg/intake"
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What the use cases need, wired once by the app's lifespan."""
+
+    settings: IntakeSettings
+    pool: Pool
+    clock: Clock
+    on_commit: Callable[[], None]
+
+
+async def receive_certificate(
+    intake: Intake,
+    cert: AcceptedCertificate,
+    *,
+    original: str,
+    platform: str,
+    correlation_id: str,
+    traceparent: str | None = None,
+) -> ReceiveOutcome:
+    """Validate and store a certificate with its `certificate.issued` event; idempotent on the id."""
+    now = intake.clock()
+    personnummer = validate(cert, now, timedelta(seconds=intake.settings.clock_skew_seconds))
+    ref = citizen_ref(personnummer.digits, intake.settings.citizen_ref_key.get_secret_value())
+    log_ = log.bind(certificate_id=cert.id, citizen_ref=ref, care_unit=cert.care_unit.hsa_id, type=cert.type)
+    async with intake.pool.acquire() as conn, conn.transaction():
+        stored = await repo.find_certificate(conn, cert.id)
+        if stored is not None:
+            outcome = decide_redelivery(stored.personnummer, personnummer.digits)
+            log_.info("intake.certificate.redelivered", outcome=outcome.value)
+            return outcome
+        if not await repo.is_connected(conn, cert.care_unit.hsa_id):
+            log_.info("intake.certificate.refused", outcome=ReceiveOutcome.NOT_CONNECTED.value)
+            return ReceiveOutcome.NOT_CONNECTED
+        inserted = await repo.insert_certificate(
+            conn,
+            certificate_id=cert.id,
+            certificate_type=cert.type,
+            personnummer=personnummer.digits,
+            citizen_ref=ref,
+            care_unit_hsa_id=cert.care_unit.hsa_id,
+            signed_at=cert.signed_at,
+            test_patient=cert.patient.test_patient,
+            platform=platform,
+            received_at=now,
+            original=original,
+            normalised=cert.model_dump(mode="json"),
+        )
+        if not inserted:  # a concurrent delivery of the same id won the race
+            raced = await repo.find_certificate(conn, cert.id)
+            assert raced is not None
+            return decide_redelivery(raced.personnummer, personnummer.digits)
+        event = CertificateIssued(
+            citizen_ref=ref, certificate=cert, test_patient=cert.patient.test_patient, received_at=now
+        )
+        envelope = new_envelope(
+            event,
+            source=SOURCE,
+            time=now,
+            correlation_id=correlation_id,
+            subject=cert.id,
+            traceparent=traceparent,
+        )
+        await add_to_outbox(conn, intake.settings.topic(INTAKE_CERTIFICATES.name), ref, envelope)
+    intake.on_commit()
+    log_.info("intake.certificate.accepted", event_id=str(envelope.id), test_patient=cert.patient.test_patient)
+    return ReceiveOutcome.ACCEPTED
+
+
+async def revoke_certificate(
+    intake: Intake,
+    certificate_id: str,
+    *,
+    revoked_at: datetime | None,
+    reason: str | None,
+    platform: str,
+    correlation_id: str,
+    traceparent: str | None = None,
+) -> RevokeOutcome:
+    """Record a revocation with its `certificate.revoked` event; a second one changes nothing."""
+    now = intake.clock()
+    async with intake.pool.acquire() as conn, conn.transaction():
+        stored = await repo.find_certificate(conn, certificate_id, for_update=True)
+        outcome = decide_revoke(stored is not None, stored is not None and stored.revoked)
+        if outcome is not RevokeOutcome.REVOKED or stored is None:
+            log.info("intake.revocation.noop", certificate_id=certificate_id, outcome=outcome.value)
+            return outcome
+        when = revoked_at or now
+        await repo.insert_revocation(
+            conn,
+            certificate_id=certificate_id,
+            revoked_at=when,
+            reason=reason,
+            platform=platform,
+            received_at=now,
+        )
+        event = CertificateRevoked(
+            citizen_ref=stored.citizen_ref,
+            certificate_id=certificate_id,
+            certificate_type=stored.type,
+            revoked_at=when,
+        )
+        envelope = new_envelope(
+            event,
+            source=SOURCE,
+            time=now,
+            correlation_id=correlation_id,
+            subject=certificate_id,
+            traceparent=traceparent,
+        )
+        await add_to_outbox(conn, intake.settings.topic(INTAKE_CERTIFICATES.name), stored.citizen_ref, envelope)
+    intake.on_commit()
+    log.info("intake.certificate.revoked", certificate_id=certificate_id, citizen_ref=stored.citizen_ref)
+    return outcome

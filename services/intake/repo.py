@@ -1,0 +1,119 @@
+"""All of intake's SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.kit.db import Connection, Pool
+
+
+@dataclass(frozen=True)
+class CareUnitRow:
+    hsa_id: str
+    name: str
+    connected: bool
+    changed_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredCertificate:
+    id: str
+    type: str
+    personnummer: str
+    citizen_ref: str
+    revoked: bool
+
+
+async def is_connected(conn: Connection, hsa_id: str) -> bool:
+    connected: bool | None = await conn.fetchval("SELECT connected FROM care_units WHERE hsa_id = $1", hsa_id)
+    return bool(connected)
+
+
+async def find_certificate(
+    conn: Connection, certificate_id: str, *, for_update: bool = False
+) -> StoredCertificate | None:
+    row = await conn.fetchrow(
+        "SELECT c.id, c.type, c.personnummer, c.citizen_ref, r.certificate_id IS NOT NULL AS revoked "
+        "FROM certificates c LEFT JOIN revocations r ON r.certificate_id = c.id WHERE c.id = $1"
+        + (" FOR UPDATE OF c" if for_update else ""),
+        certificate_id,
+    )
+    return StoredCertificate(**dict(row.items())) if row else None
+
+
+async def insert_certificate(
+    conn: Connection,
+    *,
+    certificate_id: str,
+    certificate_type: str,
+    personnummer: str,
+    citizen_ref: str,
+    care_unit_hsa_id: str,
+    signed_at: datetime,
+    test_patient: bool,
+    platform: str,
+    received_at: datetime,
+    original: str,
+    normalised: dict[str, Any],
+) -> bool:
+    """Insert unless the id exists; True when this call inserted it."""
+    inserted: bool | None = await conn.fetchval(
+        "INSERT INTO certificates (id, type, personnummer, citizen_ref, care_unit_hsa_id, signed_at, "
+        "test_patient, platform, received_at, original, normalised) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING RETURNING true",
+        certificate_id,
+        certificate_type,
+        personnummer,
+        citizen_ref,
+        care_unit_hsa_id,
+        signed_at,
+        test_patient,
+        platform,
+        received_at,
+        original,
+        normalised,
+    )
+    return bool(inserted)
+
+
+async def insert_revocation(
+    conn: Connection,
+    *,
+    certificate_id: str,
+    revoked_at: datetime,
+    reason: str | None,
+    platform: str,
+    received_at: datetime,
+) -> bool:
+    inserted: bool | None = await conn.fetchval(
+        "INSERT INTO revocations (certificate_id, revoked_at, reason, platform, received_at) "
+        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (certificate_id) DO NOTHING RETURNING true",
+        certificate_id,
+        revoked_at,
+        reason,
+        platform,
+        received_at,
+    )
+    return bool(inserted)
+
+
+async def list_care_units(pool: Pool) -> list[CareUnitRow]:
+    rows = await pool.fetch("SELECT hsa_id, name, connected, changed_at FROM care_units ORDER BY hsa_id")
+    return [CareUnitRow(**dict(r.items())) for r in rows]
+
+
+async def set_care_unit(pool: Pool, hsa_id: str, name: str | None, connected: bool) -> CareUnitRow:
+    """Connect or disconnect a care unit; a new unit needs a name."""
+    row = await pool.fetchrow(
+        "INSERT INTO care_units (hsa_id, name, connected, changed_at) VALUES ($1, coalesce($2, $1), $3, now()) "
+        "ON CONFLICT (hsa_id) DO UPDATE SET connected = EXCLUDED.connected, changed_at = now(), "
+        "name = coalesce($2, care_units.name) "
+        "RETURNING hsa_id, name, connected, changed_at",
+        hsa_id,
+        name,
+        connected,
+    )
+    assert row is not None
+    return CareUnitRow(**dict(row.items()))

@@ -1,0 +1,195 @@
+"""Idempotent consumer: the effect and a tracking row in one transaction, offsets committed after it.
+
+Failures are of two kinds. Infrastructure failures (PostgreSQL unreachable) are retried without limit, because
+moving on would lose the effect. A message that cannot be parsed, or whose handler keeps failing, goes to
+`<topic>.dlq` with the original bytes and the error after bounded retries, and consumption goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from prometheus_client import Counter, Gauge
+
+from schemas.envelope import Envelope, InvalidEvent, decode
+from schemas.topics import TopicSpec, dead_letter
+from services.kit.db import Connection, Pool
+from services.kit.kafka import make_producer
+from services.kit.logging import mask_personnummer
+from services.kit.settings import ServiceSettings
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[Connection, Envelope], Awaitable[None]]
+
+CONSUMED = Counter("events_consumed_total", "Events consumed", ["consumer", "topic", "outcome"])
+DEAD_LETTERS = Counter("dead_letters_total", "Messages sent to a dead-letter topic", ["consumer", "topic"])
+LAG = Gauge("consumer_lag", "Messages behind the end of the partition", ["consumer", "topic", "partition"])
+
+_INFRASTRUCTURE_ERRORS = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.PostgresConnectionError,
+)
+
+
+class HandlerError(Exception):
+    """A handler's way to say the event can never be processed (it goes to the dead-letter topic at once)."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    first_backoff: float = 0.1
+    max_backoff: float = 5.0
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        return min(self.first_backoff * float(2 ** (attempt - 1)), self.max_backoff)
+
+
+class IdempotentConsumer:
+    """Consumes topics with one consumer group, processing each event exactly once in effect."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        pool: Pool,
+        *,
+        name: str,
+        topics: Sequence[TopicSpec],
+        handler: Handler,
+        retry: RetryPolicy | None = None,
+        max_records: int = 500,
+    ) -> None:
+        self._settings = settings
+        self._pool = pool
+        self.name = name
+        self._topics = {settings.topic(t.name): t for t in topics}
+        self._handler = handler
+        self._retry = retry or RetryPolicy()
+        self._max_records = max_records
+        self.assigned = False
+
+    def dead_letter_topics(self) -> list[TopicSpec]:
+        """The dead-letter topics this consumer may write to (create them at start-up)."""
+        return [dead_letter(spec) for spec in self._topics.values()]
+
+    async def run(self) -> None:
+        """Consume until cancelled."""
+        consumer = AIOKafkaConsumer(
+            *self._topics,
+            bootstrap_servers=self._settings.kafka_bootstrap_servers,
+            group_id=f"{self._settings.topic_prefix}{self.name}",
+            client_id=self.name,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+        )
+        dlq_producer = make_producer(self._settings, client_id=f"{self.name}-dlq")
+        await dlq_producer.start()
+        try:
+            await consumer.start()
+            try:
+                await self._consume(consumer, dlq_producer)
+            finally:
+                await consumer.stop()
+        finally:
+            await dlq_producer.stop()
+
+    async def _consume(self, consumer: AIOKafkaConsumer, dlq: AIOKafkaProducer) -> None:
+        while True:
+            batches = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
+            self.assigned = bool(consumer.assignment())
+            for tp, records in batches.items():
+                for record in records:
+                    await self._process(record, dlq)
+                # Committed only after every record's transaction committed: a crash replays, never skips.
+                await consumer.commit({tp: records[-1].offset + 1})
+                self._record_lag(consumer, tp, records[-1].offset)
+
+    def _record_lag(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        end = consumer.highwater(tp)
+        if end is not None:
+            LAG.labels(self.name, tp.topic, str(tp.partition)).set(max(end - offset - 1, 0))
+
+    async def _process(self, record: ConsumerRecord[bytes, bytes], dlq: AIOKafkaProducer) -> None:
+        topic = record.topic
+        try:
+            envelope = decode(record.value or b"")
+        except InvalidEvent as exc:
+            await self._dead_letter(record, dlq, f"InvalidEvent: {exc}", attempts=1)
+            return
+        attempt = 0
+        while True:
+            attempt += 1
+            structlog.contextvars.bind_contextvars(correlation_id=envelope.correlationid, event_id=str(envelope.id))
+            try:
+                processed = await self._apply(envelope)
+            except _INFRASTRUCTURE_ERRORS as exc:
+                # Without the database nothing can be done; wait for it rather than dead-letter good events.
+                log.warning("consumer.infrastructure.retry", consumer=self.name, error=type(exc).__name__)
+                await asyncio.sleep(self._retry.max_backoff)
+                attempt = 0
+                continue
+            except HandlerError as exc:
+                await self._dead_letter(record, dlq, f"HandlerError: {exc}", attempts=attempt)
+                return
+            except Exception as exc:
+                if attempt >= self._retry.max_attempts:
+                    await self._dead_letter(record, dlq, f"{type(exc).__name__}: {exc}", attempts=attempt)
+                    return
+                log.warning("consumer.handler.retry", consumer=self.name, attempt=attempt, error=type(exc).__name__)
+                await asyncio.sleep(self._retry.backoff(attempt))
+                continue
+            finally:
+                structlog.contextvars.unbind_contextvars("correlation_id", "event_id")
+            CONSUMED.labels(self.name, topic, "processed" if processed else "duplicate").inc()
+            return
+
+    async def _apply(self, envelope: Envelope) -> bool:
+        async with self._pool.acquire() as conn, conn.transaction():
+            tracked = await conn.fetchval(
+                "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) "
+                "ON CONFLICT DO NOTHING RETURNING true",
+                self.name,
+                envelope.id,
+            )
+            if not tracked:
+                return False
+            await self._handler(conn, envelope)
+            return True
+
+    async def _dead_letter(
+        self, record: ConsumerRecord[bytes, bytes], dlq: AIOKafkaProducer, error: str, *, attempts: int
+    ) -> None:
+        source = record.topic
+        error = mask_personnummer(error)[:1000]
+        headers = [
+            *[(k, v) for k, v in (record.headers or ()) if not k.startswith("dlq.")],
+            ("dlq.error", error.encode()),
+            ("dlq.attempts", str(attempts).encode()),
+            ("dlq.consumer", self.name.encode()),
+            ("dlq.source.topic", source.encode()),
+            ("dlq.source.partition", str(record.partition).encode()),
+            ("dlq.source.offset", str(record.offset).encode()),
+            ("dlq.failed_at", datetime.now(UTC).isoformat().encode()),
+        ]
+        await (await dlq.send(f"{source}.dlq", value=record.value, key=record.key, headers=headers))
+        DEAD_LETTERS.labels(self.name, source).inc()
+        CONSUMED.labels(self.name, source, "dead_lettered").inc()
+        log.error(
+            "consumer.dead_lettered",
+            consumer=self.name,
+            topic=source,
+            partition=record.partition,
+            offset=record.offset,
+            error=error,
+        )

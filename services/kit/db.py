@@ -1,0 +1,88 @@
+"""asyncpg pool for one service's schema, and its migrations (yoyo, plain SQL files)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import orjson
+from asyncpg.pool import PoolConnectionProxy
+from yoyo import get_backend, read_migrations
+
+KIT_MIGRATIONS = Path(__file__).parent / "migrations"
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+Pool = asyncpg.Pool
+# A connection of our own or one borrowed from a pool: SQL functions take either.
+Connection = asyncpg.Connection | PoolConnectionProxy
+
+
+def check_schema_name(schema: str) -> str:
+    """Schema names are interpolated into SQL, so only plain lower-case identifiers are allowed."""
+    if not _IDENTIFIER.fullmatch(schema):
+        raise ValueError(f"invalid schema name {schema!r}")
+    return schema
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for json_type in ("json", "jsonb"):
+        await conn.set_type_codec(
+            json_type,
+            encoder=lambda v: orjson.dumps(v).decode(),
+            decoder=orjson.loads,
+            schema="pg_catalog",
+        )
+
+
+async def create_pool(database_url: str, schema: str, *, application: str, max_size: int = 10) -> Pool:
+    """A pool whose connections work in `schema` only."""
+    pool: Pool = await asyncpg.create_pool(
+        database_url,
+        min_size=1,
+        max_size=max_size,
+        init=_init_connection,
+        server_settings={"search_path": check_schema_name(schema), "application_name": application},
+    )
+    return pool
+
+
+def _yoyo_url(database_url: str, schema: str) -> str:
+    parts = urlsplit(database_url)
+    scheme = "postgresql+psycopg"
+    query = f"{parts.query}&schema={schema}" if parts.query else f"schema={schema}"
+    return urlunsplit((scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def _migrate(database_url: str, schema: str, directories: tuple[Path, ...]) -> list[str]:
+    backend = get_backend(_yoyo_url(database_url, schema))
+    try:
+        applied: list[str] = []
+        with backend.lock():
+            for directory in directories:
+                pending = backend.to_apply(read_migrations(str(directory)))
+                backend.apply_migrations(pending)
+                applied += [m.id for m in pending]
+        return applied
+    finally:
+        backend.connection.close()
+
+
+async def migrate(database_url: str, schema: str, service_migrations: Path) -> list[str]:
+    """Create the schema if needed and apply the kit's and the service's pending migrations, in that order."""
+    conn: asyncpg.Connection = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{check_schema_name(schema)}"')
+    except asyncpg.UniqueViolationError:
+        pass  # two processes created it at the same moment
+    finally:
+        await conn.close()
+    return await asyncio.to_thread(_migrate, database_url, schema, (KIT_MIGRATIONS, service_migrations))
+
+
+def record_to_dict(record: Any) -> dict[str, Any]:
+    """A plain dict of an asyncpg record (for JSON responses)."""
+    return dict(record.items())

@@ -1,0 +1,169 @@
+"""Transactional outbox: events saved with the state change, and the relay that publishes them in order.
+
+The relay holds a PostgreSQL advisory lock, so one relay per service publishes at a time and per-key order is the
+outbox order. A crash after publishing but before deleting the rows republishes them: events carry a unique id and
+every consumer is idempotent, so the effect happens once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from prometheus_client import Counter, Gauge
+
+from schemas.envelope import CONTENT_TYPE, Envelope, encode
+from services.kit.db import Connection, Pool
+
+log = structlog.get_logger(__name__)
+
+PUBLISHED = Counter("outbox_published_total", "Events published from the outbox", ["topic"])
+BACKLOG = Gauge("outbox_backlog", "Events in the outbox not yet published")
+LAST_PUBLISH = Gauge("outbox_last_publish_timestamp_seconds", "When the relay last published a batch")
+RELAY_ERRORS = Counter("outbox_relay_errors_total", "Failed publish attempts of the outbox relay")
+
+
+def event_headers(envelope: Envelope) -> list[tuple[str, str]]:
+    """Kafka headers of an event: CloudEvents routing attributes and trace context, never personal data."""
+    headers = [
+        ("content-type", CONTENT_TYPE),
+        ("ce_id", str(envelope.id)),
+        ("ce_type", envelope.type),
+        ("ce_specversion", envelope.specversion),
+        ("correlation_id", envelope.correlationid),
+    ]
+    if envelope.traceparent:
+        headers.append(("traceparent", envelope.traceparent))
+    return headers
+
+
+async def add_to_outbox(conn: Connection, topic: str, key: str, envelope: Envelope) -> None:
+    """Save an event for publication; call inside the transaction that makes the change it announces."""
+    await conn.execute(
+        "INSERT INTO outbox (event_id, topic, key, value, headers) VALUES ($1, $2, $3, $4, $5)",
+        envelope.id,
+        topic,
+        key.encode(),
+        encode(envelope),
+        [list(h) for h in event_headers(envelope)],
+    )
+
+
+async def outbox_backlog(conn: Connection | Pool) -> int:
+    """How many events wait in the outbox."""
+    count: int = await conn.fetchval("SELECT count(*) FROM outbox")
+    return count
+
+
+@dataclass
+class RelayState:
+    running: bool = False
+    leader: bool = False
+    last_publish: datetime | None = None
+    last_error: str | None = None
+
+
+class OutboxRelay:
+    """Publishes the outbox of one service schema to Kafka with an idempotent, acks=all producer."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        producer_factory: Callable[[], AIOKafkaProducer],
+        *,
+        lock_name: str,
+        batch_size: int = 500,
+        poll_interval: float = 0.5,
+        max_backoff: float = 5.0,
+    ) -> None:
+        self._pool = pool
+        self._producer_factory = producer_factory
+        self._lock_key = zlib.crc32(lock_name.encode())
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._max_backoff = max_backoff
+        self._wakeup = asyncio.Event()
+        self.state = RelayState()
+
+    def notify(self) -> None:
+        """Tell the relay that a transaction just committed outbox rows."""
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Publish until cancelled; reconnects to Kafka and PostgreSQL with backoff."""
+        self.state.running = True
+        backoff = 0.2
+        try:
+            while True:
+                try:
+                    await self._run_as_leader()
+                except (KafkaError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    RELAY_ERRORS.inc()
+                    self.state.last_error = f"{type(exc).__name__}: {exc}"
+                    log.warning("outbox.relay.error", error=self.state.last_error, retry_in=backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self._max_backoff)
+                else:
+                    backoff = 0.2
+        finally:
+            self.state.running = False
+            self.state.leader = False
+
+    async def _run_as_leader(self) -> None:
+        async with self._pool.acquire() as lock_conn:
+            while not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key):
+                self.state.leader = False
+                await asyncio.sleep(self._poll_interval * 4)
+            self.state.leader = True
+            producer = self._producer_factory()
+            try:
+                await producer.start()
+                await self._publish_loop(producer)
+            finally:
+                self.state.leader = False
+                await producer.stop()
+                await lock_conn.execute("SELECT pg_advisory_unlock($1)", self._lock_key)
+
+    async def _publish_loop(self, producer: AIOKafkaProducer) -> None:
+        while True:
+            published = await self.publish_batch(producer)
+            if published < self._batch_size:
+                self._wakeup.clear()
+                BACKLOG.set(await outbox_backlog(self._pool))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_interval)
+
+    async def publish_batch(self, producer: AIOKafkaProducer) -> int:
+        """Publish the oldest outbox rows, wait for every acknowledgement, then delete them."""
+        rows: Sequence[asyncpg.Record] = await self._pool.fetch(
+            "SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT $1", self._batch_size
+        )
+        if not rows:
+            return 0
+        futures = [
+            await producer.send(
+                row["topic"],
+                value=row["value"],
+                key=row["key"],
+                headers=[(name, value.encode()) for name, value in row["headers"]],
+            )
+            for row in rows
+        ]
+        await asyncio.gather(*futures)
+        await self._pool.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+        for row in rows:
+            PUBLISHED.labels(row["topic"]).inc()
+        now = datetime.now(UTC)
+        self.state.last_publish = now
+        self.state.last_error = None
+        LAST_PUBLISH.set(now.timestamp())
+        log.debug("outbox.relay.published", count=len(rows))
+        return len(rows)
