@@ -94,9 +94,19 @@ def _compare(
     old_types, new_types = _types(old, old_root), _types(new, new_root)
     if "any" not in new_types:
         widened = {t for t in new_types if not t.startswith("const:")}
-        lost = {t for t in old_types - new_types if not (t.startswith("const:") and _const_type(t) in widened)}
+        if "number" in widened:
+            widened.add("integer")  # every integer is a number
+        lost = {
+            t
+            for t in old_types - new_types
+            if t not in widened and not (t.startswith("const:") and _const_type(t) in widened)
+        }
         if lost:
             out.append(f"{path}: no longer accepts {sorted(lost)}")
+    if new.get("format") and new.get("format") != old.get("format"):
+        out.append(f"{path}: format {new['format']} added")
+    if new.get("additionalProperties") is False and old.get("additionalProperties") is not False:
+        out.append(f"{path}: no longer accepts unknown properties")
     for bound in _TIGHTER_IF_LARGER:
         if bound in new and new[bound] > old.get(bound, float("-inf")):
             out.append(f"{path}: {bound} tightened to {new[bound]}")
@@ -115,11 +125,46 @@ def _compare(
         _compare(old_props[name], new_props[name], old_root, new_root, f"{path}.{name}", out, seen)
     if isinstance(old.get("items"), dict) and isinstance(new.get("items"), dict):
         _compare(old["items"], new["items"], old_root, new_root, f"{path}[]", out, seen)
-    for combinator in ("anyOf", "oneOf"):
-        for i, option in enumerate(old.get(combinator, [])):
-            matches = [n for n in new.get(combinator, []) if _types(n, new_root) & _types(option, old_root)]
-            if len(matches) == 1:
-                _compare(option, matches[0], old_root, new_root, f"{path}<{i}>", out, seen)
+    new_options = new.get("anyOf", []) + new.get("oneOf", [])
+    for i, option in enumerate(old.get("anyOf", []) + old.get("oneOf", [])):
+        match = _matching_option(option, old_root, new_options, new_root)
+        if match is None:
+            if "any" not in new_types and not (_types(option, old_root) <= new_types):
+                continue  # already reported as a lost type
+            if new_options:
+                out.append(f"{path}<{_option_name(option, i)}>: option removed")
+        else:
+            _compare(option, match, old_root, new_root, f"{path}<{_option_name(option, i)}>", out, seen)
+
+
+def _option_name(option: JsonSchema, index: int) -> str:
+    return str(option["$ref"]).rsplit("/", 1)[-1] if "$ref" in option else str(index)
+
+
+def _discriminant(option: JsonSchema, root: JsonSchema) -> str | None:
+    """The const a union option is told apart by (pydantic's discriminated unions: the `type` literal)."""
+    for name, prop in _resolve(option, root).get("properties", {}).items():
+        prop = _resolve(prop, root)
+        if "const" in prop:
+            return f"{name}={json.dumps(prop['const'])}"
+    return None
+
+
+def _matching_option(
+    option: JsonSchema, root: JsonSchema, candidates: list[JsonSchema], candidates_root: JsonSchema
+) -> JsonSchema | None:
+    """The new union option that stands for an old one: same discriminant, same $ref name, or the one same type."""
+    tag = _discriminant(option, root)
+    if tag is not None:
+        tagged = [c for c in candidates if _discriminant(c, candidates_root) == tag]
+        if tagged:
+            return tagged[0]
+    if "$ref" in option:
+        named = [c for c in candidates if c.get("$ref", "").rsplit("/", 1)[-1] == option["$ref"].rsplit("/", 1)[-1]]
+        if named:
+            return named[0]
+    typed = [c for c in candidates if _types(c, candidates_root) & _types(option, root)]
+    return typed[0] if len(typed) == 1 else None
 
 
 def _const_type(tag: str) -> str:

@@ -79,7 +79,8 @@ def decode(raw: bytes) -> Envelope:
         raise InvalidEvent("not a JSON object")
     event_type = document.get("type")
     if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
-        raise InvalidEvent(f"unknown event type {event_type!r}")
+        shown = event_type[:60] if isinstance(event_type, str) and event_type.isprintable() else "?"
+        raise InvalidEvent(f"unknown event type {shown!r}")
     model = EVENT_TYPES[event_type]
     data = document.get("data")
     major = _major_version(document.get("dataschema"))
@@ -92,8 +93,15 @@ def decode(raw: bytes) -> Envelope:
         payload = model.model_validate(data)
         return Envelope.model_validate({**document, "dataschema": dataschema_uri(model), "data": payload})
     except ValidationError as exc:
-        where = "; ".join(".".join(str(p) for p in e["loc"]) + ": " + e["msg"] for e in exc.errors())
+        where = "; ".join(".".join(str(p) for p in e["loc"]) + ": " + _message(e) for e in exc.errors())
         raise InvalidEvent(f"invalid {event_type}: {where}") from None
+
+
+def _message(error: Any) -> str:
+    """A pydantic error message that never repeats the input value."""
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        return f"unknown or missing {error.get('ctx', {}).get('discriminator', 'tag')}"
+    return str(error["msg"])
 
 
 def _major_version(dataschema: object) -> int:

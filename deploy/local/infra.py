@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import os
 import shutil
@@ -151,10 +152,16 @@ class KafkaNode:
         return config
 
     def pid(self) -> int | None:
+        """The broker's pid while it runs."""
         try:
             pid = int(self.pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reap it if it is our child that exited, or it would linger as a zombie
+        try:
             os.kill(pid, 0)
-        except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        except (ProcessLookupError, PermissionError):
             return None
         return pid
 
@@ -176,7 +183,7 @@ class KafkaNode:
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
         config = self._config()
         if not (self.home / "data" / "meta.properties").exists():
-            run(self._java(libs, "kafka.tools.StorageTool", "format", "-t", _cluster_id(),
+            run(self._java(libs, "kafka.tools.StorageTool", "format", f"--cluster-id={_cluster_id()}",
                            "-c", str(config)), stdout=subprocess.DEVNULL)  # fmt: skip
         with open(self.home / "logs" / "stdout.log", "ab") as out:
             process = subprocess.Popen(

@@ -1,7 +1,6 @@
 """Intake's HTTP API for the national platform, and the lifespan that wires database, relay and topics."""
 
 import asyncio
-import contextlib
 import hmac
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -97,9 +96,14 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock = _utc_now) 
         finally:
             if task is not None:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await pool.close()
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(task, timeout=10)
+                log.info("intake.relay.stopped", done=task.done())
+            try:
+                await asyncio.wait_for(pool.close(), timeout=10)
+            except TimeoutError:
+                log.warning("intake.pool.close_timeout")
+                pool.terminate()
             log.info("intake.stopped")
 
     app = FastAPI(
@@ -286,6 +290,8 @@ def _problem_from_pydantic(error: Any) -> Problem:
     if loc and loc[0] in _TYPE_TAGS:
         loc = loc[1:]
     message = str(error.get("msg", "invalid"))
+    if error.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+        return Problem("type", f"must be one of {', '.join(sorted(_TYPE_TAGS))}")
     if error.get("type") == "extra_forbidden":
         message = "unknown field"
     elif error.get("type") == "json_invalid":

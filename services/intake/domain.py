@@ -60,9 +60,22 @@ def validate(cert: AcceptedCertificate, now: datetime, clock_skew: timedelta) ->
     if cert.relation is not None and cert.relation.certificate_id == cert.id:
         problems.append(Problem("relation.certificate_id", "a certificate cannot relate to itself"))
     problems += _content_problems(cert)
+    problems += [Problem(path, "contains a NUL character") for path in _paths_with_nul(cert.model_dump(), "")]
     if problems or personnummer is None:
         raise InvalidCertificate(problems)
     return personnummer
+
+
+def _paths_with_nul(value: object, path: str) -> Iterator[str]:
+    """PostgreSQL cannot store NUL in text: such input is refused rather than failing on save."""
+    if isinstance(value, str) and "\x00" in value:
+        yield path
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths_with_nul(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _paths_with_nul(item, f"{path}.{i}")
 
 
 def _content_problems(cert: AcceptedCertificate) -> list[Problem]:

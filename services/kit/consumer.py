@@ -52,7 +52,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based)."""
-        return min(self.first_backoff * float(2 ** (attempt - 1)), self.max_backoff)
+        return min(self.first_backoff * float(2 ** min(attempt - 1, 32)), self.max_backoff)
 
 
 class IdempotentConsumer:
@@ -68,10 +68,12 @@ class IdempotentConsumer:
         handler: Handler,
         retry: RetryPolicy | None = None,
         max_records: int = 500,
+        group_id: str | None = None,
     ) -> None:
         self._settings = settings
         self._pool = pool
-        self.name = name
+        self.name = name  # also the key of the tracking rows: a new group with the same name replays harmlessly
+        self._group_id = settings.topic_prefix + (group_id or name)
         self._topics = {settings.topic(t.name): t for t in topics}
         self._handler = handler
         self._retry = retry or RetryPolicy()
@@ -87,7 +89,7 @@ class IdempotentConsumer:
         consumer = AIOKafkaConsumer(
             *self._topics,
             bootstrap_servers=self._settings.kafka_bootstrap_servers,
-            group_id=f"{self._settings.topic_prefix}{self.name}",
+            group_id=self._group_id,
             client_id=self.name,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

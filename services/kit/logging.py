@@ -11,8 +11,11 @@ from typing import Any
 import orjson
 import structlog
 
-# 10 or 12 digits, optionally with - or + before the last four: the shapes a personnummer is written in.
-_PERSONNUMMER_SHAPE = re.compile(r"(?<![0-9])(?:\d{2})?\d{6}[-+]?\d{4}(?![0-9])")
+# 10 or 12 digits, optionally with - or + before the last four: the shapes a personnummer is written in. Not the
+# organisation number of an HSA-id (SE2321000016-15CQ), nor groups of a UUID (12345678-1234-4..., ...-123456789012).
+_PERSONNUMMER_SHAPE = re.compile(
+    r"(?<![0-9])(?<!SE)(?<![0-9A-Fa-f]{4}-)(?:\d{2})?\d{6}[-+]?\d{4}(?![0-9]|-[0-9A-Fa-f])"
+)
 MASK = "[personnummer]"
 
 
@@ -24,6 +27,8 @@ def mask_personnummer(text: str) -> str:
 def _mask(value: Any) -> Any:
     if isinstance(value, str):
         return mask_personnummer(value)
+    if isinstance(value, BaseException):
+        return mask_personnummer(f"{type(value).__name__}: {value}")
     if isinstance(value, Mapping):
         return {k: _mask(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
