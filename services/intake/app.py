@@ -1,6 +1,7 @@
 """Intake's HTTP API for the national platform, and the lifespan that wires database, relay and topics."""
 
 import asyncio
+import contextlib
 import hmac
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
