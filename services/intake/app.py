@@ -12,13 +12,14 @@ from typing import Annotated, Any
 import structlog
 from fastapi import Body, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AwareDatetime, Field, SecretStr
+from pydantic import AwareDatetime, Field, SecretStr, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from schemas.base import Frozen
-from schemas.certificate import Certificate
+from schemas.certificate import CERTIFICATE_ADAPTER
 from schemas.topics import INTAKE_CERTIFICATES
 from services.intake.domain import (
     InvalidCertificate,
@@ -140,7 +141,7 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock = _utc_now) 
 
     bearer = HTTPBearer(auto_error=False, description="The national platform's credential")
 
-    def platform(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
+    async def platform(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
         """The platform that PlatformGate authenticated (the bearer dependency documents the scheme)."""
         name: str = request.scope["state"]["platform"]
         return name
@@ -157,6 +158,13 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock = _utc_now) 
         status_code=201,
         response_model=ReceiptBody,
         summary="Deliver one issued certificate",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "description": "One certificate; `type` selects its content",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Certificate"}}},
+            }
+        },
         responses={
             200: {"model": ReceiptBody, "description": "Already received (same id, same patient)"},
             403: {"model": ErrorBody, "description": "Care unit not connected"},
@@ -164,13 +172,17 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock = _utc_now) 
             **responses,
         },
     )
-    async def post_certificate(
-        request: Request,
-        certificate: Annotated[Certificate, Body(description="One certificate; `type` selects its content")],
-        platform_name: Annotated[str, Depends(platform)],
-    ) -> JSONResponse:
+    async def post_certificate(request: Request, platform_name: Annotated[str, Depends(platform)]) -> JSONResponse:
         intake: Intake = app.state.intake
-        original = (await request.body()).decode("utf-8", errors="replace")
+        body = await request.body()
+        try:
+            # pydantic-core parses and validates in one pass, about twice as fast as json.loads + validation.
+            certificate = CERTIFICATE_ADAPTER.validate_json(body)
+            original = body.decode("utf-8")
+        except ValidationError as exc:
+            return _problems_response([_problem_from_pydantic(e) for e in exc.errors()])
+        except UnicodeDecodeError:
+            return _problems_response([Problem("body", "is not valid UTF-8")])
         try:
             outcome = await receive_certificate(
                 intake,
@@ -224,6 +236,19 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock = _utc_now) 
                 headers={"Retry-After": str(settings.revocation_retry_after_seconds)},
             )
         return JSONResponse({"status": outcome.value, "certificate_id": certificate_id})
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document plus the certificate schema that the accept route validates itself."""
+        if app.openapi_schema is None:
+            spec = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+            definitions = CERTIFICATE_ADAPTER.json_schema(ref_template="#/components/schemas/{model}")
+            components = spec.setdefault("components", {}).setdefault("schemas", {})
+            components.update(definitions.pop("$defs", {}))
+            components["Certificate"] = definitions
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     # Added last, so it runs first: no body is parsed for a caller that is not a known platform.
     app.add_middleware(PlatformGate, tokens=settings.platform_tokens)

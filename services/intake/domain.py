@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from schemas import icd10
 from schemas.certificate import (
@@ -38,8 +39,13 @@ class InvalidCertificate(Exception):
         self.problems = problems
 
 
-def validate(cert: AcceptedCertificate, now: datetime, clock_skew: timedelta) -> PersonalNumber:
-    """Check every rule of DOMAIN.md; return the patient's personnummer or raise with every problem found."""
+def validate(
+    cert: AcceptedCertificate, now: datetime, clock_skew: timedelta, document: dict[str, Any] | None = None
+) -> PersonalNumber:
+    """Check every rule of DOMAIN.md; return the patient's personnummer or raise with every problem found.
+
+    `document` is the certificate as JSON data when the caller has it already (it is checked for NUL characters).
+    """
     problems: list[Problem] = []
     personnummer: PersonalNumber | None = None
     try:
@@ -60,7 +66,8 @@ def validate(cert: AcceptedCertificate, now: datetime, clock_skew: timedelta) ->
     if cert.relation is not None and cert.relation.certificate_id == cert.id:
         problems.append(Problem("relation.certificate_id", "a certificate cannot relate to itself"))
     problems += _content_problems(cert)
-    problems += [Problem(path, "contains a NUL character") for path in _paths_with_nul(cert.model_dump(), "")]
+    document = cert.model_dump(mode="json") if document is None else document
+    problems += [Problem(path, "contains a NUL character") for path in _paths_with_nul(document, "")]
     if problems or personnummer is None:
         raise InvalidCertificate(problems)
     return personnummer

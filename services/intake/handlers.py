@@ -23,7 +23,7 @@ from services.intake.domain import (
 from services.intake.settings import IntakeSettings
 from services.kit.citizen import citizen_ref
 from services.kit.db import Pool
-from services.kit.outbox import add_to_outbox
+from services.kit.outbox import add_to_outbox, outbox_values
 
 log = structlog.get_logger(__name__)
 
@@ -52,19 +52,19 @@ async def receive_certificate(
 ) -> ReceiveOutcome:
     """Validate and store a certificate with its `certificate.issued` event; idempotent on the id."""
     now = intake.clock()
-    personnummer = validate(cert, now, timedelta(seconds=intake.settings.clock_skew_seconds))
+    document = cert.model_dump(mode="json")
+    personnummer = validate(cert, now, timedelta(seconds=intake.settings.clock_skew_seconds), document)
     ref = citizen_ref(personnummer.digits, intake.settings.citizen_ref_key.get_secret_value())
     log_ = log.bind(certificate_id=cert.id, citizen_ref=ref, care_unit=cert.care_unit.hsa_id, type=cert.type)
-    async with intake.pool.acquire() as conn, conn.transaction():
-        stored = await repo.find_certificate(conn, cert.id)
-        if stored is not None:
-            outcome = decide_redelivery(stored.personnummer, personnummer.digits)
-            log_.info("intake.certificate.redelivered", outcome=outcome.value)
-            return outcome
-        if not await repo.is_connected(conn, cert.care_unit.hsa_id):
-            log_.info("intake.certificate.refused", outcome=ReceiveOutcome.NOT_CONNECTED.value)
-            return ReceiveOutcome.NOT_CONNECTED
-        inserted = await repo.insert_certificate(
+    event = CertificateIssued(
+        citizen_ref=ref, certificate=cert, test_patient=cert.patient.test_patient, received_at=now
+    )
+    envelope = new_envelope(
+        event, source=SOURCE, time=now, correlation_id=correlation_id, subject=cert.id, traceparent=traceparent
+    )
+    async with intake.pool.acquire() as conn:
+        # The usual case, a new certificate from a connected unit, is one atomic statement.
+        inserted = await repo.insert_certificate_with_event(
             conn,
             certificate_id=cert.id,
             certificate_type=cert.type,
@@ -76,24 +76,20 @@ async def receive_certificate(
             platform=platform,
             received_at=now,
             original=original,
-            normalised=cert.model_dump(mode="json"),
+            normalised=document,
+            outbox_row=outbox_values(intake.settings.topic(INTAKE_CERTIFICATES.name), ref, envelope),
         )
-        if not inserted:  # a concurrent delivery of the same id won the race
-            raced = await repo.find_certificate(conn, cert.id)
-            assert raced is not None
-            return decide_redelivery(raced.personnummer, personnummer.digits)
-        event = CertificateIssued(
-            citizen_ref=ref, certificate=cert, test_patient=cert.patient.test_patient, received_at=now
+        if not inserted:
+            # A concurrent delivery of the same id has committed by now: ON CONFLICT waited for it.
+            stored = await repo.find_certificate(conn, cert.id)
+    if not inserted:
+        outcome = (
+            decide_redelivery(stored.personnummer, personnummer.digits)
+            if stored is not None
+            else ReceiveOutcome.NOT_CONNECTED
         )
-        envelope = new_envelope(
-            event,
-            source=SOURCE,
-            time=now,
-            correlation_id=correlation_id,
-            subject=cert.id,
-            traceparent=traceparent,
-        )
-        await add_to_outbox(conn, intake.settings.topic(INTAKE_CERTIFICATES.name), ref, envelope)
+        log_.info("intake.certificate.not_stored", outcome=outcome.value)
+        return outcome
     intake.on_commit()
     log_.info("intake.certificate.accepted", event_id=str(envelope.id), test_patient=cert.patient.test_patient)
     return ReceiveOutcome.ACCEPTED

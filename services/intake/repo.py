@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from services.kit.db import Connection, Pool
+from services.kit.outbox import OUTBOX_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,19 @@ async def find_certificate(
     return StoredCertificate(**dict(row.items())) if row else None
 
 
-async def insert_certificate(
+# OUTBOX_COLUMNS is a constant of the kit, not input.
+_INSERT_CERTIFICATE_WITH_EVENT = (
+    "WITH new_certificate AS ("  # noqa: S608
+    "  INSERT INTO certificates (id, type, personnummer, citizen_ref, care_unit_hsa_id, signed_at,"
+    "    test_patient, platform, received_at, original, normalised)"
+    "  SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11"
+    "  WHERE EXISTS (SELECT 1 FROM care_units WHERE hsa_id = $5 AND connected)"
+    "  ON CONFLICT (id) DO NOTHING RETURNING id"
+    f") INSERT INTO outbox ({OUTBOX_COLUMNS}) SELECT $12, $13, $14, $15, $16 FROM new_certificate RETURNING true"
+)
+
+
+async def insert_certificate_with_event(
     conn: Connection,
     *,
     certificate_id: str,
@@ -57,12 +70,14 @@ async def insert_certificate(
     received_at: datetime,
     original: str,
     normalised: dict[str, Any],
+    outbox_row: tuple[object, ...],
 ) -> bool:
-    """Insert unless the id exists; True when this call inserted it."""
+    """Store a new certificate of a connected unit and its outbox event, atomically in one statement.
+
+    False when nothing was written: the id exists already, or the care unit is not connected.
+    """
     inserted: bool | None = await conn.fetchval(
-        "INSERT INTO certificates (id, type, personnummer, citizen_ref, care_unit_hsa_id, signed_at, "
-        "test_patient, platform, received_at, original, normalised) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING RETURNING true",
+        _INSERT_CERTIFICATE_WITH_EVENT,
         certificate_id,
         certificate_type,
         personnummer,
@@ -74,6 +89,7 @@ async def insert_certificate(
         received_at,
         original,
         normalised,
+        *outbox_row,
     )
     return bool(inserted)
 

@@ -45,15 +45,19 @@ def event_headers(envelope: Envelope) -> list[tuple[str, str]]:
     return headers
 
 
+OUTBOX_COLUMNS = "event_id, topic, key, value, headers"
+
+
+def outbox_values(topic: str, key: str, envelope: Envelope) -> tuple[object, ...]:
+    """The values of an outbox row, in OUTBOX_COLUMNS order (for repositories that write it in their statement)."""
+    return envelope.id, topic, key.encode(), encode(envelope), [list(h) for h in event_headers(envelope)]
+
+
 async def add_to_outbox(conn: Connection, topic: str, key: str, envelope: Envelope) -> None:
     """Save an event for publication; call inside the transaction that makes the change it announces."""
     await conn.execute(
-        "INSERT INTO outbox (event_id, topic, key, value, headers) VALUES ($1, $2, $3, $4, $5)",
-        envelope.id,
-        topic,
-        key.encode(),
-        encode(envelope),
-        [list(h) for h in event_headers(envelope)],
+        f"INSERT INTO outbox ({OUTBOX_COLUMNS}) VALUES ($1, $2, $3, $4, $5)",  # noqa: S608 - a constant column list
+        *outbox_values(topic, key, envelope),
     )
 
 

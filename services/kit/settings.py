@@ -8,7 +8,8 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_CITIZEN_REF_KEY = "dev-citizen-ref-key-not-for-production"
-DEFAULT_DATABASE_URL = "postgresql://minaintyg:minaintyg@127.0.0.1:5432/minaintyg"
+# Loopback needs no TLS; a production DATABASE_URL states its own sslmode.
+DEFAULT_DATABASE_URL = "postgresql://minaintyg:minaintyg@127.0.0.1:5432/minaintyg?sslmode=disable"
 
 
 class ServiceSettings(BaseSettings):
