@@ -141,14 +141,15 @@ def main() -> None:
     trickler.add_argument("--token", default=DEFAULT_TOKEN)
     trickler.add_argument("--initial", type=int, default=200)
     trickler.add_argument("--rate", type=float, default=0.5, help="certificates per second after the batch")
-    trickler.add_argument("--seed", type=int, default=7804)
+    trickler.add_argument("--seed", type=int, default=None, help="certificates; default new each run (persons fixed)")
     args = parser.parse_args()
 
     if args.command == "sample":
         seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
         print(json.dumps(CertificateFactory(seed=seed).certificate(args.type), ensure_ascii=False, indent=2))
     elif args.command == "trickle":
-        asyncio.run(trickle(args.url, token=args.token, initial=args.initial, rate=args.rate, seed=args.seed))
+        seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+        asyncio.run(trickle(args.url, token=args.token, initial=args.initial, rate=args.rate, seed=seed))
     elif args.command == "units":
         print(json.dumps([u.as_json() for u in CARE_UNITS], ensure_ascii=False, indent=2))
     else:
