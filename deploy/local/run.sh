@@ -8,7 +8,8 @@ cat <<MSG
   Mina intyg is starting. Ctrl-C stops everything.
     intake API      http://127.0.0.1:${INTAKE_PORT:-8001}/docs   (bearer token: dev-platform-secret)
     intake OpenAPI  http://127.0.0.1:${INTAKE_PORT:-8001}/openapi.json
-    metrics         http://127.0.0.1:${INTAKE_PORT:-8001}/metrics
+    consent API     http://127.0.0.1:${CONSENT_PORT:-8002}/docs   (internal; bearer token: dev-portal-to-consent)
+    metrics         http://127.0.0.1:${INTAKE_PORT:-8001}/metrics, http://127.0.0.1:${CONSENT_PORT:-8002}/metrics
     Kafka           ${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}
 
 MSG

@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import hmac
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -15,8 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AwareDatetime, Field, SecretStr, ValidationError
-from starlette.types import ASGIApp, Receive, Scope, Send
+from pydantic import AwareDatetime, Field, ValidationError
 
 from schemas.base import Frozen
 from schemas.certificate import CERTIFICATE_ADAPTER
@@ -30,7 +28,7 @@ from services.intake.domain import (
 from services.intake.handlers import Clock, Intake, receive_certificate, revoke_certificate
 from services.intake.settings import IntakeSettings
 from services.kit.db import create_pool, migrate
-from services.kit.http import install_common
+from services.kit.http import BearerGate, install_common
 from services.kit.kafka import ensure_topics, make_producer
 from services.kit.logging import configure_logging
 from services.kit.outbox import OutboxRelay, outbox_backlog
@@ -142,8 +140,8 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock = _utc_now) 
     bearer = HTTPBearer(auto_error=False, description="The national platform's credential")
 
     async def platform(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
-        """The platform that PlatformGate authenticated (the bearer dependency documents the scheme)."""
-        name: str = request.scope["state"]["platform"]
+        """The platform that BearerGate authenticated (the bearer dependency documents the scheme)."""
+        name: str = request.scope["state"]["caller"]
         return name
 
     responses: dict[int | str, dict[str, Any]] = {
@@ -251,44 +249,8 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock = _utc_now) 
     app.openapi = openapi  # type: ignore[method-assign]
 
     # Added last, so it runs first: no body is parsed for a caller that is not a known platform.
-    app.add_middleware(PlatformGate, tokens=settings.platform_tokens)
+    app.add_middleware(BearerGate, tokens=settings.platform_tokens, path_prefix="/v1/", what="platform")
     return app
-
-
-class PlatformGate:
-    """Authenticates the national platform on /v1/ before anything else reads the request."""
-
-    def __init__(self, app: ASGIApp, tokens: dict[str, SecretStr]) -> None:
-        self.app = app
-        self.tokens = [(name, secret.get_secret_value().encode()) for name, secret in tokens.items()]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or [])
-        name = self._platform(headers.get(b"authorization", b""))
-        if name is None:
-            response = _error(401, "missing or invalid platform credential", headers={"WWW-Authenticate": "Bearer"})
-        elif headers.get(b"content-length", b"0") != b"0" and not headers.get(b"content-type", b"").startswith(
-            b"application/json"
-        ):
-            response = _error(415, "Content-Type must be application/json")
-        else:
-            scope.setdefault("state", {})["platform"] = name
-            await self.app(scope, receive, send)
-            return
-        await response(scope, receive, send)
-
-    def _platform(self, authorization: bytes) -> str | None:
-        scheme, _, presented = authorization.partition(b" ")
-        if scheme.lower() != b"bearer" or not presented:
-            return None
-        matched = None
-        for name, secret in self.tokens:  # compare with every secret: the time taken does not reveal which
-            if hmac.compare_digest(presented.strip(), secret):
-                matched = name
-        return matched
 
 
 def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -69,6 +69,7 @@ class IdempotentConsumer:
         retry: RetryPolicy | None = None,
         max_records: int = 500,
         group_id: str | None = None,
+        on_commit: Callable[[], None] | None = None,
     ) -> None:
         self._settings = settings
         self._pool = pool
@@ -78,6 +79,7 @@ class IdempotentConsumer:
         self._handler = handler
         self._retry = retry or RetryPolicy()
         self._max_records = max_records
+        self._on_commit = on_commit
         self.assigned = False
 
     def dead_letter_topics(self) -> list[TopicSpec]:
@@ -154,6 +156,8 @@ class IdempotentConsumer:
             finally:
                 structlog.contextvars.unbind_contextvars("correlation_id", "event_id")
             CONSUMED.labels(self.name, topic, "processed" if processed else "duplicate").inc()
+            if processed and self._on_commit is not None:
+                self._on_commit()
             return
 
     async def _apply(self, envelope: Envelope) -> bool:

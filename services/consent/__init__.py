@@ -1,0 +1,1 @@
+"""Consent (samtycke): the citizen's consent history, and the gate that releases certificates only while it is given."""

@@ -1,0 +1,222 @@
+"""Consent's use cases: certificates arriving at the gate, and the citizen giving or withdrawing consent.
+
+Each runs in one transaction that first locks the citizen's row, so arrivals and consent changes for one citizen
+happen one at a time and in one order, whatever partition, replica or API call they come from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from prometheus_client import Counter
+
+from schemas.certificate import CERTIFICATE_ADAPTER
+from schemas.envelope import Envelope, new_envelope
+from schemas.events import (
+    CertificateIssued,
+    CertificateReleased,
+    CertificateRevoked,
+    CitizenDataWithdrawn,
+    ConsentGiven,
+    ConsentWithdrawn,
+    EventData,
+)
+from schemas.topics import CONSENT_EVENTS, CONSENT_RELEASED
+from services.consent import repo
+from services.consent.domain import (
+    Arrival,
+    CertificateStatus,
+    Consent,
+    GiveOutcome,
+    Revocation,
+    WithdrawOutcome,
+    decide_arrival,
+    decide_give,
+    decide_revocation,
+    decide_withdraw,
+)
+from services.consent.settings import ConsentSettings
+from services.kit.consumer import HandlerError
+from services.kit.db import Connection, Pool
+from services.kit.outbox import add_to_outbox
+
+log = structlog.get_logger(__name__)
+
+SOURCE = "minaintyg/consent"
+RELEASED = Counter("consent_certificates_released_total", "Certificates released through the gate")
+HELD = Counter("consent_certificates_held_total", "Certificates held for want of consent")
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Gate:
+    settings: ConsentSettings
+    pool: Pool
+    clock: Clock
+    on_commit: Callable[[], None]
+
+    async def emit(
+        self, conn: Connection, topic: str, data: EventData, *, citizen_ref: str, correlation_id: str,
+        subject: str | None = None, traceparent: str | None = None,
+    ) -> None:  # fmt: skip
+        envelope = new_envelope(
+            data, source=SOURCE, time=self.clock(), correlation_id=correlation_id, subject=subject,
+            traceparent=traceparent,
+        )  # fmt: skip
+        await add_to_outbox(conn, self.settings.topic(topic), citizen_ref, envelope)
+
+
+async def on_intake_event(gate: Gate, conn: Connection, envelope: Envelope) -> None:
+    """Consumer handler for intake.certificates.v1 (runs inside the idempotent consumer's transaction)."""
+    data = envelope.data
+    if isinstance(data, CertificateIssued):
+        await certificate_arrived(gate, conn, data, envelope)
+    elif isinstance(data, CertificateRevoked):
+        await certificate_revoked(gate, conn, data, envelope)
+    else:
+        raise HandlerError(f"unexpected event type {envelope.type} on the intake topic")
+
+
+async def certificate_arrived(gate: Gate, conn: Connection, data: CertificateIssued, envelope: Envelope) -> None:
+    cert = data.certificate
+    citizen = await repo.lock_citizen(conn, data.citizen_ref)
+    decision = decide_arrival(citizen.consent, await repo.find_certificate(conn, cert.id))
+    log_ = log.bind(certificate_id=cert.id, citizen_ref=data.citizen_ref, decision=decision.value)
+    if decision is Arrival.ALREADY_KNOWN:
+        log_.info("consent.certificate.already_known")
+        return
+    now = gate.clock()
+    released = decision is Arrival.RELEASE
+    await repo.insert_certificate(
+        conn,
+        certificate_id=cert.id,
+        citizen_ref=data.citizen_ref,
+        certificate_type=cert.type,
+        test_patient=data.test_patient,
+        document=cert.model_dump_json(),
+        status=CertificateStatus.RELEASED if released else CertificateStatus.HELD,
+        at=now,
+    )
+    if released:
+        await gate.emit(
+            conn,
+            CONSENT_RELEASED.name,
+            CertificateReleased(
+                citizen_ref=data.citizen_ref, certificate=cert, test_patient=data.test_patient, released_at=now
+            ),
+            citizen_ref=data.citizen_ref,
+            correlation_id=envelope.correlationid,
+            subject=cert.id,
+            traceparent=envelope.traceparent,
+        )
+        RELEASED.inc()
+    else:
+        HELD.inc()
+    log_.info("consent.certificate.gated")
+
+
+async def certificate_revoked(gate: Gate, conn: Connection, data: CertificateRevoked, envelope: Envelope) -> None:
+    await repo.lock_citizen(conn, data.citizen_ref)
+    decision = decide_revocation(await repo.find_certificate(conn, data.certificate_id))
+    if decision is Revocation.REMEMBER:
+        await repo.insert_certificate(
+            conn,
+            certificate_id=data.certificate_id,
+            citizen_ref=data.citizen_ref,
+            certificate_type=data.certificate_type,
+            test_patient=False,
+            document=None,
+            status=CertificateStatus.REVOKED,
+            at=gate.clock(),
+        )
+    elif decision in (Revocation.FORWARD, Revocation.DROP_HELD):
+        await repo.revoke(conn, data.certificate_id)
+    if decision is Revocation.FORWARD:
+        await gate.emit(
+            conn,
+            CONSENT_RELEASED.name,
+            data,
+            citizen_ref=data.citizen_ref,
+            correlation_id=envelope.correlationid,
+            subject=data.certificate_id,
+            traceparent=envelope.traceparent,
+        )
+    log.info(
+        "consent.certificate.revoked",
+        certificate_id=data.certificate_id,
+        citizen_ref=data.citizen_ref,
+        decision=decision.value,
+    )
+
+
+async def give_consent(
+    gate: Gate, citizen_ref: str, *, text_version: str, channel: str, correlation_id: str
+) -> tuple[GiveOutcome, int]:
+    """Record consent and release every held certificate of the citizen in issue order; returns how many."""
+    async with gate.pool.acquire() as conn, conn.transaction():
+        citizen = await repo.lock_citizen(conn, citizen_ref)
+        outcome = decide_give(citizen.consent, text_version, gate.settings.current_text_version)
+        if outcome is GiveOutcome.ALREADY_GIVEN:
+            return outcome, 0
+        now = gate.clock()
+        await repo.record_consent(conn, citizen_ref, Consent.GIVEN, text_version, channel, now)
+        await gate.emit(
+            conn,
+            CONSENT_EVENTS.name,
+            ConsentGiven(citizen_ref=citizen_ref, text_version=text_version, channel=channel, at=now),
+            citizen_ref=citizen_ref,
+            correlation_id=correlation_id,
+        )
+        held = await repo.held_certificates(conn, citizen_ref)
+        for certificate in held:
+            await gate.emit(
+                conn,
+                CONSENT_RELEASED.name,
+                CertificateReleased(
+                    citizen_ref=citizen_ref,
+                    certificate=CERTIFICATE_ADAPTER.validate_json(certificate.document),
+                    test_patient=certificate.test_patient,
+                    released_at=now,
+                ),
+                citizen_ref=citizen_ref,
+                correlation_id=correlation_id,
+                subject=certificate.id,
+            )
+        await repo.mark_released(conn, [c.id for c in held])
+    gate.on_commit()
+    RELEASED.inc(len(held))
+    log.info("consent.given", citizen_ref=citizen_ref, text_version=text_version, released=len(held))
+    return outcome, len(held)
+
+
+async def withdraw_consent(gate: Gate, citizen_ref: str, *, channel: str, correlation_id: str) -> WithdrawOutcome:
+    """Record the withdrawal, tell every service to remove the citizen's data, and hold their certificates."""
+    async with gate.pool.acquire() as conn, conn.transaction():
+        citizen = await repo.lock_citizen(conn, citizen_ref)
+        outcome = decide_withdraw(citizen.consent)
+        if outcome is WithdrawOutcome.NOT_GIVEN:
+            return outcome
+        now = gate.clock()
+        text_version = citizen.text_version or gate.settings.current_text_version
+        await repo.record_consent(conn, citizen_ref, Consent.WITHDRAWN, text_version, channel, now)
+        await gate.emit(
+            conn,
+            CONSENT_EVENTS.name,
+            ConsentWithdrawn(citizen_ref=citizen_ref, text_version=text_version, channel=channel, at=now),
+            citizen_ref=citizen_ref,
+            correlation_id=correlation_id,
+        )
+        await gate.emit(
+            conn,
+            CONSENT_RELEASED.name,
+            CitizenDataWithdrawn(citizen_ref=citizen_ref, at=now),
+            citizen_ref=citizen_ref,
+            correlation_id=correlation_id,
+        )
+        held = await repo.hold_released(conn, citizen_ref, now)
+    gate.on_commit()
+    log.info("consent.withdrawn", citizen_ref=citizen_ref, held_again=held)
+    return outcome

@@ -1,0 +1,160 @@
+"""All of consent's SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.consent.domain import CertificateStatus, Consent, KnownCertificate
+from services.kit.db import Connection, Pool
+
+
+@dataclass(frozen=True)
+class CitizenRow:
+    citizen_ref: str
+    consent: Consent
+    text_version: str | None
+    changed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    action: str
+    text_version: str
+    channel: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class HeldCertificate:
+    id: str
+    document: str
+    test_patient: bool
+
+
+async def lock_citizen(conn: Connection, citizen_ref: str) -> CitizenRow:
+    """The citizen's row, created if new and locked until the transaction ends (serialises per citizen)."""
+    row = await conn.fetchrow(
+        "INSERT INTO citizens (citizen_ref) VALUES ($1) "
+        "ON CONFLICT (citizen_ref) DO UPDATE SET citizen_ref = EXCLUDED.citizen_ref "
+        "RETURNING citizen_ref, consent, text_version, changed_at",
+        citizen_ref,
+    )
+    assert row is not None
+    return CitizenRow(row["citizen_ref"], Consent(row["consent"]), row["text_version"], row["changed_at"])
+
+
+async def get_citizen(conn: Connection | Pool, citizen_ref: str) -> CitizenRow | None:
+    row = await conn.fetchrow(
+        "SELECT citizen_ref, consent, text_version, changed_at FROM citizens WHERE citizen_ref = $1", citizen_ref
+    )
+    if row is None:
+        return None
+    return CitizenRow(row["citizen_ref"], Consent(row["consent"]), row["text_version"], row["changed_at"])
+
+
+async def record_consent(
+    conn: Connection, citizen_ref: str, consent: Consent, text_version: str, channel: str, at: datetime
+) -> None:
+    await conn.execute(
+        "UPDATE citizens SET consent = $2, text_version = $3, changed_at = $4 WHERE citizen_ref = $1",
+        citizen_ref,
+        consent.value,
+        text_version,
+        at,
+    )
+    await conn.execute(
+        "INSERT INTO consent_history (citizen_ref, action, text_version, channel, at) VALUES ($1, $2, $3, $4, $5)",
+        citizen_ref,
+        consent.value,
+        text_version,
+        channel,
+        at,
+    )
+
+
+async def history(conn: Connection | Pool, citizen_ref: str) -> list[HistoryRow]:
+    rows = await conn.fetch(
+        "SELECT action, text_version, channel, at FROM consent_history WHERE citizen_ref = $1 ORDER BY id",
+        citizen_ref,
+    )
+    return [HistoryRow(**dict(r.items())) for r in rows]
+
+
+async def find_certificate(conn: Connection, certificate_id: str) -> KnownCertificate | None:
+    row = await conn.fetchrow("SELECT status, ever_released FROM certificates WHERE id = $1", certificate_id)
+    return KnownCertificate(CertificateStatus(row["status"]), row["ever_released"]) if row else None
+
+
+async def insert_certificate(
+    conn: Connection,
+    *,
+    certificate_id: str,
+    citizen_ref: str,
+    certificate_type: str,
+    test_patient: bool,
+    document: str | None,
+    status: CertificateStatus,
+    at: datetime,
+) -> None:
+    released = status is CertificateStatus.RELEASED
+    await conn.execute(
+        "INSERT INTO certificates (id, citizen_ref, type, test_patient, document, status, ever_released, "
+        "received_at, held_since) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        certificate_id,
+        citizen_ref,
+        certificate_type,
+        test_patient,
+        document,
+        status.value,
+        released,
+        at,
+        None if released else at,
+    )
+
+
+async def held_certificates(conn: Connection, citizen_ref: str) -> list[HeldCertificate]:
+    """The citizen's held certificates in issue order."""
+    rows = await conn.fetch(
+        "SELECT id, document, test_patient FROM certificates WHERE citizen_ref = $1 AND status = 'held' ORDER BY seq",
+        citizen_ref,
+    )
+    return [HeldCertificate(r["id"], r["document"], r["test_patient"]) for r in rows]
+
+
+async def mark_released(conn: Connection, certificate_ids: Sequence[str]) -> None:
+    await conn.execute(
+        "UPDATE certificates SET status = 'released', ever_released = true, held_since = NULL "
+        "WHERE id = ANY($1::text[])",
+        list(certificate_ids),
+    )
+
+
+async def hold_released(conn: Connection, citizen_ref: str, at: datetime) -> int:
+    """After a withdrawal: every released certificate of the citizen is held again."""
+    result: str = await conn.execute(
+        "UPDATE certificates SET status = 'held', held_since = $2 WHERE citizen_ref = $1 AND status = 'released'",
+        citizen_ref,
+        at,
+    )
+    return int(result.split()[-1])
+
+
+async def revoke(conn: Connection, certificate_id: str) -> None:
+    """Mark revoked and drop the document: a revoked certificate is never shown or used again."""
+    await conn.execute(
+        "UPDATE certificates SET status = 'revoked', document = NULL, held_since = NULL WHERE id = $1",
+        certificate_id,
+    )
+
+
+async def purge_expired_held(pool: Pool, before: datetime) -> int:
+    """Delete certificates held since before `before` (their citizen never consented, or withdrew long ago)."""
+    result: str = await pool.execute("DELETE FROM certificates WHERE status = 'held' AND held_since < $1", before)
+    return int(result.split()[-1])
+
+
+async def held_count(pool: Pool) -> int:
+    count: int = await pool.fetchval("SELECT count(*) FROM certificates WHERE status = 'held'")
+    return count
