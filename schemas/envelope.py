@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
 import orjson
-from pydantic import AwareDatetime, Field, SerializeAsAny, ValidationError
+from pydantic import AwareDatetime, Field, SerializeAsAny, ValidationError, create_model
 
 from schemas.base import Frozen
 from schemas.events import EVENT_TYPES, EventData, dataschema_uri
@@ -69,8 +70,35 @@ def encode(envelope: Envelope) -> bytes:
     return orjson.dumps(envelope.model_dump(mode="json"))
 
 
+def _typed_envelope(cls: type[EventData]) -> type[Envelope]:
+    """An envelope whose type, schema version and payload are fixed, for one-pass parsing of the bytes."""
+    model: type[Envelope] = create_model(
+        f"{cls.__name__}Envelope",
+        __base__=Envelope,
+        type=(Literal[cls.event_type], ...),  # type: ignore[arg-type]
+        dataschema=(Literal[dataschema_uri(cls)], ...),  # type: ignore[arg-type]
+        data=(cls, ...),
+    )
+    return model
+
+
+_TYPED_ENVELOPES = {event_type: _typed_envelope(cls) for event_type, cls in EVENT_TYPES.items()}
+_TYPE_PEEK = re.compile(rb'"type"\s*:\s*"([a-z_]+\.[a-z_]+)"')
+
+
 def decode(raw: bytes) -> Envelope:
     """Parse topic bytes into an envelope with its typed payload, upcasting older major versions."""
+    # Fast path: the type is peeked from the bytes and verified by the typed model, which parses in one pass.
+    # Anything else (another version, a peek that was wrong, invalid input) takes the careful path below.
+    peeked = _TYPE_PEEK.search(raw, 0, 512)
+    typed = _TYPED_ENVELOPES.get(peeked[1].decode()) if peeked else None
+    if typed is not None:
+        try:
+            parsed = typed.model_validate_json(raw)
+        except ValidationError:
+            pass
+        else:  # the validated values as a plain Envelope, as every consumer expects
+            return Envelope.model_construct(**dict(parsed))
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

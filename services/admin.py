@@ -51,12 +51,18 @@ async def care_units(args: argparse.Namespace) -> None:
 
 
 async def outbox(_args: argparse.Namespace) -> None:
-    settings = IntakeSettings()
-    pool = await _intake_pool(settings)
-    try:
-        print(f"intake outbox backlog: {await outbox_backlog(pool)}")
-    finally:
-        await pool.close()
+    """The outbox backlog of every service that has one."""
+    from services.consent.settings import ConsentSettings
+
+    for service, schema in (("intake", IntakeSettings().db_schema), ("consent", ConsentSettings().db_schema)):
+        settings = ServiceSettings()
+        pool = await create_pool(settings.database_url, schema, application="admin", max_size=1)
+        try:
+            print(f"{service:<8} outbox backlog: {await outbox_backlog(pool)}")
+        except asyncpg.UndefinedTableError:
+            print(f"{service:<8} not migrated yet")
+        finally:
+            await pool.close()
 
 
 async def dlq(args: argparse.Namespace) -> None:

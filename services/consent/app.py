@@ -20,7 +20,7 @@ from schemas.base import Frozen
 from schemas.topics import CONSENT_EVENTS, CONSENT_RELEASED, INTAKE_CERTIFICATES, dead_letter
 from services.consent import repo
 from services.consent.domain import UnknownTextVersion
-from services.consent.handlers import Clock, Gate, give_consent, on_intake_event, withdraw_consent
+from services.consent.handlers import Clock, Gate, give_consent, on_intake_batch, on_intake_event, withdraw_consent
 from services.consent.settings import ConsentSettings
 from services.kit.consumer import IdempotentConsumer
 from services.kit.db import create_pool, migrate
@@ -94,6 +94,8 @@ def create_app(settings: ConsentSettings | None = None, clock: Clock = _utc_now)
             name="consent-gate",
             topics=[INTAKE_CERTIFICATES],
             handler=functools.partial(on_intake_event, gate),
+            batch_handler=functools.partial(on_intake_batch, gate),
+            max_records=2000,
             on_commit=relay.notify,
         )
         app.state.gate, app.state.relay, app.state.consumer = gate, relay, consumer

@@ -41,7 +41,7 @@ from services.consent.domain import (
 from services.consent.settings import ConsentSettings
 from services.kit.consumer import HandlerError
 from services.kit.db import Connection, Pool
-from services.kit.outbox import add_to_outbox
+from services.kit.outbox import add_many_to_outbox, add_to_outbox, outbox_values
 
 log = structlog.get_logger(__name__)
 
@@ -80,42 +80,104 @@ async def on_intake_event(gate: Gate, conn: Connection, envelope: Envelope) -> N
         raise HandlerError(f"unexpected event type {envelope.type} on the intake topic")
 
 
+async def on_intake_batch(gate: Gate, conn: Connection, envelopes: list[Envelope]) -> None:
+    """Set-based form of `on_intake_event` for a batch, with the same effect as handling them one by one.
+
+    The batch's citizens are locked first, so their consent cannot change while it runs; runs of consecutive
+    arrivals are then stored with one statement, and anything else is handled on its own, in order.
+    """
+    consents = await repo.lock_citizens(conn, [_citizen_of(e) for e in envelopes])
+    run: list[tuple[Envelope, CertificateIssued]] = []
+    for envelope in envelopes:
+        if isinstance(envelope.data, CertificateIssued):
+            run.append((envelope, envelope.data))
+            continue
+        await _arrivals(gate, conn, run, consents)
+        run = []
+        await on_intake_event(gate, conn, envelope)
+    await _arrivals(gate, conn, run, consents)
+
+
+def _citizen_of(envelope: Envelope) -> str:
+    ref = getattr(envelope.data, "citizen_ref", None)
+    if not isinstance(ref, str):
+        raise HandlerError(f"unexpected event type {envelope.type} on the intake topic")
+    return ref
+
+
+async def _arrivals(
+    gate: Gate, conn: Connection, run: list[tuple[Envelope, CertificateIssued]], consents: dict[str, Consent]
+) -> None:
+    if not run:
+        return
+    now = gate.clock()
+    decisions = [decide_arrival(consents[data.citizen_ref], None) for _, data in run]
+    arriving = [
+        repo.Arriving(
+            certificate_id=data.certificate.id,
+            citizen_ref=data.citizen_ref,
+            certificate_type=data.certificate.type,
+            test_patient=data.test_patient,
+            document=data.certificate.model_dump_json(),
+            released=decision is Arrival.RELEASE,
+        )
+        for (_, data), decision in zip(run, decisions, strict=True)
+    ]
+    new = await repo.insert_arrivals(conn, arriving, now)
+    topic = gate.settings.topic(CONSENT_RELEASED.name)
+    releases = []
+    for (envelope, data), decision in zip(run, decisions, strict=True):
+        if decision is Arrival.RELEASE and data.certificate.id in new:
+            new.discard(data.certificate.id)  # the same certificate twice in a run is released once
+            released = CertificateReleased(
+                citizen_ref=data.citizen_ref, certificate=data.certificate, test_patient=data.test_patient,
+                released_at=now,
+            )  # fmt: skip
+            out = new_envelope(
+                released, source=SOURCE, time=now, correlation_id=envelope.correlationid,
+                subject=data.certificate.id, traceparent=envelope.traceparent,
+            )  # fmt: skip
+            releases.append(outbox_values(topic, data.citizen_ref, out))
+    await add_many_to_outbox(conn, releases)
+    RELEASED.inc(len(releases))
+    HELD.inc(sum(1 for d in decisions if d is Arrival.HOLD))
+    log.info("consent.certificates.gated", count=len(run), released=len(releases))
+
+
 async def certificate_arrived(gate: Gate, conn: Connection, data: CertificateIssued, envelope: Envelope) -> None:
     cert = data.certificate
     citizen = await repo.lock_citizen(conn, data.citizen_ref)
-    decision = decide_arrival(citizen.consent, await repo.find_certificate(conn, cert.id))
-    log_ = log.bind(certificate_id=cert.id, citizen_ref=data.citizen_ref, decision=decision.value)
-    if decision is Arrival.ALREADY_KNOWN:
-        log_.info("consent.certificate.already_known")
-        return
+    # Decided as for a new certificate; the insert below finds out whether it is one (ON CONFLICT), so an
+    # arrival costs one statement besides the lock.
+    decision = decide_arrival(citizen.consent, None)
     now = gate.clock()
-    released = decision is Arrival.RELEASE
-    await repo.insert_certificate(
+    release = None
+    if decision is Arrival.RELEASE:
+        released = CertificateReleased(
+            citizen_ref=data.citizen_ref, certificate=cert, test_patient=data.test_patient, released_at=now
+        )
+        envelope_out = new_envelope(
+            released, source=SOURCE, time=now, correlation_id=envelope.correlationid, subject=cert.id,
+            traceparent=envelope.traceparent,
+        )  # fmt: skip
+        release = outbox_values(gate.settings.topic(CONSENT_RELEASED.name), data.citizen_ref, envelope_out)
+    inserted = await repo.insert_arrival(
         conn,
         certificate_id=cert.id,
         citizen_ref=data.citizen_ref,
         certificate_type=cert.type,
         test_patient=data.test_patient,
         document=cert.model_dump_json(),
-        status=CertificateStatus.RELEASED if released else CertificateStatus.HELD,
         at=now,
+        release=release,
     )
-    if released:
-        await gate.emit(
-            conn,
-            CONSENT_RELEASED.name,
-            CertificateReleased(
-                citizen_ref=data.citizen_ref, certificate=cert, test_patient=data.test_patient, released_at=now
-            ),
-            citizen_ref=data.citizen_ref,
-            correlation_id=envelope.correlationid,
-            subject=cert.id,
-            traceparent=envelope.traceparent,
-        )
+    if not inserted:
+        decision = Arrival.ALREADY_KNOWN
+    elif decision is Arrival.RELEASE:
         RELEASED.inc()
     else:
         HELD.inc()
-    log_.info("consent.certificate.gated")
+    log.info("consent.certificate.gated", certificate_id=cert.id, citizen_ref=data.citizen_ref, decision=decision.value)
 
 
 async def certificate_revoked(gate: Gate, conn: Connection, data: CertificateRevoked, envelope: Envelope) -> None:
@@ -171,20 +233,27 @@ async def give_consent(
             correlation_id=correlation_id,
         )
         held = await repo.held_certificates(conn, citizen_ref)
-        for certificate in held:
-            await gate.emit(
-                conn,
-                CONSENT_RELEASED.name,
-                CertificateReleased(
-                    citizen_ref=citizen_ref,
-                    certificate=CERTIFICATE_ADAPTER.validate_json(certificate.document),
-                    test_patient=certificate.test_patient,
-                    released_at=now,
+        topic = gate.settings.topic(CONSENT_RELEASED.name)
+        releases = [
+            outbox_values(
+                topic,
+                citizen_ref,
+                new_envelope(
+                    CertificateReleased(
+                        citizen_ref=citizen_ref,
+                        certificate=CERTIFICATE_ADAPTER.validate_json(certificate.document),
+                        test_patient=certificate.test_patient,
+                        released_at=now,
+                    ),
+                    source=SOURCE,
+                    time=now,
+                    correlation_id=correlation_id,
+                    subject=certificate.id,
                 ),
-                citizen_ref=citizen_ref,
-                correlation_id=correlation_id,
-                subject=certificate.id,
             )
+            for certificate in held
+        ]
+        await add_many_to_outbox(conn, releases)  # in issue order: the outbox keeps insertion order
         await repo.mark_released(conn, [c.id for c in held])
     gate.on_commit()
     RELEASED.inc(len(held))

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from services.consent.domain import CertificateStatus, Consent, KnownCertificate
 from services.kit.db import Connection, Pool
+from services.kit.outbox import OUTBOX_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,18 @@ async def lock_citizen(conn: Connection, citizen_ref: str) -> CitizenRow:
     )
     assert row is not None
     return CitizenRow(row["citizen_ref"], Consent(row["consent"]), row["text_version"], row["changed_at"])
+
+
+async def lock_citizens(conn: Connection, citizen_refs: Sequence[str]) -> dict[str, Consent]:
+    """Lock several citizens' rows (created if new) in one statement, in sorted order so that no two
+    transactions can deadlock; returns each citizen's consent."""
+    rows = await conn.fetch(
+        "INSERT INTO citizens (citizen_ref) SELECT ref FROM unnest($1::text[]) AS ref ORDER BY ref "
+        "ON CONFLICT (citizen_ref) DO UPDATE SET citizen_ref = EXCLUDED.citizen_ref "
+        "RETURNING citizen_ref, consent",
+        sorted(set(citizen_refs)),
+    )
+    return {row["citizen_ref"]: Consent(row["consent"]) for row in rows}
 
 
 async def get_citizen(conn: Connection | Pool, citizen_ref: str) -> CitizenRow | None:
@@ -112,6 +125,77 @@ async def insert_certificate(
         at,
         None if released else at,
     )
+
+
+_INSERT_CERTIFICATE = (
+    "INSERT INTO certificates (id, citizen_ref, type, test_patient, document, status, ever_released, "
+    "received_at, held_since) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING"
+)
+
+
+async def insert_arrival(
+    conn: Connection,
+    *,
+    certificate_id: str,
+    citizen_ref: str,
+    certificate_type: str,
+    test_patient: bool,
+    document: str,
+    at: datetime,
+    release: tuple[object, ...] | None,
+) -> bool:
+    """Store an arriving certificate, held, or released with its outbox row (`release`), in one statement.
+
+    False when the id is known already: then nothing is written.
+    """
+    args = (certificate_id, citizen_ref, certificate_type, test_patient, document)
+    if release is None:
+        inserted = await conn.fetchval(
+            f"{_INSERT_CERTIFICATE} RETURNING true", *args, CertificateStatus.HELD.value, False, at, at
+        )
+    else:
+        inserted = await conn.fetchval(
+            f"WITH arrived AS ({_INSERT_CERTIFICATE} RETURNING id) "  # noqa: S608 - constant SQL and columns
+            f"INSERT INTO outbox ({OUTBOX_COLUMNS}) SELECT $10, $11, $12, $13, $14 FROM arrived RETURNING true",
+            *args,
+            CertificateStatus.RELEASED.value,
+            True,
+            at,
+            None,
+            *release,
+        )
+    return bool(inserted)
+
+
+@dataclass(frozen=True)
+class Arriving:
+    certificate_id: str
+    citizen_ref: str
+    certificate_type: str
+    test_patient: bool
+    document: str
+    released: bool
+
+
+async def insert_arrivals(conn: Connection, arriving: Sequence[Arriving], at: datetime) -> set[str]:
+    """Store many arriving certificates in one statement; returns the ids that were new."""
+    rows = await conn.fetch(
+        "INSERT INTO certificates (id, citizen_ref, type, test_patient, document, status, ever_released, "
+        "received_at, held_since) "
+        "SELECT id, ref, type, test, doc, CASE WHEN rel THEN 'released' ELSE 'held' END, rel, $7, "
+        "CASE WHEN rel THEN NULL ELSE $7::timestamptz END "
+        "FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::text[], $6::boolean[]) "
+        "AS a(id, ref, type, test, doc, rel) "
+        "ON CONFLICT (id) DO NOTHING RETURNING id",
+        [a.certificate_id for a in arriving],
+        [a.citizen_ref for a in arriving],
+        [a.certificate_type for a in arriving],
+        [a.test_patient for a in arriving],
+        [a.document for a in arriving],
+        [a.released for a in arriving],
+        at,
+    )
+    return {row["id"] for row in rows}
 
 
 async def held_certificates(conn: Connection, citizen_ref: str) -> list[HeldCertificate]:

@@ -61,6 +61,15 @@ async def add_to_outbox(conn: Connection, topic: str, key: str, envelope: Envelo
     )
 
 
+async def add_many_to_outbox(conn: Connection, rows: Sequence[tuple[object, ...]]) -> None:
+    """Save several events (rows from `outbox_values`) in one round trip."""
+    if rows:
+        await conn.executemany(
+            f"INSERT INTO outbox ({OUTBOX_COLUMNS}) VALUES ($1, $2, $3, $4, $5)",  # noqa: S608 - constant columns
+            rows,
+        )
+
+
 async def outbox_backlog(conn: Connection | Pool) -> int:
     """How many events wait in the outbox."""
     count: int = await conn.fetchval("SELECT count(*) FROM outbox")

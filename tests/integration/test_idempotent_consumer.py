@@ -152,8 +152,10 @@ async def test_poison_and_failing_events_go_to_the_dead_letter_topic_and_consump
     assert errors[3] == "HandlerError: can never be processed"
     assert dead[0].value == b"not json at all {"  # the original bytes
     assert dict(dead[2].headers)["dlq.attempts"] == b"3"
-    assert attempts[str(doomed.id)] == 3
-    assert attempts[str(refused.id)] == 1
+    # Bounded: the per-record attempts, plus one run inside a batch transaction (rolled back) when the fetch
+    # brought it together with other records.
+    assert attempts[str(doomed.id)] in (3, 3 + 1)
+    assert attempts[str(refused.id)] in (1, 1 + 1)
     assert dict(dead[2].headers)["dlq.source.topic"] == settings.topic(TOPIC.name).encode()
     print(f"\n[consumer-dlq] in=9 effects=5 dead_lettered={len(dead)} lost=0")
 

@@ -1,0 +1,291 @@
+"""`make bench` (consent): the gate against raw consume-and-produce on the same broker.
+
+Per run, with fresh topics and schema: (1) baseline: a bare aiokafka consumer → idempotent producer passthrough
+over the same events; (2) gate throughput: N issued events for consenting citizens through one consent process,
+timed from the first event produced to the last release on consent.released.v1; (3) added latency: events paced
+at 100/s, from produce to the release arriving at a consumer, against the same path through the passthrough;
+(4) 10,000 held certificates of one citizen released by one consent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from bench.common import machine, median, percentile
+from deploy.simulators.platform.generator import CertificateFactory, Person
+from schemas.certificate import CERTIFICATE_ADAPTER
+from schemas.envelope import decode, encode, new_envelope
+from schemas.events import CertificateIssued
+from schemas.topics import CONSENT_RELEASED, INTAKE_CERTIFICATES, TopicSpec
+from services.consent.settings import ConsentSettings
+from services.kit.citizen import citizen_ref
+from services.kit.kafka import ensure_topics, make_producer
+
+AUTH = {"Authorization": "Bearer dev-portal-to-consent"}
+PASSTHROUGH_OUT = TopicSpec("bench.passthrough.v1", "citizen_ref")
+
+
+@dataclass
+class Run:
+    baseline_per_s: float
+    gate_per_s: float
+    baseline_p99_ms: float
+    gate_p50_ms: float
+    gate_p99_ms: float
+    release_10k_s: float
+    release_10k_api_s: float
+    counts: dict[str, int]
+
+
+def issued_events(
+    settings: ConsentSettings, n: int, refs_and_persons: list[tuple[str, Person]], seed: int
+) -> list[tuple[bytes, bytes, str]]:
+    factory = CertificateFactory(seed=seed)
+    out = []
+    now = datetime.now(UTC)
+    for i in range(n):
+        ref, person = refs_and_persons[i % len(refs_and_persons)]
+        cert = CERTIFICATE_ADAPTER.validate_python(factory.certificate(person=person))
+        data = CertificateIssued(citizen_ref=ref, certificate=cert, test_patient=False, received_at=now)
+        envelope = new_envelope(data, source="bench", time=now, correlation_id="b", subject=cert.id)
+        out.append((ref.encode(), encode(envelope), cert.id))
+    return out
+
+
+async def produce(settings: ConsentSettings, topic: str, events: list[tuple[bytes, bytes, str]]) -> None:
+    producer = make_producer(settings, client_id="bench")
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value=v, key=k) for k, v, _ in events]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def count_until(settings: ConsentSettings, topic: str, expected: int, within: float = 300) -> float:
+    """Poll the topic's end offsets until they sum to `expected`; return when that was seen."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            partitions = consumer.partitions_for_topic(topic)
+            if partitions:
+                ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+                if sum(ends.values()) >= expected:
+                    return time.perf_counter()
+            else:
+                await consumer._client.force_metadata_update()
+            await asyncio.sleep(0.01)
+        raise SystemExit(f"{topic}: fewer than {expected} messages within {within} s")
+    finally:
+        await consumer.stop()
+
+
+async def passthrough(settings: ConsentSettings, source: str, target: str, stop: asyncio.Event) -> None:
+    """The baseline: consume, produce each value on, commit — no database, no validation."""
+    consumer = AIOKafkaConsumer(
+        source, bootstrap_servers=settings.kafka_bootstrap_servers, group_id=f"{settings.topic_prefix}passthrough",
+        enable_auto_commit=False, auto_offset_reset="earliest",
+    )  # fmt: skip
+    producer = make_producer(settings, client_id="passthrough")
+    await consumer.start()
+    await producer.start()
+    try:
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=100, max_records=500)
+            for tp, records in batches.items():
+                futures = [await producer.send(target, value=r.value, key=r.key) for r in records]
+                await asyncio.gather(*futures)
+                await consumer.commit({tp: records[-1].offset + 1})
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+async def latencies(
+    settings: ConsentSettings, source: str, target: str, events: list[tuple[bytes, bytes, str]], rate: float
+) -> list[float]:
+    """Produce at `rate`/s; latency = arrival on `target` minus produce time, per certificate."""
+    sent: dict[str, float] = {}
+    arrived: dict[str, float] = {}
+    consumer = AIOKafkaConsumer(target, bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="latest")
+    await consumer.start()
+    await consumer.getmany(timeout_ms=500)
+    await consumer.seek_to_end()
+    producer = make_producer(settings, client_id="bench-paced")
+    await producer.start()
+
+    async def collect() -> None:
+        while len(arrived) < len(events):
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                now = time.perf_counter()
+                for r in records:
+                    subject = decode(r.value).subject
+                    if subject is not None:
+                        arrived.setdefault(subject, now)
+
+    collector = asyncio.create_task(collect())
+    try:
+        begin = time.perf_counter()
+        for i, (k, v, cid) in enumerate(events):
+            delay = begin + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sent[cid] = time.perf_counter()
+            await producer.send(source, value=v, key=k)
+        await asyncio.wait_for(collector, timeout=60)
+    finally:
+        collector.cancel()
+        await producer.stop()
+        await consumer.stop()
+    return [arrived[c] - sent[c] for c in sent if c in arrived]
+
+
+def start_consent(settings: ConsentSettings, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "CONSENT_PORT": str(port), "CONSENT_DB_SCHEMA": settings.db_schema,
+           "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix, "LOG_LEVEL": "WARNING"}  # fmt: skip
+    return subprocess.Popen([sys.executable, "-m", "services.consent"], env=env, stdin=subprocess.DEVNULL)
+
+
+async def wait_ready(url: str) -> None:
+    async with httpx.AsyncClient(timeout=1) as client:
+        for _ in range(300):
+            try:
+                if (await client.get(f"{url}/readyz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+    raise SystemExit("consent did not become ready")
+
+
+async def one_run(n: int, seed: int) -> Run:
+    base = ConsentSettings()
+    settings = base.model_copy(
+        update={"topic_prefix": f"bench{uuid.uuid4().hex[:8]}.", "db_schema": f"bench_{uuid.uuid4().hex[:8]}"}
+    )
+    key = settings.citizen_ref_key.get_secret_value()
+    factory = CertificateFactory(seed=seed)
+    population = [(citizen_ref(p.personnummer, key), p) for p in factory.persons[:150]]
+    intake_topic = settings.topic(INTAKE_CERTIFICATES.name)
+    released_topic = settings.topic(CONSENT_RELEASED.name)
+    await ensure_topics(settings, [INTAKE_CERTIFICATES, PASSTHROUGH_OUT])
+    events = issued_events(settings, n, population, seed)
+
+    # (1) baseline passthrough over the same events
+    await produce(settings, intake_topic, events)
+    stop = asyncio.Event()
+    started = time.perf_counter()
+    task = asyncio.create_task(passthrough(settings, intake_topic, settings.topic(PASSTHROUGH_OUT.name), stop))
+    done = await count_until(settings, settings.topic(PASSTHROUGH_OUT.name), n)
+    baseline_rate = n / (done - started)
+    paced_base = issued_events(settings, 1000, population, seed + 1)
+    base_lat = await latencies(settings, intake_topic, settings.topic(PASSTHROUGH_OUT.name), paced_base, 100)
+    stop.set()
+    await task
+
+    # (2)-(4) the gate
+    gate_settings = settings.model_copy(update={"topic_prefix": settings.topic_prefix + "g."})
+    intake_topic = gate_settings.topic(INTAKE_CERTIFICATES.name)
+    released_topic = gate_settings.topic(CONSENT_RELEASED.name)
+    await ensure_topics(gate_settings, [INTAKE_CERTIFICATES])
+    port = 18002
+    url = f"http://127.0.0.1:{port}"
+    process = start_consent(gate_settings, port)
+    try:
+        await wait_ready(url)
+        async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=120) as client:
+            for ref, _ in population:
+                r = await client.post(f"/internal/v1/citizens/{ref}/consent", json={"text_version": "2025-1"})
+                assert r.status_code == 200
+            started = time.perf_counter()
+            await produce(gate_settings, intake_topic, events)
+            done = await count_until(gate_settings, released_topic, n)
+            gate_rate = n / (done - started)
+            paced = issued_events(gate_settings, 1000, population, seed + 2)
+            gate_lat = await latencies(gate_settings, intake_topic, released_topic, paced, 100)
+
+            lonely = CertificateFactory(seed=seed + 3).persons[-1]
+            lonely_ref = citizen_ref(lonely.personnummer, key)
+            held = issued_events(gate_settings, 10_000, [(lonely_ref, lonely)], seed + 4)
+            await produce(gate_settings, intake_topic, held)
+            conn = await asyncpg.connect(
+                gate_settings.database_url, server_settings={"search_path": gate_settings.db_schema}
+            )
+            try:
+                for _ in range(6000):
+                    if await conn.fetchval("SELECT count(*) FROM certificates WHERE status = 'held'") >= 10_000:
+                        break
+                    await asyncio.sleep(0.05)
+            finally:
+                await conn.close()
+            before = n + 1000
+            t0 = time.perf_counter()
+            r = await client.post(f"/internal/v1/citizens/{lonely_ref}/consent", json={"text_version": "2025-1"})
+            api_s = time.perf_counter() - t0
+            assert r.json()["released"] == 10_000, r.text
+            t_done = await count_until(gate_settings, released_topic, before + 10_000)
+            release_s = t_done - t0
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        conn = await asyncpg.connect(settings.database_url)
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{gate_settings.db_schema}" CASCADE')
+        await conn.close()
+    return Run(
+        baseline_per_s=baseline_rate, gate_per_s=gate_rate,
+        baseline_p99_ms=percentile(base_lat, 99) * 1000,
+        gate_p50_ms=percentile(gate_lat, 50) * 1000, gate_p99_ms=percentile(gate_lat, 99) * 1000,
+        release_10k_s=release_s, release_10k_api_s=api_s,
+        counts={"in": n, "released": n, "paced_in": 1000, "paced_out": len(gate_lat), "held_released": 10_000},
+    )  # fmt: skip
+
+
+async def main_async(runs: int, n: int) -> None:
+    print(machine())
+    print(
+        f"consent benchmark: {runs} runs · {n} events for 150 consenting citizens · 1000 paced at 100/s · 10,000 held"
+    )
+    results = []
+    for i in range(runs):
+        r = await one_run(n, seed=2000 + i)
+        results.append(r)
+        print(f"  run {i + 1}: baseline {r.baseline_per_s:,.0f}/s · gate {r.gate_per_s:,.0f}/s · latency p50 "
+              f"{r.gate_p50_ms:.1f} ms p99 {r.gate_p99_ms:.1f} ms (baseline p99 {r.baseline_p99_ms:.1f} ms) · "
+              f"10k held released in {r.release_10k_s:.2f} s (API {r.release_10k_api_s:.2f} s) · {r.counts}")  # fmt: skip
+    b, g = median([r.baseline_per_s for r in results]), median([r.gate_per_s for r in results])
+    print("medians:")
+    print(f"  baseline raw consume→produce        {b:10,.0f} events/s")
+    print(f"  gate, consenting citizens           {g:10,.0f} events/s   (target ≥ 2,000)   ratio {g / b:.3f}")
+    gp99, bp99 = median([r.gate_p99_ms for r in results]), median([r.baseline_p99_ms for r in results])
+    print(
+        f"  produce→release p99 at 100/s        {gp99:10.1f} ms   (baseline {bp99:.1f} ms; added {gp99 - bp99:.1f} ms, target ≤ 100)"
+    )
+    print(
+        f"  10,000 held released by one consent {median([r.release_10k_s for r in results]):10.2f} s    (target ≤ 10)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--count", type=int, default=10_000)
+    args = parser.parse_args()
+    asyncio.run(main_async(args.runs, args.count))
+
+
+if __name__ == "__main__":
+    main()
