@@ -263,16 +263,19 @@ async def main_async(runs: int, n: int) -> None:
     for i in range(runs):
         r = await one_run(n, seed=2000 + i)
         results.append(r)
-        print(f"  run {i + 1}: baseline {r.baseline_per_s:,.0f}/s · gate {r.gate_per_s:,.0f}/s · latency p50 "
-              f"{r.gate_p50_ms:.1f} ms p99 {r.gate_p99_ms:.1f} ms (baseline p99 {r.baseline_p99_ms:.1f} ms) · "
-              f"10k held released in {r.release_10k_s:.2f} s (API {r.release_10k_api_s:.2f} s) · {r.counts}")  # fmt: skip
+        print(
+            f"  run {i + 1}: baseline {r.baseline_per_s:,.0f}/s · gate {r.gate_per_s:,.0f}/s · latency p50 "
+            f"{r.gate_p50_ms:.1f} ms p99 {r.gate_p99_ms:.1f} ms (baseline p99 {r.baseline_p99_ms:.1f} ms) · "
+            f"10k held released in {r.release_10k_s:.2f} s (API {r.release_10k_api_s:.2f} s) · {r.counts}"
+        )
     b, g = median([r.baseline_per_s for r in results]), median([r.gate_per_s for r in results])
     print("medians:")
     print(f"  baseline raw consume→produce        {b:10,.0f} events/s")
     print(f"  gate, consenting citizens           {g:10,.0f} events/s   (target ≥ 2,000)   ratio {g / b:.3f}")
     gp99, bp99 = median([r.gate_p99_ms for r in results]), median([r.baseline_p99_ms for r in results])
     print(
-        f"  produce→release p99 at 100/s        {gp99:10.1f} ms   (baseline {bp99:.1f} ms; added {gp99 - bp99:.1f} ms, target ≤ 100)"
+        f"  produce→release p99 at 100/s        {gp99:10.1f} ms   "
+        f"(baseline {bp99:.1f} ms; added {gp99 - bp99:.1f} ms, target ≤ 100)"
     )
     print(
         f"  10,000 held released by one consent {median([r.release_10k_s for r in results]):10.2f} s    (target ≤ 10)"
