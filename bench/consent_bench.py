@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 import httpx
+import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.common import machine, median, percentile
@@ -46,6 +47,7 @@ class Run:
     gate_p99_ms: float
     release_10k_s: float
     release_10k_api_s: float
+    cpu_per_event_us: float
     counts: dict[str, int]
 
 
@@ -72,6 +74,34 @@ async def produce(settings: ConsentSettings, topic: str, events: list[tuple[byte
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
+
+
+async def first_and_last(
+    settings: ConsentSettings, topic: str, already: int, expected: int, cpu: psutil.Process | None = None
+) -> tuple[float, float, float]:
+    """When the topic grew past `already` first and reached `expected`; and `cpu`'s CPU seconds in between."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await consumer.start()
+    first = cpu_first = None
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            partitions = consumer.partitions_for_topic(topic)
+            if not partitions:
+                await consumer._client.force_metadata_update()
+                await asyncio.sleep(0.01)
+                continue
+            total = sum((await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])).values())
+            now = time.perf_counter()
+            if first is None and total > already:
+                first, cpu_first = now, (sum(cpu.cpu_times()[:2]) if cpu else 0.0)
+            if total >= expected and first is not None:
+                cpu_used = sum(cpu.cpu_times()[:2]) - cpu_first if cpu and cpu_first is not None else 0.0
+                return first, now, cpu_used
+            await asyncio.sleep(0.005)
+        raise SystemExit(f"{topic}: fewer than {expected} messages within 300 s")
+    finally:
+        await consumer.stop()
 
 
 async def count_until(settings: ConsentSettings, topic: str, expected: int, within: float = 300) -> float:
@@ -188,10 +218,9 @@ async def one_run(n: int, seed: int) -> Run:
     # (1) baseline passthrough over the same events
     await produce(settings, intake_topic, events)
     stop = asyncio.Event()
-    started = time.perf_counter()
     task = asyncio.create_task(passthrough(settings, intake_topic, settings.topic(PASSTHROUGH_OUT.name), stop))
-    done = await count_until(settings, settings.topic(PASSTHROUGH_OUT.name), n)
-    baseline_rate = n / (done - started)
+    first, last, _ = await first_and_last(settings, settings.topic(PASSTHROUGH_OUT.name), 0, n)
+    baseline_rate = (n - 1) / (last - first)
     paced_base = issued_events(settings, 1000, population, seed + 1)
     base_lat = await latencies(settings, intake_topic, settings.topic(PASSTHROUGH_OUT.name), paced_base, 100)
     stop.set()
@@ -205,16 +234,23 @@ async def one_run(n: int, seed: int) -> Run:
     port = 18002
     url = f"http://127.0.0.1:{port}"
     process = start_consent(gate_settings, port)
+    await wait_ready(url)
+    async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=120) as client:
+        for ref, _ in population:
+            r = await client.post(f"/internal/v1/citizens/{ref}/consent", json={"text_version": "2025-1"})
+            assert r.status_code == 200
+    # As for the baseline, the events wait on the topic and the gate is timed from its first release to its last.
+    process.terminate()
+    process.wait(timeout=30)
+    await produce(gate_settings, intake_topic, events)
+    process = start_consent(gate_settings, port)
     try:
+        cpu = psutil.Process(process.pid)
+        first, last, cpu_seconds = await first_and_last(gate_settings, released_topic, 0, n, cpu)
+        gate_rate = (n - 1) / (last - first)
+        cpu_per_event_us = cpu_seconds / n * 1e6
         await wait_ready(url)
         async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=120) as client:
-            for ref, _ in population:
-                r = await client.post(f"/internal/v1/citizens/{ref}/consent", json={"text_version": "2025-1"})
-                assert r.status_code == 200
-            started = time.perf_counter()
-            await produce(gate_settings, intake_topic, events)
-            done = await count_until(gate_settings, released_topic, n)
-            gate_rate = n / (done - started)
             paced = issued_events(gate_settings, 1000, population, seed + 2)
             gate_lat = await latencies(gate_settings, intake_topic, released_topic, paced, 100)
 
@@ -249,7 +285,7 @@ async def one_run(n: int, seed: int) -> Run:
         baseline_per_s=baseline_rate, gate_per_s=gate_rate,
         baseline_p99_ms=percentile(base_lat, 99) * 1000,
         gate_p50_ms=percentile(gate_lat, 50) * 1000, gate_p99_ms=percentile(gate_lat, 99) * 1000,
-        release_10k_s=release_s, release_10k_api_s=api_s,
+        release_10k_s=release_s, release_10k_api_s=api_s, cpu_per_event_us=cpu_per_event_us,
         counts={"in": n, "released": n, "paced_in": 1000, "paced_out": len(gate_lat), "held_released": 10_000},
     )  # fmt: skip
 
@@ -264,7 +300,8 @@ async def main_async(runs: int, n: int) -> None:
         r = await one_run(n, seed=2000 + i)
         results.append(r)
         print(
-            f"  run {i + 1}: baseline {r.baseline_per_s:,.0f}/s · gate {r.gate_per_s:,.0f}/s · latency p50 "
+            f"  run {i + 1}: baseline {r.baseline_per_s:,.0f}/s · gate {r.gate_per_s:,.0f}/s "
+            f"({r.cpu_per_event_us:.0f} µs consent CPU/event) · latency p50 "
             f"{r.gate_p50_ms:.1f} ms p99 {r.gate_p99_ms:.1f} ms (baseline p99 {r.baseline_p99_ms:.1f} ms) · "
             f"10k held released in {r.release_10k_s:.2f} s (API {r.release_10k_api_s:.2f} s) · {r.counts}"
         )
@@ -272,6 +309,8 @@ async def main_async(runs: int, n: int) -> None:
     print("medians:")
     print(f"  baseline raw consume→produce        {b:10,.0f} events/s")
     print(f"  gate, consenting citizens           {g:10,.0f} events/s   (target ≥ 2,000)   ratio {g / b:.3f}")
+    cpu_us = median([r.cpu_per_event_us for r in results])
+    print(f"  consent process CPU per event       {cpu_us:10.0f} µs     (one core's ceiling: {1e6 / cpu_us:,.0f}/s)")
     gp99, bp99 = median([r.gate_p99_ms for r in results]), median([r.baseline_p99_ms for r in results])
     print(
         f"  produce→release p99 at 100/s        {gp99:10.1f} ms   "
