@@ -27,7 +27,8 @@ from services.kit.db import create_pool, migrate
 from services.kit.http import BearerGate, install_common
 from services.kit.kafka import ensure_topics, make_producer
 from services.kit.logging import configure_logging
-from services.kit.outbox import OutboxRelay, outbox_backlog
+from services.kit.outbox import OutboxRelay, outbox_readiness
+from services.kit.problems import Problem, problem_from_pydantic, problems_response
 from services.kit.tasks import stop_all, supervise
 
 log = structlog.get_logger(__name__)
@@ -140,14 +141,7 @@ def create_app(settings: ConsentSettings | None = None, clock: Clock = _utc_now)
     )
 
     async def readiness() -> dict[str, Any]:
-        gate: Gate = app.state.gate
-        relay: OutboxRelay = app.state.relay
-        checks: dict[str, Any] = {}
-        try:
-            checks["database"] = {"ok": True, "outbox_backlog": await outbox_backlog(gate.pool)}
-        except Exception as exc:
-            checks["database"] = {"ok": False, "error": type(exc).__name__}
-        checks["relay"] = {"ok": relay.state.leader, "required": False, "last_error": relay.state.last_error}
+        checks: dict[str, Any] = await outbox_readiness(app.state.gate.pool, app.state.relay)
         checks["gate"] = {"ok": app.state.consumer.assigned, "required": False}
         return checks
 
@@ -155,8 +149,7 @@ def create_app(settings: ConsentSettings | None = None, clock: Clock = _utc_now)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [{"path": ".".join(str(p) for p in e["loc"]), "message": str(e["msg"])} for e in exc.errors()]
-        return JSONResponse({"detail": "invalid request", "problems": problems}, status_code=422)
+        return problems_response([problem_from_pydantic(e) for e in exc.errors()])
 
     base = "/internal/v1/citizens/{citizen_ref}/consent"
     auth_responses: dict[int | str, dict[str, Any]] = {401: {"description": "Missing or wrong service credential"}}
@@ -192,9 +185,7 @@ def create_app(settings: ConsentSettings | None = None, clock: Clock = _utc_now)
                 correlation_id=request.scope["state"]["correlation_id"],
             )
         except UnknownTextVersion as exc:
-            return JSONResponse(
-                {"detail": str(exc), "problems": [{"path": "text_version", "message": str(exc)}]}, status_code=422
-            )
+            return problems_response([Problem("text_version", str(exc))], str(exc))
         return GiveResult(outcome=outcome.value, released=released)
 
     @app.post(

@@ -2,7 +2,7 @@
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +31,8 @@ from services.kit.db import create_pool, migrate
 from services.kit.http import BearerGate, install_common
 from services.kit.kafka import ensure_topics, make_producer
 from services.kit.logging import configure_logging
-from services.kit.outbox import OutboxRelay, outbox_backlog
+from services.kit.outbox import OutboxRelay, outbox_readiness
+from services.kit.problems import error_response, problem_from_pydantic, problems_response
 
 log = structlog.get_logger(__name__)
 
@@ -114,28 +115,14 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock = _utc_now) 
     )
 
     async def readiness() -> dict[str, Any]:
-        intake: Intake = app.state.intake
-        relay: OutboxRelay = app.state.relay
-        checks: dict[str, Any] = {}
-        try:
-            checks["database"] = {"ok": True, "outbox_backlog": await outbox_backlog(intake.pool)}
-        except Exception as exc:
-            checks["database"] = {"ok": False, "error": type(exc).__name__}
         # Certificates are accepted while Kafka is away (the outbox holds them), so the relay is informative.
-        checks["relay"] = {
-            "ok": relay.state.leader and relay.state.last_error is None,
-            "required": False,
-            "leader": relay.state.leader,
-            "last_publish": relay.state.last_publish.isoformat() if relay.state.last_publish else None,
-            "last_error": relay.state.last_error,
-        }
-        return checks
+        return await outbox_readiness(app.state.intake.pool, app.state.relay)
 
     install_common(app, readiness, max_body_bytes=settings.max_body_bytes)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _problems_response([_problem_from_pydantic(e) for e in exc.errors()])
+        return problems_response([problem_from_pydantic(e) for e in exc.errors()], "the certificate is invalid")
 
     bearer = HTTPBearer(auto_error=False, description="The national platform's credential")
 
@@ -178,9 +165,9 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock = _utc_now) 
             certificate = CERTIFICATE_ADAPTER.validate_json(body)
             original = body.decode("utf-8")
         except ValidationError as exc:
-            return _problems_response([_problem_from_pydantic(e) for e in exc.errors()])
+            return problems_response([problem_from_pydantic(e) for e in exc.errors()], "the certificate is invalid")
         except UnicodeDecodeError:
-            return _problems_response([Problem("body", "is not valid UTF-8")])
+            return problems_response([Problem("body", "is not valid UTF-8")], "the certificate is invalid")
         try:
             outcome = await receive_certificate(
                 intake,
@@ -191,11 +178,11 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock = _utc_now) 
                 traceparent=request.headers.get("traceparent"),
             )
         except InvalidCertificate as exc:
-            return _problems_response(exc.problems)
+            return problems_response(exc.problems, "the certificate is invalid")
         if outcome is ReceiveOutcome.NOT_CONNECTED:
-            return _error(403, f"care unit {certificate.care_unit.hsa_id} is not connected to Mina intyg")
+            return error_response(403, f"care unit {certificate.care_unit.hsa_id} is not connected to Mina intyg")
         if outcome is ReceiveOutcome.CONFLICT:
-            return _error(409, f"certificate id {certificate.id} was already received for another patient")
+            return error_response(409, f"certificate id {certificate.id} was already received for another patient")
         status = 201 if outcome is ReceiveOutcome.ACCEPTED else 200
         return JSONResponse({"status": outcome.value, "certificate_id": certificate.id}, status_code=status)
 
@@ -228,7 +215,7 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock = _utc_now) 
             traceparent=request.headers.get("traceparent"),
         )
         if outcome is RevokeOutcome.UNKNOWN:
-            return _error(
+            return error_response(
                 404,
                 f"certificate {certificate_id} is not known (yet); retry later",
                 headers={"Retry-After": str(settings.revocation_retry_after_seconds)},
@@ -251,38 +238,3 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock = _utc_now) 
     # Added last, so it runs first: no body is parsed for a caller that is not a known platform.
     app.add_middleware(BearerGate, tokens=settings.platform_tokens, path_prefix="/v1/", what="platform")
     return app
-
-
-def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
-
-
-def _problems_response(problems: Sequence[Problem]) -> JSONResponse:
-    return JSONResponse(
-        {
-            "detail": "the certificate is invalid",
-            "problems": [{"path": p.path, "message": p.message} for p in problems],
-        },
-        status_code=422,
-    )
-
-
-_TYPE_TAGS = {"LISJP", "AG7804"}
-
-
-def _problem_from_pydantic(error: Any) -> Problem:
-    """A pydantic error as {path, message}: the body prefix and union tags dropped, the input never echoed."""
-    loc = [str(part) for part in error.get("loc", ())]
-    if loc and loc[0] == "body":
-        loc = loc[1:]
-    if loc and loc[0] in _TYPE_TAGS:
-        loc = loc[1:]
-    message = str(error.get("msg", "invalid"))
-    if error.get("type") in ("union_tag_invalid", "union_tag_not_found"):
-        return Problem("type", f"must be one of {', '.join(sorted(_TYPE_TAGS))}")
-    if error.get("type") == "extra_forbidden":
-        message = "unknown field"
-    elif error.get("type") == "json_invalid":
-        at = f" at position {loc[0]}" if loc else ""
-        return Problem("body", f"malformed JSON{at}: {error.get('ctx', {}).get('error', 'cannot be parsed')}")
-    return Problem(".".join(loc) or "body", message)

@@ -176,6 +176,22 @@ class BearerGate:
         return matched
 
 
+def serve(app: FastAPI, host: str, port: int, *, graceful_seconds: int = 10) -> None:
+    """Run an app with uvicorn the way every service runs: uvloop, httptools, our logging, no access log."""
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=graceful_seconds,
+    )
+
+
 def install_common(app: FastAPI, readiness: ReadinessCheck, *, max_body_bytes: int) -> None:
     """Mount the operational routes and the middlewares every service uses."""
     app.include_router(operational_router(readiness))

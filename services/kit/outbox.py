@@ -76,6 +76,24 @@ async def outbox_backlog(conn: Connection | Pool) -> int:
     return count
 
 
+async def outbox_readiness(pool: Pool, relay: OutboxRelay) -> dict[str, dict[str, object]]:
+    """Readiness checks of a service with an outbox: the database is required; the relay is informative, since
+    the outbox holds events while Kafka is away."""
+    checks: dict[str, dict[str, object]] = {}
+    try:
+        checks["database"] = {"ok": True, "outbox_backlog": await outbox_backlog(pool)}
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        checks["database"] = {"ok": False, "error": type(exc).__name__}
+    checks["relay"] = {
+        "ok": relay.state.leader and relay.state.last_error is None,
+        "required": False,
+        "leader": relay.state.leader,
+        "last_publish": relay.state.last_publish.isoformat() if relay.state.last_publish else None,
+        "last_error": relay.state.last_error,
+    }
+    return checks
+
+
 @dataclass
 class RelayState:
     running: bool = False

@@ -5,7 +5,7 @@ the faults of `faults.py`. Everything received is kept in PostgreSQL, in the sim
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +39,7 @@ from schemas.certificate_types import CERTIFICATE_TYPES
 from services.kit.db import Pool, create_pool, migrate
 from services.kit.http import BearerGate, install_common
 from services.kit.logging import configure_logging
+from services.kit.problems import Problem, error_response, problem_from_pydantic, problems_response
 
 log = structlog.get_logger(__name__)
 
@@ -198,9 +199,9 @@ def create_app(settings: FksimSettings | None = None, clock: Clock = _utc_now) -
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
-        if any(_loc(e)[:1] == ["header"] for e in errors):
-            return _error(400, "the Idempotency-Key header is required and must be a UUID")
-        return _problems_response("the request is invalid", [_problem(e) for e in errors])
+        if any(tuple(e.get("loc", ()))[:1] == ("header",) for e in errors):
+            return error_response(400, "the Idempotency-Key header is required and must be a UUID")
+        return problems_response([problem_from_pydantic(e) for e in errors])
 
     bearer = HTTPBearer(auto_error=False, description="The sender's credential")
 
@@ -249,20 +250,17 @@ def create_app(settings: FksimSettings | None = None, clock: Clock = _utc_now) -
         try:
             envelope = _SubmissionEnvelope.model_validate_json(body)
         except ValidationError as exc:
-            return _problems_response("the request is invalid", [_problem(e) for e in exc.errors()])
+            return problems_response([problem_from_pydantic(e) for e in exc.errors()])
         cert_type = envelope.certificate.get("type")
         if cert_type not in FK_TYPES:
             shown = repr(cert_type) if isinstance(cert_type, str) else "missing"
-            return _problems_response(
-                f"Försäkringskassan does not take certificates of type {shown}",
-                [_type_problem()],
-            )
+            return problems_response([_type_problem()], f"Försäkringskassan does not take certificates of type {shown}")
         try:
             # Validated from JSON (not from the dict), so the rules are exactly those intake applies.
             certificate = CERTIFICATE_ADAPTER.validate_json(orjson.dumps(envelope.certificate))
         except ValidationError as exc:
-            return _problems_response(
-                "the certificate is invalid", [_problem(e, prefix="certificate") for e in exc.errors()]
+            return problems_response(
+                [problem_from_pydantic(e, prefix="certificate") for e in exc.errors()], "the certificate is invalid"
             )
         outcome, receipt = await store.receive(
             pool_of(),
@@ -282,7 +280,7 @@ def create_app(settings: FksimSettings | None = None, clock: Clock = _utc_now) -
             outcome=outcome.value,
         )
         if outcome is store.ReceiveOutcome.KEY_CONFLICT:
-            return _error(
+            return error_response(
                 409,
                 f"Idempotency-Key {idempotency_key} was already used for certificate {receipt.certificate_id}",
             )
@@ -341,9 +339,9 @@ def create_app(settings: FksimSettings | None = None, clock: Clock = _utc_now) -
         RECEIVED.labels("revocation", outcome.value).inc()
         log.info("fksim.revocation.received", certificate_id=certificate_id, sender=sender, outcome=outcome.value)
         if outcome is store.RevokeOutcome.UNKNOWN_CERTIFICATE or stored is None:
-            return _error(404, f"Försäkringskassan never received certificate {certificate_id}")
+            return error_response(404, f"Försäkringskassan never received certificate {certificate_id}")
         if outcome is store.RevokeOutcome.KEY_CONFLICT:
-            return _error(
+            return error_response(
                 409, f"Idempotency-Key {idempotency_key} was already used for certificate {stored.certificate_id}"
             )
         first = outcome is store.RevokeOutcome.REVOKED
@@ -362,7 +360,7 @@ def create_app(settings: FksimSettings | None = None, clock: Clock = _utc_now) -
     ) -> RevocationBody | JSONResponse:
         stored = await store.revocation_for(pool_of(), certificate_id)
         if stored is None:
-            return _error(404, f"no revocation of certificate {certificate_id} was received")
+            return error_response(404, f"no revocation of certificate {certificate_id} was received")
         return _revocation_body(stored, "revoked")
 
     @app.get(
@@ -465,39 +463,6 @@ def _revocation_body(revocation: store.Revocation, status: Literal["revoked", "a
     )
 
 
-def _error(status: int, detail: str) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status)
-
-
-def _problems_response(detail: str, problems: Sequence[ProblemItem]) -> JSONResponse:
-    body = ValidationErrorBody(detail=detail, problems=list(problems))
-    return JSONResponse(body.model_dump(mode="json"), status_code=422)
-
-
-def _type_problem() -> ProblemItem:
+def _type_problem() -> Problem:
     taken = ", ".join(sorted(FK_TYPES))
-    return ProblemItem(path="certificate.type", message=f"Försäkringskassan takes {taken}")
-
-
-def _loc(error: Any) -> list[str]:
-    return [str(part) for part in error.get("loc", ())]
-
-
-def _problem(error: Any, *, prefix: str | None = None) -> ProblemItem:
-    """A pydantic error as {path, message}: the input is never echoed (it may hold a personnummer)."""
-    loc = _loc(error)
-    # FastAPI's "body" and the union's type tag say nothing the path does not already say.
-    if loc[:1] == ["body"] or (loc and loc[0] in CERTIFICATE_TYPES):
-        loc = loc[1:]
-    kind = error.get("type")
-    if kind in ("union_tag_invalid", "union_tag_not_found"):
-        # A type FK takes but that schemas/certificate.py does not describe yet (FK7263, LUSE, LUAE_*).
-        return ProblemItem(path=_join(prefix, "type"), message="this certificate type cannot be read yet")
-    if kind == "json_invalid":
-        return ProblemItem(path="body", message="malformed JSON")
-    message = "unknown field" if kind == "extra_forbidden" else str(error.get("msg", "invalid"))
-    return ProblemItem(path=_join(prefix, ".".join(loc)) or "body", message=message)
-
-
-def _join(prefix: str | None, path: str) -> str:
-    return ".".join(p for p in (prefix, path) if p)
+    return Problem("certificate.type", f"Försäkringskassan takes {taken}")
