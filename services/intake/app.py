@@ -32,25 +32,17 @@ from services.kit.http import BearerGate, install_common
 from services.kit.kafka import ensure_topics, make_producer
 from services.kit.logging import configure_logging
 from services.kit.outbox import OutboxRelay, outbox_readiness
-from services.kit.problems import error_response, problem_from_pydantic, problems_response
+from services.kit.problems import (
+    ErrorBody,
+    ValidationErrorBody,
+    error_response,
+    problem_from_pydantic,
+    problems_response,
+)
 
 log = structlog.get_logger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-class ErrorBody(Frozen):
-    detail: str
-
-
-class ProblemItem(Frozen):
-    path: str
-    message: str
-
-
-class ValidationErrorBody(Frozen):
-    detail: str
-    problems: list[ProblemItem]
 
 
 class ReceiptBody(Frozen):

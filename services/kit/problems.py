@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from fastapi.responses import JSONResponse
 
+from schemas.base import Frozen
 from schemas.certificate_types import CERTIFICATE_TYPES
 
 # The certificate types schemas/certificate.py describes (the discriminated union's tags).
@@ -23,6 +24,24 @@ class HasPathAndMessage(Protocol):
 
     @property
     def message(self) -> str: ...
+
+
+class ErrorBody(Frozen):
+    """The body of every error answer (for OpenAPI)."""
+
+    detail: str
+
+
+class ProblemItem(Frozen):
+    path: str
+    message: str
+
+
+class ValidationErrorBody(Frozen):
+    """The body of a 422 (for OpenAPI)."""
+
+    detail: str
+    problems: list[ProblemItem]
 
 
 @dataclass(frozen=True)

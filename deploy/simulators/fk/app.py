@@ -39,7 +39,14 @@ from schemas.certificate_types import CERTIFICATE_TYPES
 from services.kit.db import Pool, create_pool, migrate
 from services.kit.http import BearerGate, install_common
 from services.kit.logging import configure_logging
-from services.kit.problems import Problem, error_response, problem_from_pydantic, problems_response
+from services.kit.problems import (
+    ErrorBody,
+    Problem,
+    ValidationErrorBody,
+    error_response,
+    problem_from_pydantic,
+    problems_response,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -62,20 +69,6 @@ IdempotencyKey = Annotated[
 
 
 # --- API models ------------------------------------------------------------------------------------------
-
-
-class ErrorBody(Frozen):
-    detail: str
-
-
-class ProblemItem(Frozen):
-    path: str
-    message: str
-
-
-class ValidationErrorBody(Frozen):
-    detail: str
-    problems: list[ProblemItem]
 
 
 class Submission(Frozen):
