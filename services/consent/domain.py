@@ -16,6 +16,7 @@ class CertificateStatus(StrEnum):
     HELD = "held"
     RELEASED = "released"
     REVOKED = "revoked"
+    PURGED = "purged"  # held past the retention: the document is gone, the fact that it was released is kept
 
 
 @dataclass(frozen=True)

@@ -234,9 +234,21 @@ async def revoke(conn: Connection, certificate_id: str) -> None:
 
 
 async def purge_expired_held(pool: Pool, before: datetime) -> int:
-    """Delete certificates held since before `before` (their citizen never consented, or withdrew long ago)."""
-    result: str = await pool.execute("DELETE FROM certificates WHERE status = 'held' AND held_since < $1", before)
-    return int(result.split()[-1])
+    """Remove certificates held since before `before` (their citizen never consented, or withdrew long ago).
+
+    One that was never released is deleted. One that was released once keeps a row without its document, so
+    that a later revocation is still forwarded to the services and recipients that may have had it.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        deleted: str = await conn.execute(
+            "DELETE FROM certificates WHERE status = 'held' AND held_since < $1 AND NOT ever_released", before
+        )
+        purged: str = await conn.execute(
+            "UPDATE certificates SET status = 'purged', document = NULL, held_since = NULL "
+            "WHERE status = 'held' AND held_since < $1 AND ever_released",
+            before,
+        )
+    return int(deleted.split()[-1]) + int(purged.split()[-1])
 
 
 async def held_count(pool: Pool) -> int:

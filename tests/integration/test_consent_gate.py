@@ -294,3 +294,52 @@ async def test_bad_input(
     )
     assert len(dead) == 2
     assert {dict(r.headers)["dlq.consumer"] for r in dead} == {b"consent-gate"}
+
+
+async def test_retention_purges_held_certificates_but_still_forwards_late_revocations(
+    consent_client: Harness,
+    consent_settings: ConsentSettings,
+    intake_producer: AIOKafkaProducer,
+    factory: CertificateFactory,
+) -> None:
+    from datetime import timedelta
+
+    from services.consent import repo
+
+    never = Citizen(factory, 5, consent_settings)  # never consents
+    former = Citizen(factory, 6, consent_settings)  # consents, then withdraws
+    held_only, released_once = never.issued(), former.issued()
+    url = f"/internal/v1/citizens/{former.ref}/consent"
+    await consent_client.post(url, json={"text_version": TEXT}, headers=AUTH)
+    await publish(intake_producer, consent_settings, held_only, never.ref)
+    await publish(intake_producer, consent_settings, released_once, former.ref)
+    await eventually(lambda: _released_count(consent_settings, 1), what="the consenting citizen's release")
+    await consent_client.post(f"{url}/withdrawal", headers=AUTH)
+    await eventually(lambda: held(consent_client, consent_settings, 2), what="both held")
+
+    purged = await repo.purge_expired_held(consent_client.gate.pool, datetime.now(UTC) + timedelta(days=1))
+    assert purged == 2
+    rows = {
+        r["id"]: (r["status"], r["document"])
+        for r in await consent_client.gate.pool.fetch("SELECT id, status, document FROM certificates")
+    }
+    assert held_only.certificate.id not in rows  # never released: gone
+    assert rows[released_once.certificate.id] == ("purged", None)  # no personal data left, the fact kept
+
+    for cert in (held_only, released_once):
+        revoke = CertificateRevoked(
+            citizen_ref=cert.citizen_ref,
+            certificate_id=cert.certificate.id,
+            certificate_type="LISJP",
+            revoked_at=datetime.now(UTC),
+        )
+        await publish(intake_producer, consent_settings, revoke, cert.citizen_ref)
+
+    async def forwarded() -> list[str] | None:
+        out = await events(consent_settings, CONSENT_RELEASED.name)
+        ids = [e.data.certificate_id for e in out if isinstance(e.data, CertificateRevoked)]
+        return ids or None
+
+    assert await eventually(forwarded, what="the late revocation") == [released_once.certificate.id]
+    regiven = await consent_client.post(url, json={"text_version": TEXT}, headers=AUTH)
+    assert regiven.json() == {"outcome": "given", "released": 0}  # nothing purged or revoked comes back
