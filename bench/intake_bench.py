@@ -48,6 +48,7 @@ class RunResult:
     p99_ms: float
     paced_rate: float
     rss_mb: float
+    cpu_per_certificate_us: float
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -164,10 +165,13 @@ async def one_run(settings: ServiceSettings, n: int, paced_seconds: int, concurr
         await connect_units(run_settings, schema)
         sampler = asyncio.create_task(sample_rss())
         requests = [post_request("127.0.0.1", port, "/v1/certificates", b, AUTH) for b in bodies]
+        cpu = psutil.Process(process.pid)
+        cpu_before = sum(cpu.cpu_times()[:2])
         started = time.perf_counter()
         statuses, accept_seconds = await closed_loop("127.0.0.1", port, requests, concurrency)
         ids = await topic_ids(run_settings, statuses[201])
         published_at = time.perf_counter()
+        cpu_per_certificate_us = (sum(cpu.cpu_times()[:2]) - cpu_before) / n * 1e6
         paced_requests = [post_request("127.0.0.1", port, "/v1/certificates", b, AUTH) for b in paced]
         paced_statuses, latencies = await open_loop("127.0.0.1", port, paced_requests, paced_rate)
         sampler.cancel()
@@ -180,6 +184,7 @@ async def one_run(settings: ServiceSettings, n: int, paced_seconds: int, concurr
             p99_ms=percentile(latencies, 99) * 1000,
             paced_rate=paced_rate,
             rss_mb=peak_rss,
+            cpu_per_certificate_us=cpu_per_certificate_us,
             counts={
                 "in": n,
                 "accepted": statuses[201],
@@ -209,7 +214,8 @@ async def main_async(runs: int, n: int, paced_seconds: int, concurrency: int) ->
         results.append(r)
         print(
             f"  run {i + 1}: baseline {r.baseline_per_s:,.0f}/s · intake sustained {r.sustained_per_s:,.0f}/s "
-            f"(accept {r.accept_only_per_s:,.0f}/s) · p50 {r.p50_ms:.1f} ms · p99 {r.p99_ms:.1f} ms · "
+            f"(accept {r.accept_only_per_s:,.0f}/s, {r.cpu_per_certificate_us:.0f} µs intake CPU each) · "
+            f"p50 {r.p50_ms:.1f} ms · p99 {r.p99_ms:.1f} ms · "
             f"peak RSS {r.rss_mb:.0f} MB · {r.counts}"
         )
     sustained = median([r.sustained_per_s for r in results])
@@ -223,6 +229,8 @@ async def main_async(runs: int, n: int, paced_seconds: int, concurrency: int) ->
     print(f"  intake p50 / p99 accept at 100/s    {median([r.p50_ms for r in results]):7.1f} / {p99:.1f} ms"
           f"   (target p99 ≤ 50 ms)")  # fmt: skip
     print(f"  intake peak RSS (max over runs)     {rss:10.0f} MB   (target ≤ 150)")
+    cpu_us = median([r.cpu_per_certificate_us for r in results])
+    print(f"  intake CPU per certificate          {cpu_us:10.0f} µs   (one core's ceiling: {1e6 / cpu_us:,.0f}/s)")
     lost = sum(r.counts["lost"] for r in results)
     duplicated = sum(r.counts["duplicated"] for r in results)
     print(f"  counts over all runs: lost {lost} · duplicated {duplicated}")
