@@ -74,9 +74,18 @@ def new_envelope(
     )
 
 
-def encode(envelope: Envelope) -> bytes:
-    """Serialise an envelope to the bytes put on a topic."""
-    return orjson.dumps(envelope.model_dump(mode="json"))
+def encode(envelope: Envelope, raw: dict[str, str] | None = None) -> bytes:
+    """Serialise an envelope to the bytes put on a topic.
+
+    `raw` gives payload fields already serialised as JSON (a certificate the caller dumped anyway): they are
+    spliced in as they are instead of being serialised again. They must be the JSON of the very same values.
+    """
+    if not raw:
+        return orjson.dumps(envelope.model_dump(mode="json"))
+    document = envelope.model_dump(mode="json", exclude={"data": set(raw)})
+    for name, value in raw.items():
+        document["data"][name] = orjson.Fragment(value)
+    return orjson.dumps(document)
 
 
 def _typed_envelope(cls: type[EventData]) -> type[Envelope]:

@@ -126,7 +126,7 @@ async def _arrivals(
     new = await repo.insert_arrivals(conn, arriving, now)
     topic = gate.settings.topic(CONSENT_RELEASED.name)
     releases = []
-    for (envelope, data), decision in zip(run, decisions, strict=True):
+    for (envelope, data), decision, stored in zip(run, decisions, arriving, strict=True):
         if decision is Arrival.RELEASE and data.certificate.id in new:
             new.discard(data.certificate.id)  # the same certificate twice in a run is released once
             released = CertificateReleased(
@@ -137,7 +137,8 @@ async def _arrivals(
                 released, source=SOURCE, time=now, correlation_id=envelope.correlationid,
                 subject=data.certificate.id, traceparent=envelope.traceparent,
             )  # fmt: skip
-            releases.append(outbox_values(topic, data.citizen_ref, out))
+            # The certificate's JSON was made for storage just now: the release reuses it.
+            releases.append(outbox_values(topic, data.citizen_ref, out, raw={"certificate": stored.document}))
     await add_many_to_outbox(conn, releases)
     RELEASED.inc(len(releases))
     HELD.inc(sum(1 for d in decisions if d is Arrival.HOLD))

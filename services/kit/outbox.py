@@ -48,9 +48,11 @@ def event_headers(envelope: Envelope) -> list[tuple[str, str]]:
 OUTBOX_COLUMNS = "event_id, topic, key, value, headers"
 
 
-def outbox_values(topic: str, key: str, envelope: Envelope) -> tuple[object, ...]:
-    """The values of an outbox row, in OUTBOX_COLUMNS order (for repositories that write it in their statement)."""
-    return envelope.id, topic, key.encode(), encode(envelope), [list(h) for h in event_headers(envelope)]
+def outbox_values(topic: str, key: str, envelope: Envelope, raw: dict[str, str] | None = None) -> tuple[object, ...]:
+    """The values of an outbox row, in OUTBOX_COLUMNS order (for repositories that write it in their statement).
+
+    `raw`: payload fields already serialised (see `schemas.envelope.encode`)."""
+    return envelope.id, topic, key.encode(), encode(envelope, raw), [list(h) for h in event_headers(envelope)]
 
 
 async def add_to_outbox(conn: Connection, topic: str, key: str, envelope: Envelope) -> None:
