@@ -146,39 +146,9 @@ async def _arrivals(
 
 
 async def certificate_arrived(gate: Gate, conn: Connection, data: CertificateIssued, envelope: Envelope) -> None:
-    cert = data.certificate
+    """One arrival: a batch of one."""
     citizen = await repo.lock_citizen(conn, data.citizen_ref)
-    # Decided as for a new certificate; the insert below finds out whether it is one (ON CONFLICT), so an
-    # arrival costs one statement besides the lock.
-    decision = decide_arrival(citizen.consent, None)
-    now = gate.clock()
-    release = None
-    if decision is Arrival.RELEASE:
-        released = CertificateReleased(
-            citizen_ref=data.citizen_ref, certificate=cert, test_patient=data.test_patient, released_at=now
-        )
-        envelope_out = new_envelope(
-            released, source=SOURCE, time=now, correlation_id=envelope.correlationid, subject=cert.id,
-            traceparent=envelope.traceparent,
-        )  # fmt: skip
-        release = outbox_values(gate.settings.topic(CONSENT_RELEASED.name), data.citizen_ref, envelope_out)
-    inserted = await repo.insert_arrival(
-        conn,
-        certificate_id=cert.id,
-        citizen_ref=data.citizen_ref,
-        certificate_type=cert.type,
-        test_patient=data.test_patient,
-        document=cert.model_dump_json(),
-        at=now,
-        release=release,
-    )
-    if not inserted:
-        decision = Arrival.ALREADY_KNOWN
-    elif decision is Arrival.RELEASE:
-        RELEASED.inc()
-    else:
-        HELD.inc()
-    log.info("consent.certificate.gated", certificate_id=cert.id, citizen_ref=data.citizen_ref, decision=decision.value)
+    await _arrivals(gate, conn, [(envelope, data)], {data.citizen_ref: citizen.consent})
 
 
 async def certificate_revoked(gate: Gate, conn: Connection, data: CertificateRevoked, envelope: Envelope) -> None:

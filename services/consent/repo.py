@@ -8,7 +8,6 @@ from datetime import datetime
 
 from services.consent.domain import CertificateStatus, Consent, KnownCertificate
 from services.kit.db import Connection, Pool
-from services.kit.outbox import OUTBOX_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -125,46 +124,6 @@ async def insert_certificate(
         at,
         None if released else at,
     )
-
-
-_INSERT_CERTIFICATE = (
-    "INSERT INTO certificates (id, citizen_ref, type, test_patient, document, status, ever_released, "
-    "received_at, held_since) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING"
-)
-
-
-async def insert_arrival(
-    conn: Connection,
-    *,
-    certificate_id: str,
-    citizen_ref: str,
-    certificate_type: str,
-    test_patient: bool,
-    document: str,
-    at: datetime,
-    release: tuple[object, ...] | None,
-) -> bool:
-    """Store an arriving certificate, held, or released with its outbox row (`release`), in one statement.
-
-    False when the id is known already: then nothing is written.
-    """
-    args = (certificate_id, citizen_ref, certificate_type, test_patient, document)
-    if release is None:
-        inserted = await conn.fetchval(
-            f"{_INSERT_CERTIFICATE} RETURNING true", *args, CertificateStatus.HELD.value, False, at, at
-        )
-    else:
-        inserted = await conn.fetchval(
-            f"WITH arrived AS ({_INSERT_CERTIFICATE} RETURNING id) "  # noqa: S608 - constant SQL and columns
-            f"INSERT INTO outbox ({OUTBOX_COLUMNS}) SELECT $10, $11, $12, $13, $14 FROM arrived RETURNING true",
-            *args,
-            CertificateStatus.RELEASED.value,
-            True,
-            at,
-            None,
-            *release,
-        )
-    return bool(inserted)
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,11 @@ async def held(client: Harness, settings: ConsentSettings, expected: int) -> boo
     return n == expected
 
 
+async def status_is(client: Harness, certificate_id: str, status: str) -> bool:
+    found = await client.gate.pool.fetchval("SELECT status FROM certificates WHERE id = $1", certificate_id)
+    return bool(found == status)
+
+
 def released_ids(envelopes: Sequence[Envelope], ref: str | None = None) -> list[str]:
     return [
         e.data.certificate.id
@@ -190,7 +195,8 @@ async def test_revocations_and_test_patients(
         revoked_at=datetime.now(UTC),
     )
     await publish(intake_producer, consent_settings, revoke, bo.ref)  # held copy dropped, nothing emitted
-    await eventually(lambda: held(consent_client, consent_settings, 1), what="the revoked held copy to go")
+    await eventually(lambda: status_is(consent_client, dropped.certificate.id, "revoked"), what="the revocation")
+    assert await held(consent_client, consent_settings, 1)  # the revoked held copy went
     url = f"/internal/v1/citizens/{bo.ref}/consent"
     assert (await consent_client.post(url, json={"text_version": TEXT}, headers=AUTH)).json()["released"] == 1
 
