@@ -113,14 +113,18 @@ def create_app(settings: ConsentSettings | None = None, clock: Clock = _utc_now)
                 purged = await repo.purge_expired_held(pool, before)
                 if purged:
                     log.info("consent.held.purged", count=purged, held_since_before=before.isoformat())
-                HELD_NOW.set(await repo.held_count(pool))
                 await asyncio.sleep(settings.purge_interval_seconds)
+
+        async def gauges() -> None:
+            while True:
+                HELD_NOW.set(await repo.held_count(pool))
+                await asyncio.sleep(15)
 
         async def after_topics(work: Callable[[], Awaitable[None]]) -> None:
             await topics()  # idempotent; Kafka may come later than the API
             await work()
 
-        tasks = [asyncio.create_task(supervise("purge", purge))]
+        tasks = [asyncio.create_task(supervise("purge", purge)), asyncio.create_task(supervise("gauges", gauges))]
         if settings.relay_enabled:
             tasks.append(asyncio.create_task(supervise("relay", functools.partial(after_topics, relay.run))))
         if settings.consumer_enabled:
