@@ -11,7 +11,6 @@ from typing import Annotated, Any
 import structlog
 from fastapi import Body, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, Field, ValidationError
@@ -28,7 +27,7 @@ from services.intake.domain import (
 from services.intake.handlers import Clock, Intake, receive_certificate, revoke_certificate
 from services.intake.settings import IntakeSettings
 from services.kit.db import create_pool, migrate
-from services.kit.http import BearerGate, install_common
+from services.kit.http import BearerGate, document_request_body, install_common
 from services.kit.kafka import ensure_topics, make_producer
 from services.kit.logging import configure_logging
 from services.kit.outbox import OutboxRelay, outbox_readiness
@@ -214,18 +213,9 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock = _utc_now) 
             )
         return JSONResponse({"status": outcome.value, "certificate_id": certificate_id})
 
-    def openapi() -> dict[str, Any]:
-        """FastAPI's document plus the certificate schema that the accept route validates itself."""
-        if app.openapi_schema is None:
-            spec = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
-            definitions = CERTIFICATE_ADAPTER.json_schema(ref_template="#/components/schemas/{model}")
-            components = spec.setdefault("components", {}).setdefault("schemas", {})
-            components.update(definitions.pop("$defs", {}))
-            components["Certificate"] = definitions
-            app.openapi_schema = spec
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    document_request_body(
+        app, "Certificate", CERTIFICATE_ADAPTER.json_schema(ref_template="#/components/schemas/{model}")
+    )
 
     # Added last, so it runs first: no body is parsed for a caller that is not a known platform.
     app.add_middleware(BearerGate, tokens=settings.platform_tokens, path_prefix="/v1/", what="platform")

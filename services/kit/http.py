@@ -10,6 +10,7 @@ from typing import Any
 
 import structlog
 from fastapi import APIRouter, FastAPI, Response
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from pydantic import SecretStr
@@ -190,6 +191,23 @@ def serve(app: FastAPI, host: str, port: int, *, graceful_seconds: int = 10) -> 
         log_config=None,
         timeout_graceful_shutdown=graceful_seconds,
     )
+
+
+def document_request_body(app: FastAPI, name: str, schema: dict[str, Any]) -> None:
+    """Add to the app's OpenAPI document the schema of a body a route validates itself (FastAPI cannot see it);
+    routes refer to it as `#/components/schemas/<name>`. `schema` uses that ref template for its definitions."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+            components = spec.setdefault("components", {}).setdefault("schemas", {})
+            definitions = dict(schema)
+            components.update(definitions.pop("$defs", {}))
+            components[name] = definitions
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def install_common(app: FastAPI, readiness: ReadinessCheck, *, max_body_bytes: int) -> None:

@@ -16,7 +16,6 @@ import orjson
 import structlog
 from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import Counter
@@ -37,7 +36,7 @@ from schemas.base import Frozen
 from schemas.certificate import CERTIFICATE_ADAPTER, Certificate, CertificateId
 from schemas.certificate_types import CERTIFICATE_TYPES
 from services.kit.db import Pool, create_pool, migrate
-from services.kit.http import BearerGate, install_common
+from services.kit.http import BearerGate, document_request_body, install_common
 from services.kit.logging import configure_logging
 from services.kit.problems import (
     ErrorBody,
@@ -413,18 +412,7 @@ def create_app(settings: FksimSettings | None = None, clock: Clock = _utc_now) -
             faults_injected_by_kind=faults,
         )
 
-    def openapi() -> dict[str, Any]:
-        """FastAPI's document plus the submission schema that the receive route validates itself."""
-        if app.openapi_schema is None:
-            spec = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
-            definitions = Submission.model_json_schema(ref_template="#/components/schemas/{model}")
-            components = spec.setdefault("components", {}).setdefault("schemas", {})
-            components.update(definitions.pop("$defs", {}))
-            components["Submission"] = definitions
-            app.openapi_schema = spec
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    document_request_body(app, "Submission", Submission.model_json_schema(ref_template="#/components/schemas/{model}"))
 
     # Added last, so it runs first: nothing is read, and no fault injected, for a caller that is not a known sender.
     app.add_middleware(BearerGate, tokens=settings.sender_tokens, path_prefix="/v1/", what="sender")
