@@ -24,7 +24,7 @@ import httpx
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.common import machine, median, percentile
+from bench.common import machine, median, percentile, wait_ready
 from deploy.simulators.platform.generator import CertificateFactory, Person
 from schemas.certificate import CERTIFICATE_ADAPTER
 from schemas.envelope import decode, encode, new_envelope
@@ -188,18 +188,6 @@ def start_consent(settings: ConsentSettings, port: int) -> subprocess.Popen[byte
     env = {**os.environ, "CONSENT_PORT": str(port), "CONSENT_DB_SCHEMA": settings.db_schema,
            "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix, "LOG_LEVEL": "WARNING"}  # fmt: skip
     return subprocess.Popen([sys.executable, "-m", "services.consent"], env=env, stdin=subprocess.DEVNULL)
-
-
-async def wait_ready(url: str) -> None:
-    async with httpx.AsyncClient(timeout=1) as client:
-        for _ in range(300):
-            try:
-                if (await client.get(f"{url}/readyz")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.2)
-    raise SystemExit("consent did not become ready")
 
 
 async def one_run(n: int, seed: int) -> Run:

@@ -20,18 +20,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import asyncpg
-import httpx
 import orjson
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.common import machine, median, percentile
+from bench.common import machine, median, percentile, wait_ready
 from bench.loadclient import closed_loop, open_loop, post_request
 from deploy.simulators.platform.generator import CARE_UNITS, CertificateFactory
 from schemas.certificate import CERTIFICATE_ADAPTER
 from schemas.envelope import decode, encode, new_envelope
 from schemas.events import CertificateIssued
 from schemas.topics import INTAKE_CERTIFICATES
+from services.intake import repo as intake_repo
 from services.kit.citizen import citizen_ref
 from services.kit.kafka import ensure_topics, make_producer
 from services.kit.settings import ServiceSettings
@@ -88,27 +88,10 @@ def start_intake(settings: ServiceSettings, schema: str, port: int) -> subproces
     return subprocess.Popen([sys.executable, "-m", "services.intake"], env=env, stdin=subprocess.DEVNULL)
 
 
-async def wait_ready(url: str) -> None:
-    deadline = time.monotonic() + 60
-    async with httpx.AsyncClient(timeout=1) as client:
-        while time.monotonic() < deadline:
-            try:
-                if (await client.get(f"{url}/readyz")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.2)
-    raise SystemExit("intake did not become ready")
-
-
 async def connect_units(settings: ServiceSettings, schema: str) -> None:
     conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": schema})
     try:
-        await conn.executemany(
-            "INSERT INTO care_units (hsa_id, name, connected) VALUES ($1, $2, true) ON CONFLICT (hsa_id) "
-            "DO UPDATE SET connected = true",
-            [(u.hsa_id, u.name) for u in CARE_UNITS],
-        )
+        await intake_repo.connect_care_units(conn, [(u.hsa_id, u.name) for u in CARE_UNITS])
     finally:
         await conn.close()
 

@@ -40,7 +40,8 @@ async def care_units(args: argparse.Namespace) -> None:
         elif args.action == "connect-simulated":
             from deploy.simulators.platform.generator import CARE_UNITS
 
-            rows = [await intake_repo.set_care_unit(pool, u.hsa_id, u.name, connected=True) for u in CARE_UNITS]
+            await intake_repo.connect_care_units(pool, [(u.hsa_id, u.name) for u in CARE_UNITS])
+            rows = [r for r in await intake_repo.list_care_units(pool) if r.hsa_id in {u.hsa_id for u in CARE_UNITS}]
         else:
             rows = await intake_repo.list_care_units(pool)
         for row in rows:

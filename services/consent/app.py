@@ -23,7 +23,7 @@ from services.consent.domain import UnknownTextVersion
 from services.consent.handlers import Clock, Gate, give_consent, on_intake_batch, on_intake_event, withdraw_consent
 from services.consent.settings import ConsentSettings
 from services.kit.consumer import IdempotentConsumer
-from services.kit.db import create_pool, migrate
+from services.kit.db import close_pool, create_pool, migrate
 from services.kit.http import BearerGate, install_common
 from services.kit.kafka import ensure_topics, make_producer
 from services.kit.logging import configure_logging
@@ -134,7 +134,7 @@ def create_app(settings: ConsentSettings | None = None, clock: Clock = _utc_now)
             yield
         finally:
             await stop_all(tasks)
-            await pool.close()
+            await close_pool(pool)
             log.info("consent.stopped")
 
     app = FastAPI(

@@ -26,7 +26,7 @@ from services.intake.domain import (
 )
 from services.intake.handlers import Clock, Intake, receive_certificate, revoke_certificate
 from services.intake.settings import IntakeSettings
-from services.kit.db import create_pool, migrate
+from services.kit.db import close_pool, create_pool, migrate
 from services.kit.http import BearerGate, document_request_body, install_common
 from services.kit.kafka import ensure_topics, make_producer
 from services.kit.logging import configure_logging
@@ -91,11 +91,7 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock = _utc_now) 
                 with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                     await asyncio.wait_for(task, timeout=10)
                 log.info("intake.relay.stopped", done=task.done())
-            try:
-                await asyncio.wait_for(pool.close(), timeout=10)
-            except TimeoutError:
-                log.warning("intake.pool.close_timeout")
-                pool.terminate()
+            await close_pool(pool)
             log.info("intake.stopped")
 
     app = FastAPI(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -118,6 +119,15 @@ async def insert_revocation(
 async def list_care_units(pool: Pool) -> list[CareUnitRow]:
     rows = await pool.fetch("SELECT hsa_id, name, connected, changed_at FROM care_units ORDER BY hsa_id")
     return [CareUnitRow(**dict(r.items())) for r in rows]
+
+
+async def connect_care_units(conn: Connection | Pool, units: Iterable[tuple[str, str]]) -> None:
+    """Connect several care units, given as (HSA-id, name), creating those not yet known."""
+    await conn.executemany(
+        "INSERT INTO care_units (hsa_id, name, connected, changed_at) VALUES ($1, $2, true, now()) "
+        "ON CONFLICT (hsa_id) DO UPDATE SET connected = true, changed_at = now()",
+        list(units),
+    )
 
 
 async def set_care_unit(pool: Pool, hsa_id: str, name: str | None, connected: bool) -> CareUnitRow:

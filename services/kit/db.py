@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import orjson
+import structlog
 from asyncpg.pool import PoolConnectionProxy
 from yoyo import get_backend, read_migrations
 
@@ -48,6 +49,15 @@ async def create_pool(database_url: str, schema: str, *, application: str, max_s
         server_settings={"search_path": check_schema_name(schema), "application_name": application},
     )
     return pool
+
+
+async def close_pool(pool: Pool, grace: float = 10.0) -> None:
+    """Close gracefully, but within `grace` seconds: a hung connection must not hold up a shutdown."""
+    try:
+        await asyncio.wait_for(pool.close(), timeout=grace)
+    except TimeoutError:
+        structlog.get_logger(__name__).warning("db.pool.close_timeout", grace=grace)
+        pool.terminate()
 
 
 def _yoyo_url(database_url: str, schema: str) -> str:

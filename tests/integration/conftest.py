@@ -20,6 +20,7 @@ from asgi_lifespan import LifespanManager
 
 from deploy.simulators.platform.generator import CertificateFactory, SimCareUnit
 from schemas.certificate import County
+from services.intake import repo as intake_repo
 from services.intake.app import create_app
 from services.intake.settings import IntakeSettings
 from services.kit.settings import ServiceSettings
@@ -75,11 +76,7 @@ async def connect_simulated_units(settings: IntakeSettings) -> None:
 
     conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": settings.db_schema})
     try:
-        await conn.executemany(
-            "INSERT INTO care_units (hsa_id, name, connected) VALUES ($1, $2, true) "
-            "ON CONFLICT (hsa_id) DO UPDATE SET connected = true",
-            [(u.hsa_id, u.name) for u in CARE_UNITS],
-        )
+        await intake_repo.connect_care_units(conn, [(u.hsa_id, u.name) for u in CARE_UNITS])
     finally:
         await conn.close()
 

@@ -4,7 +4,6 @@
 the faults of `faults.py`. Everything received is kept in PostgreSQL, in the simulator's own schema.
 """
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -35,7 +34,7 @@ from deploy.simulators.fk.settings import FksimSettings
 from schemas.base import Frozen
 from schemas.certificate import CERTIFICATE_ADAPTER, Certificate, CertificateId
 from schemas.certificate_types import CERTIFICATE_TYPES
-from services.kit.db import Pool, create_pool, migrate
+from services.kit.db import Pool, close_pool, create_pool, migrate
 from services.kit.http import BearerGate, document_request_body, install_common
 from services.kit.logging import configure_logging
 from services.kit.problems import (
@@ -148,12 +147,7 @@ def create_app(settings: FksimSettings | None = None, clock: Clock = _utc_now) -
         try:
             yield
         finally:
-            pool: Pool = app.state.pool
-            try:
-                await asyncio.wait_for(pool.close(), timeout=10)
-            except TimeoutError:
-                log.warning("fksim.pool.close_timeout")
-                pool.terminate()
+            await close_pool(app.state.pool)
             log.info("fksim.stopped")
 
     app = FastAPI(
