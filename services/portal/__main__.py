@@ -1,0 +1,15 @@
+"""Run the portal: `minaintyg-portal` (host and port from PORTAL_HOST / PORTAL_PORT)."""
+
+from services.kit.http import serve
+from services.portal.app import create_app
+from services.portal.settings import PortalSettings
+
+
+def main() -> None:
+    """Serve the portal with uvicorn."""
+    settings = PortalSettings()
+    serve(create_app(settings), settings.host, settings.port)
+
+
+if __name__ == "__main__":
+    main()

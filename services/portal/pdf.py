@@ -1,0 +1,112 @@
+"""Certificates as PDF (fpdf2), in Swedish with an embedded DejaVu font so å, ä and ö render everywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fpdf import FPDF
+from fpdf.enums import XPos, YPos
+
+from services.portal.views import Section, fmt_time
+
+EMPLOYER_NOTICE = "Detta är en anpassad utskrift. Viss information i intyget har valts bort."
+
+
+class _Document(FPDF):
+    footer_text = ""
+
+    def footer(self) -> None:
+        self.set_y(-15)
+        self.set_font("DejaVu", size=8)
+        self.cell(0, 10, f"{self.footer_text}   Sida {self.page_no()}/{{nb}}", align="C")
+
+
+def _document(font_dir: str, title: str, footer: str) -> _Document:
+    pdf = _Document(format="A4")
+    pdf.footer_text = footer
+    pdf.set_title(title)
+    pdf.set_creator("Mina intyg")
+    fonts = Path(font_dir)
+    pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
+    pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
+    pdf.set_auto_page_break(auto=True, margin=20)
+    pdf.add_page()
+    return pdf
+
+
+def _sections(pdf: FPDF, sections: Sequence[Section]) -> None:
+    for section in sections:
+        pdf.ln(3)
+        pdf.set_font("DejaVu", "B", 12)
+        pdf.cell(0, 8, section.title, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        for row in section.rows:
+            pdf.set_font("DejaVu", "B", 9)
+            pdf.multi_cell(0, 5, row.label, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            pdf.set_font("DejaVu", "", 10)
+            pdf.multi_cell(0, 5, row.value, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+
+def certificate_pdf(
+    *,
+    font_dir: str,
+    title: str,
+    header: Sequence[Section],
+    content: Sequence[Section],
+    employer_copy: bool,
+    printed_at: datetime,
+) -> bytes:
+    """The certificate (or its employer copy) as PDF bytes."""
+    pdf = _document(font_dir, title, f"Utskrift från Mina intyg {fmt_time(printed_at)}")
+    pdf.set_font("DejaVu", "B", 16)
+    pdf.multi_cell(0, 8, title, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    if employer_copy:
+        pdf.ln(2)
+        pdf.set_font("DejaVu", "B", 10)
+        pdf.set_fill_color(255, 243, 205)
+        pdf.multi_cell(0, 6, EMPLOYER_NOTICE, border=1, fill=True, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    _sections(pdf, header)
+    _sections(pdf, content)
+    return bytes(pdf.output())
+
+
+def extract_pdf(*, font_dir: str, name: str, extract: dict[str, Any], printed_at: datetime) -> bytes:
+    """The register extract (everything held about the citizen) as PDF."""
+    pdf = _document(font_dir, "Utdrag ur Mina intyg", f"Utdrag ur Mina intyg {fmt_time(printed_at)}")
+    pdf.set_font("DejaVu", "B", 16)
+    pdf.multi_cell(0, 8, "Utdrag – uppgifter om dig i Mina intyg", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font("DejaVu", "", 10)
+    pdf.multi_cell(0, 5, f"{name}, utdrag skapat {fmt_time(printed_at)}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+    def heading(text: str) -> None:
+        pdf.ln(3)
+        pdf.set_font("DejaVu", "B", 12)
+        pdf.cell(0, 8, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.set_font("DejaVu", "", 9)
+
+    def line(text: str) -> None:
+        pdf.multi_cell(0, 5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+    heading("Samtycke")
+    for h in extract.get("consent", {}).get("history", []):
+        line(f"{h['at']}: {'givet' if h['action'] == 'given' else 'återkallat'} (text {h['text_version']})")
+    heading(f"Intyg ({len(extract['certificates'])})")
+    for c in extract["certificates"]:
+        doc = c["document"]
+        line(f"{doc['type']} {doc['id']}, signerat {doc['signed_at']}, {doc['care_unit']['name']}"
+             + (", arkiverat" if c["archived"] else ""))  # fmt: skip
+    heading("Händelser")
+    for h in extract["status_history"]:
+        line(f"{h['at']}: {h['certificate_id']} {h['state']} ({h['party']})")
+    heading("Skickade intyg")
+    for d in extract["dispatches"]:
+        line(f"{d['requested_at']}: {d['certificate_id']} till {d['recipient_id']}: {d['state']}")
+    heading("Åtkomstlogg")
+    for a in extract["access_log"]:
+        line(f"{a['at']}: {a['action']} {a['certificate_id'] or ''} ({a['outcome']})")
+    heading("Begäranden om rättelse och spärr")
+    for r in extract["requests"]:
+        line(f"{r['at']}: {r['kind']} {r['certificate_id'] or ''}: {r['message']}")
+    return bytes(pdf.output())

@@ -1,0 +1,446 @@
+"""All of the portal's SQL: the read model, send requests, access log, citizen requests and sessions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.kit.db import Connection, Pool
+
+# --- Read model (written by the consumer) -----------------------------------------------------------------
+
+
+async def insert_certificate(
+    conn: Connection,
+    *,
+    citizen_ref: str,
+    document: dict[str, Any],
+    test_patient: bool,
+    released_at: datetime,
+    signed_at: datetime,
+) -> bool:
+    """Add a released certificate unless it is known or revoked; link it with a certificate it replaces or that
+    replaces it, whichever arrived first. True if it was added."""
+    cert_id = document["id"]
+    relation = document.get("relation") or {}
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO certificates (id, citizen_ref, type, signed_at, care_unit_hsa, care_unit_name, issuer_name,
+                                  document, relation_kind, relation_to, test_patient, released_at)
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
+        WHERE NOT EXISTS (SELECT 1 FROM revocations WHERE certificate_id = $1)
+        ON CONFLICT (id) DO NOTHING
+        RETURNING true
+        """,
+        cert_id,
+        citizen_ref,
+        document["type"],
+        signed_at,
+        document["care_unit"]["hsa_id"],
+        document["care_unit"]["name"],
+        document["issuer"]["name"],
+        document,
+        relation.get("kind"),
+        relation.get("certificate_id"),
+        test_patient,
+        released_at,
+    )
+    if not inserted:
+        return False
+    await add_history(conn, cert_id, document["care_unit"]["name"], "RECEIVED", None, released_at)
+    if relation.get("kind") == "REPLACES":
+        await _mark_replaced(conn, citizen_ref, relation["certificate_id"], cert_id, signed_at)
+    newer = await conn.fetchrow(
+        "SELECT id, signed_at FROM certificates WHERE relation_to = $1 AND relation_kind = 'REPLACES' "
+        "AND citizen_ref = $2 ORDER BY signed_at DESC LIMIT 1",
+        cert_id,
+        citizen_ref,
+    )
+    if newer is not None:
+        await _mark_replaced(conn, citizen_ref, cert_id, newer["id"], newer["signed_at"])
+    return True
+
+
+async def _mark_replaced(conn: Connection, citizen_ref: str, old_id: str, new_id: str, at: datetime) -> None:
+    updated = await conn.fetchval(
+        "UPDATE certificates SET replaced_by = $3 WHERE id = $1 AND citizen_ref = $2 "
+        "AND replaced_by IS DISTINCT FROM $3 RETURNING document->'care_unit'->>'name'",
+        old_id,
+        citizen_ref,
+        new_id,
+    )
+    if updated is not None:
+        await add_history(conn, old_id, updated, "REPLACED", new_id, at)
+
+
+async def add_history(
+    conn: Connection, certificate_id: str, party: str, state: str, detail: str | None, at: datetime
+) -> None:
+    await conn.execute(
+        "INSERT INTO status_history (certificate_id, party, state, detail, at) VALUES ($1, $2, $3, $4, $5)",
+        certificate_id,
+        party,
+        state,
+        detail,
+        at,
+    )
+
+
+async def revoke(conn: Connection, citizen_ref: str, certificate_id: str, revoked_at: datetime) -> None:
+    """Remember the revocation (it may come first) and remove the certificate with everything hanging on it."""
+    await conn.execute(
+        "INSERT INTO revocations (certificate_id, citizen_ref, revoked_at) VALUES ($1, $2, $3) "
+        "ON CONFLICT (certificate_id) DO NOTHING",
+        certificate_id,
+        citizen_ref,
+        revoked_at,
+    )
+    await conn.execute("DELETE FROM certificates WHERE id = $1 AND citizen_ref = $2", certificate_id, citizen_ref)
+    # A revoked replacement no longer replaces anything.
+    await conn.execute(
+        "UPDATE certificates SET replaced_by = NULL WHERE replaced_by = $1 AND citizen_ref = $2",
+        certificate_id,
+        citizen_ref,
+    )
+
+
+async def delete_citizen_data(conn: Connection, citizen_ref: str) -> int:
+    """Consent withdrawn: the citizen's certificates, status history and send requests go (cascade).
+
+    Kept: revocation markers (an id and the pseudonymous ref, so a revoked certificate stays gone), the access
+    log and the citizen's rectification/blocking requests (the audit trail and legal requests, no certificate
+    content). Sessions keep working only for the consent page (consent_given is cleared)."""
+    deleted = await conn.fetchval(
+        "WITH d AS (DELETE FROM certificates WHERE citizen_ref = $1 RETURNING 1) SELECT count(*) FROM d",
+        citizen_ref,
+    )
+    await conn.execute("DELETE FROM dispatches WHERE citizen_ref = $1", citizen_ref)
+    await conn.execute(
+        "UPDATE sessions SET consent_given = false WHERE citizen_ref = $1 AND consent_given", citizen_ref
+    )
+    return int(deleted)
+
+
+async def record_dispatch_outcome(
+    conn: Connection,
+    *,
+    idempotency_key: UUID,
+    certificate_id: str,
+    citizen_ref: str,
+    recipient_id: str,
+    succeeded: bool,
+    at: datetime,
+    reason_code: str | None,
+    reason: str | None,
+) -> bool:
+    """Apply an outcome to its send request (or to a request the portal has not seen). True if it changed state."""
+    exists = await conn.fetchval(
+        "SELECT true FROM certificates WHERE id = $1 AND citizen_ref = $2", certificate_id, citizen_ref
+    )
+    if not exists:
+        return False  # withdrawn or revoked meanwhile: nothing to show
+    state = "SUCCEEDED" if succeeded else "FAILED"
+    changed = await conn.fetchval(
+        """
+        UPDATE dispatches SET state = $2, outcome_at = $3, reason_code = $4, reason = $5
+        WHERE idempotency_key = $1 AND state <> 'SUCCEEDED'
+        RETURNING true
+        """,
+        idempotency_key,
+        state,
+        at,
+        reason_code,
+        reason,
+    )
+    if not changed:
+        known = await conn.fetchval("SELECT true FROM dispatches WHERE idempotency_key = $1", idempotency_key)
+        if known:
+            return False
+        changed = await conn.fetchval(
+            """
+            INSERT INTO dispatches (idempotency_key, certificate_id, citizen_ref, recipient_id, state, requested_at,
+                                    outcome_at, reason_code, reason)
+            VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING true
+            """,
+            idempotency_key,
+            certificate_id,
+            citizen_ref,
+            recipient_id,
+            state,
+            at,
+            reason_code,
+            reason,
+        )
+        if not changed:
+            return False
+    return True
+
+
+# --- Queries for the pages and the API ------------------------------------------------------------------
+
+_LIST_COLUMNS = """
+    c.id, c.type, c.signed_at, c.care_unit_hsa, c.care_unit_name, c.issuer_name, c.replaced_by, c.archived,
+    (SELECT d.state FROM dispatches d WHERE d.certificate_id = c.id AND d.recipient_id = 'FKASSA'
+      ORDER BY (d.state IN ('REQUESTED', 'SUCCEEDED')) DESC, d.requested_at DESC LIMIT 1) AS send_state
+"""
+
+
+async def list_certificates(conn: Connection | Pool, citizen_ref: str) -> list[asyncpg.Record]:
+    """One citizen's certificates (archived ones too), newest first."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"SELECT {_LIST_COLUMNS} FROM certificates c WHERE c.citizen_ref = $1 ORDER BY c.signed_at DESC, c.id",  # noqa: S608
+        citizen_ref,
+    )
+    return rows
+
+
+async def get_certificate(conn: Connection | Pool, citizen_ref: str, certificate_id: str) -> asyncpg.Record | None:
+    """One certificate of this citizen (None for another citizen's id or an unknown one)."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        f"SELECT {_LIST_COLUMNS}, c.document FROM certificates c WHERE c.id = $1 AND c.citizen_ref = $2",  # noqa: S608
+        certificate_id,
+        citizen_ref,
+    )
+    return row
+
+
+async def history(conn: Connection | Pool, certificate_id: str) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT party, state, detail, at FROM status_history WHERE certificate_id = $1 ORDER BY at, id",
+        certificate_id,
+    )
+    return rows
+
+
+async def dispatches(conn: Connection | Pool, certificate_id: str) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT idempotency_key, recipient_id, state, requested_at, outcome_at, reason_code, reason "
+        "FROM dispatches WHERE certificate_id = $1 ORDER BY requested_at",
+        certificate_id,
+    )
+    return rows
+
+
+async def set_archived(conn: Connection, citizen_ref: str, certificate_id: str, archived: bool, at: datetime) -> bool:
+    """Archive or restore; True if the certificate is this citizen's (a repeated click changes nothing)."""
+    row = await conn.fetchrow(
+        "SELECT archived FROM certificates WHERE id = $1 AND citizen_ref = $2 FOR UPDATE", certificate_id, citizen_ref
+    )
+    if row is None:
+        return False
+    if row["archived"] != archived:
+        await conn.execute("UPDATE certificates SET archived = $2 WHERE id = $1", certificate_id, archived)
+        await add_history(conn, certificate_id, "Du", "ARCHIVED" if archived else "RESTORED", None, at)
+    return True
+
+
+async def insert_dispatch_request(
+    conn: Connection,
+    *,
+    idempotency_key: UUID,
+    certificate_id: str,
+    citizen_ref: str,
+    recipient_id: str,
+    at: datetime,
+) -> str:
+    """Record a send request: 'requested', 'duplicate' (same key again) or 'active' (another request is already
+    on its way or delivered)."""
+    existing = await conn.fetchrow(
+        "SELECT certificate_id, citizen_ref FROM dispatches WHERE idempotency_key = $1", idempotency_key
+    )
+    if existing is not None:
+        same = existing["certificate_id"] == certificate_id and existing["citizen_ref"] == citizen_ref
+        return "duplicate" if same else "conflict"
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO dispatches (idempotency_key, certificate_id, citizen_ref, recipient_id, state, requested_at)
+        VALUES ($1, $2, $3, $4, 'REQUESTED', $5) ON CONFLICT DO NOTHING RETURNING true
+        """,
+        idempotency_key,
+        certificate_id,
+        citizen_ref,
+        recipient_id,
+        at,
+    )
+    return "requested" if inserted else "active"
+
+
+async def lock_certificate(conn: Connection, citizen_ref: str, certificate_id: str) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT id, type, replaced_by FROM certificates WHERE id = $1 AND citizen_ref = $2 FOR UPDATE",
+        certificate_id,
+        citizen_ref,
+    )
+    return row
+
+
+# --- Access log and citizen requests -----------------------------------------------------------------------
+
+
+async def log_access(
+    conn: Connection | Pool, citizen_ref: str, certificate_id: str | None, action: str, outcome: str, at: datetime
+) -> None:
+    await conn.execute(
+        "INSERT INTO access_log (citizen_ref, certificate_id, action, outcome, at) VALUES ($1, $2, $3, $4, $5)",
+        citizen_ref,
+        certificate_id,
+        action,
+        outcome,
+        at,
+    )
+
+
+async def access_log(conn: Connection | Pool, citizen_ref: str, limit: int = 500) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT certificate_id, action, outcome, at FROM access_log WHERE citizen_ref = $1 ORDER BY id DESC LIMIT $2",
+        citizen_ref,
+        limit,
+    )
+    return rows
+
+
+async def add_request(
+    conn: Connection | Pool, citizen_ref: str, kind: str, certificate_id: str | None, message: str, at: datetime
+) -> int:
+    request_id: int = await conn.fetchval(
+        "INSERT INTO citizen_requests (citizen_ref, kind, certificate_id, message, at) "
+        "VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        citizen_ref,
+        kind,
+        certificate_id,
+        message,
+        at,
+    )
+    return request_id
+
+
+async def requests(conn: Connection | Pool, citizen_ref: str) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT id, kind, certificate_id, message, at FROM citizen_requests WHERE citizen_ref = $1 ORDER BY id",
+        citizen_ref,
+    )
+    return rows
+
+
+async def all_history(conn: Connection | Pool, certificate_ids: Sequence[str]) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT certificate_id, party, state, detail, at FROM status_history WHERE certificate_id = ANY($1::text[]) "
+        "ORDER BY certificate_id, at, id",
+        list(certificate_ids),
+    )
+    return rows
+
+
+async def all_dispatches(conn: Connection | Pool, citizen_ref: str) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT certificate_id, recipient_id, state, requested_at, outcome_at, reason FROM dispatches "
+        "WHERE citizen_ref = $1 ORDER BY requested_at",
+        citizen_ref,
+    )
+    return rows
+
+
+async def documents(conn: Connection | Pool, citizen_ref: str) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT id, archived, replaced_by, released_at, document FROM certificates WHERE citizen_ref = $1 "
+        "ORDER BY signed_at DESC",
+        citizen_ref,
+    )
+    return rows
+
+
+# --- Sessions ---------------------------------------------------------------------------------------------
+
+
+async def create_pre_login(
+    conn: Connection | Pool, id_hash: bytes, *, csrf: str, state: str, nonce: str, verifier: str, now: datetime
+) -> None:
+    await conn.execute(
+        "INSERT INTO sessions (id_hash, kind, created_at, last_seen, csrf_token, oidc_state, oidc_nonce, "
+        "code_verifier) VALUES ($1, 'PRE_LOGIN', $2, $2, $3, $4, $5, $6)",
+        id_hash,
+        now,
+        csrf,
+        state,
+        nonce,
+        verifier,
+    )
+
+
+async def take_pre_login(conn: Connection | Pool, id_hash: bytes) -> asyncpg.Record | None:
+    """Remove and return a pre-login session: its state, nonce and verifier serve exactly one callback."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "DELETE FROM sessions WHERE id_hash = $1 AND kind = 'PRE_LOGIN' "
+        "RETURNING created_at, oidc_state, oidc_nonce, code_verifier",
+        id_hash,
+    )
+    return row
+
+
+async def create_session(
+    conn: Connection | Pool,
+    id_hash: bytes,
+    *,
+    csrf: str,
+    citizen_ref: str,
+    personnummer: str,
+    given_name: str,
+    family_name: str,
+    id_token: str,
+    consent_given: bool,
+    now: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO sessions (id_hash, kind, created_at, last_seen, csrf_token, citizen_ref, personnummer, "
+        "given_name, family_name, id_token, consent_given) "
+        "VALUES ($1, 'AUTHENTICATED', $2, $2, $3, $4, $5, $6, $7, $8, $9)",
+        id_hash,
+        now,
+        csrf,
+        citizen_ref,
+        personnummer,
+        given_name,
+        family_name,
+        id_token,
+        consent_given,
+    )
+
+
+async def touch_session(
+    conn: Connection | Pool, id_hash: bytes, now: datetime, idle_after: datetime
+) -> asyncpg.Record | None:
+    """The authenticated session, its idle clock restarted; None if unknown or idle since before `idle_after`."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "UPDATE sessions SET last_seen = $2 WHERE id_hash = $1 AND kind = 'AUTHENTICATED' AND last_seen >= $3 "
+        "RETURNING citizen_ref, personnummer, given_name, family_name, csrf_token, consent_given, last_seen",
+        id_hash,
+        now,
+        idle_after,
+    )
+    return row
+
+
+async def delete_session(conn: Connection | Pool, id_hash: bytes) -> str | None:
+    """Remove a session; returns its ID token (the hint for the identity provider's logout)."""
+    token: str | None = await conn.fetchval(
+        "DELETE FROM sessions WHERE id_hash = $1 RETURNING coalesce(id_token, '')", id_hash
+    )
+    return token
+
+
+async def set_session_consent(conn: Connection | Pool, citizen_ref: str, given: bool) -> None:
+    await conn.execute("UPDATE sessions SET consent_given = $2 WHERE citizen_ref = $1", citizen_ref, given)
+
+
+async def purge_sessions(conn: Connection | Pool, idle_before: datetime, pre_login_before: datetime) -> int:
+    result: str = await conn.execute(
+        "DELETE FROM sessions WHERE (kind = 'AUTHENTICATED' AND last_seen < $1) "
+        "OR (kind = 'PRE_LOGIN' AND created_at < $2)",
+        idle_before,
+        pre_login_before,
+    )
+    return int(result.split()[-1])
