@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from schemas.certificate_types import CERTIFICATE_TYPES
@@ -29,17 +29,6 @@ def assurance_level(acr: object) -> int | None:
         return None
     level = acr.removeprefix(ACR_PREFIX)
     return int(level) if level in ("1", "2", "3", "4") else None
-
-
-def birth_date(personnummer12: str) -> date:
-    """The birth date in a 12-digit personnummer or samordningsnummer (day + 60)."""
-    year, month, day = int(personnummer12[0:4]), int(personnummer12[4:6]), int(personnummer12[6:8])
-    return date(year, month, day - 60 if day > 60 else day)
-
-
-def age_on(born: date, today: date) -> int:
-    """Completed years between `born` and `today`."""
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
 def is_new(signed_at: datetime, now: datetime, days: int = 14) -> bool:

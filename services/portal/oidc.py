@@ -17,14 +17,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-import personnummer
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
 from joserfc.errors import ExpiredTokenError, InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 
-from services.portal.domain import age_on, assurance_level, birth_date
+from schemas.identifiers import InvalidIdentifier, parse_personal_number
+from services.portal.domain import assurance_level
 from services.portal.settings import PortalSettings
 
 ALLOWED_ALGORITHMS = ("RS256", "ES256")
@@ -100,9 +100,13 @@ def validate_id_token(
             "Lösenord och sms-koder går inte att använda.",
         )
     number = claims.get(PERSONNUMMER_CLAIM)
-    if not isinstance(number, str) or len(number) != 12 or not number.isdigit() or not personnummer.valid(number):
+    if not isinstance(number, str) or len(number) != 12 or not number.isdigit():
         raise LoginRefused("bad_personnummer", technical)
-    if age_on(birth_date(number), today) < min_age:
+    try:
+        person = parse_personal_number(number, today)
+    except InvalidIdentifier as exc:
+        raise LoginRefused("bad_personnummer", technical) from exc
+    if person.age_on(today) < min_age:
         raise LoginRefused(
             "under_age",
             f"Du måste ha fyllt {min_age} år för att använda Mina intyg. Din vårdnadshavare kan inte se dina "
@@ -112,7 +116,7 @@ def validate_id_token(
     family = claims.get("family_name")
     if not isinstance(given, str) or not isinstance(family, str):
         raise LoginRefused("missing_name", technical)
-    return Identity(personnummer=number, given_name=given, family_name=family, loa=loa)
+    return Identity(personnummer=person.digits, given_name=given, family_name=family, loa=loa)
 
 
 class OidcClient:
