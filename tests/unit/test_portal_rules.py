@@ -53,8 +53,16 @@ def test_lisjp_employer_copy_keeps_only_what_the_employer_needs_by_default() -> 
                              "wants_contact_with_fk"}  # fmt: skip
     copy, left_out = employer_copy("LISJP", content, optional)
     assert left_out
-    assert labels("LISJP", copy) == {"assessment_basis", "occupations", "occupation_text", "sick_leave_periods",
-                                     "working_time_arrangement", "travel_to_work", "prognosis", "work_measures"}  # fmt: skip
+    assert labels("LISJP", copy) == {
+        "assessment_basis",
+        "occupations",
+        "occupation_text",
+        "sick_leave_periods",
+        "working_time_arrangement",
+        "travel_to_work",
+        "prognosis",
+        "work_measures",
+    }
     assert "contact_reason" not in copy  # goes with question 26
 
 
@@ -66,7 +74,8 @@ def test_mandatory_parts_cannot_be_left_out() -> None:
 
 def test_nothing_left_out_is_not_a_customised_copy() -> None:
     copy, left_out = employer_copy("LISJP", lisjp(), [])
-    assert not left_out and copy == lisjp()
+    assert not left_out
+    assert copy == lisjp()
 
 
 def test_smittskydd_keeps_the_diagnosis() -> None:
@@ -84,10 +93,12 @@ def test_ag7804_diagnosis_only_if_the_patient_wants_it_passed_on_and_may_still_b
     assert employer_optional_fields("AG7804", wanted) == ["diagnoses"]
     assert employer_copy("AG7804", wanted, [])[0]["diagnoses"]
     hidden, left_out = employer_copy("AG7804", wanted, ["diagnoses"])
-    assert "diagnoses" not in hidden and left_out
+    assert "diagnoses" not in hidden
+    assert left_out
     not_wanted = lisjp(diagnosis_to_employer=False)
     copy, left_out = employer_copy("AG7804", not_wanted, [])
-    assert "diagnoses" not in copy and left_out
+    assert "diagnoses" not in copy
+    assert left_out
     with pytest.raises(EmployerCopyError):
         employer_copy("AG7804", wanted, ["functional_impairment"])  # only the diagnosis is optional for AG7804
 

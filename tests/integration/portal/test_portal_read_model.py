@@ -127,7 +127,8 @@ async def test_replacement_in_either_order(portal: PortalHarness) -> None:
 
     await eventually(replaced, what="both replaced")
     detail = (await portal.client.get(f"/api/v1/certificates/{old['id']}", headers=anna.cookie)).json()
-    assert "Ersatt" in detail["badges"] and detail["may_send_to"] == []
+    assert "Ersatt" in detail["badges"]
+    assert detail["may_send_to"] == []
     assert any(h["state"] == "REPLACED" for h in detail["history"])
     assert not (await portal.client.get(f"/api/v1/certificates/{newer['id']}", headers=anna.cookie)).json()["replaced"]
     assert replacement["id"] != late_id
