@@ -19,6 +19,14 @@ if ! "$python" -m venv --help >/dev/null 2>&1 || ! "$python" -c 'import ensurepi
   echo "[bootstrap] installing python3.11-venv"
   $sudo_ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -q python3.11-venv >/dev/null
 fi
+# The portal's PDFs embed DejaVu (å ä ö); its browser tests drive Debian's Chromium (never a downloaded browser).
+missing=""
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$missing fonts-dejavu-core"
+command -v chromium >/dev/null || missing="$missing chromium"
+if [ -n "$missing" ]; then
+  echo "[bootstrap] installing$missing from Debian's packages"
+  $sudo_ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -q $missing >/dev/null
+fi
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 "$venv/bin/pip" install -q --disable-pip-version-check --upgrade pip==25.3
 "$venv/bin/pip" install -q --disable-pip-version-check -e '.[dev]'

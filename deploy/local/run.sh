@@ -6,6 +6,8 @@ minaintyg-admin care-units connect-simulated >/dev/null
 cat <<MSG
 
   Mina intyg is starting. Ctrl-C stops everything.
+    portal          http://127.0.0.1:${PORTAL_PORT:-8000}/   (log in with a test person at the BankID (test) page)
+    portal API      http://127.0.0.1:${PORTAL_PORT:-8000}/openapi.json
     intake API      http://127.0.0.1:${INTAKE_PORT:-8001}/docs   (bearer token: dev-platform-secret)
     intake OpenAPI  http://127.0.0.1:${INTAKE_PORT:-8001}/openapi.json
     consent API     http://127.0.0.1:${CONSENT_PORT:-8002}/docs   (internal; bearer token: dev-portal-to-consent)

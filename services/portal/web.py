@@ -142,7 +142,7 @@ async def logout(request: Request) -> Response:
     portal = portal_of(request)
     id_token = await repo.delete_session(portal.pool, session.id_hash)
     log.info("portal.logout", citizen_ref=session.citizen_ref)
-    url = await portal.oidc.end_session_url(id_token, f"{portal.settings.public_origin}/utloggad")
+    url = await portal.oidc.end_session_url(id_token, f"{portal.settings.public_origin}/")
     response = RedirectResponse(url or "/utloggad", status_code=303)
     response.headers.append("set-cookie", cookie_header(SESSION_COOKIE, "", max_age=0))
     return response
