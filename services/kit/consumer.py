@@ -24,6 +24,7 @@ from services.kit.db import Connection, Pool
 from services.kit.kafka import make_producer
 from services.kit.logging import mask_personnummer
 from services.kit.settings import ServiceSettings
+from services.kit.tracing import child_traceparent, hop
 
 log = structlog.get_logger(__name__)
 
@@ -185,7 +186,8 @@ class IdempotentConsumer:
             for envelope in envelopes:
                 if envelope.id in new:
                     new.discard(envelope.id)  # the same event twice in one batch takes effect once
-                    fresh.append(envelope)
+                    # Handling it is a hop of its trace: what the handler emits with this traceparent is its child.
+                    fresh.append(envelope.model_copy(update={"traceparent": child_traceparent(envelope.traceparent)}))
             if self._batch_handler is not None:
                 await self._batch_handler(conn, fresh)
             else:
@@ -207,7 +209,8 @@ class IdempotentConsumer:
             attempt += 1
             structlog.contextvars.bind_contextvars(correlation_id=envelope.correlationid, event_id=str(envelope.id))
             try:
-                processed = await self._apply(envelope)
+                with hop(envelope.traceparent) as traceparent:
+                    processed = await self._apply(envelope.model_copy(update={"traceparent": traceparent}))
             except _INFRASTRUCTURE_ERRORS as exc:
                 # Without the database nothing can be done; wait for it rather than dead-letter good events.
                 log.warning("consumer.infrastructure.retry", consumer=self.name, error=type(exc).__name__)
