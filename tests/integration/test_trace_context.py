@@ -69,7 +69,7 @@ async def test_the_platforms_trace_reaches_the_release(
     assert issued.traceparent != PLATFORM_TRACE  # intake's request is a span of its own
 
     given = await consent.post(
-        f"/internal/v1/citizens/{issued.data.citizen_ref}/consent",  # type: ignore[attr-defined]
+        f"/internal/v1/citizens/{issued.data.citizen_ref}/consent",
         json={"text_version": "2025-1"},
         headers={"Authorization": "Bearer dev-portal-to-consent"},
     )
