@@ -42,3 +42,16 @@ def test_a_hop_is_the_current_span_only_inside_it() -> None:
         assert current_traceparent() == mine
         assert trace_id(mine) == trace_id(PARENT)
     assert current_traceparent() is None
+
+
+@given(
+    st.one_of(st.none(), st.text(max_size=60), st.from_regex(r"\A[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}\Z"))
+)
+def test_headers_are_read_as_opentelemetrys_propagator_reads_them(header: str | None) -> None:
+    from opentelemetry import trace as otel_trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    theirs = otel_trace.get_current_span(
+        TraceContextTextMapPropagator().extract({"traceparent": header} if header else {})
+    ).get_span_context()
+    assert trace_id(header) == (f"{theirs.trace_id:032x}" if theirs.is_valid else None)
