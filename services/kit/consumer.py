@@ -35,6 +35,7 @@ CONSUMED = Counter("events_consumed_total", "Events consumed", ["consumer", "top
 DEAD_LETTERS = Counter("dead_letters_total", "Messages sent to a dead-letter topic", ["consumer", "topic"])
 LAG = Gauge("consumer_lag", "Messages behind the end of the partition", ["consumer", "topic", "partition"])
 
+
 def _as_hop(envelope: Envelope, traceparent: str) -> None:
     """Handling an event is a hop of its trace: the handler sees the hop's own traceparent, so what it emits is the
     hop's child. The envelope was decoded here and has no other holder, so it is updated in place (a model_copy
