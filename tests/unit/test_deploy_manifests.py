@@ -3,61 +3,22 @@ really read (their pydantic-settings classes are the truth)."""
 
 from __future__ import annotations
 
-import importlib
-import tomllib
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
-from services.kit.settings import ServiceSettings
+from deploy.settings_reference import ROOT, console_scripts, env_names, settings_of
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS: dict[str, str] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+SCRIPTS = console_scripts()
 # Long-running processes: each needs a Deployment (services) or a compose service (services and simulators).
 SERVICES = sorted(c for c in SCRIPTS if c.startswith("minaintyg-") and c not in {"minaintyg-admin", "minaintyg-infra"})
 SIMULATORS = sorted(c for c in SCRIPTS if c.endswith("-sim"))
 K8S = sorted((ROOT / "deploy" / "k8s").glob("*.yaml"))
 COMPOSE = ROOT / "deploy" / "compose.yaml"
-
-
-@cache
-def settings_of(command: str) -> type[BaseSettings] | None:
-    """The settings class of a console script's package (`services.intake.__main__` → `services.intake.settings`)."""
-    if command == "minaintyg-admin":
-        return ServiceSettings  # the operator's commands read the common settings (and each service's schema default)
-    package = SCRIPTS[command].split(":")[0].rsplit(".", 1)[0]
-    try:
-        module = importlib.import_module(f"{package}.settings")
-    except ModuleNotFoundError:
-        return None
-    classes = [
-        value
-        for value in vars(module).values()
-        if isinstance(value, type) and issubclass(value, BaseSettings) and value.__module__ == module.__name__
-    ]
-    assert len(classes) == 1, f"{module.__name__} should define exactly one settings class"
-    return classes[0]
-
-
-def env_names(settings: type[BaseSettings]) -> set[str]:
-    """Every environment variable `settings` reads."""
-    prefix = str(settings.model_config.get("env_prefix", ""))
-    names: set[str] = set()
-    for name, field in settings.model_fields.items():
-        alias = field.validation_alias
-        if isinstance(alias, str):
-            names.add(alias.upper())
-        elif isinstance(alias, AliasChoices):
-            names |= {choice.upper() for choice in alias.choices if isinstance(choice, str)}
-        else:
-            names.add(f"{prefix}{name}".upper())
-    return names
 
 
 def port_of(settings: type[BaseSettings], env: dict[str, str]) -> int:
@@ -177,3 +138,10 @@ def test_a_compose_service_names_only_what_it_reads(name: str) -> None:
     port = port_of(settings, env)
     published = [str(p).rsplit(":", 1)[-1] for p in service.get("ports", [])]
     assert str(port) in published or not published, f"{name}: listens on {port}, publishes {published}"
+
+
+def test_the_readme_documents_every_variable() -> None:
+    readme = (ROOT / "README.md").read_text()
+    variables = set().union(*(env_names(s) for c in SCRIPTS if (s := settings_of(c)) is not None))
+    missing = sorted(v for v in variables if f"`{v}`" not in readme)
+    assert not missing, f"README.md does not document {missing} (python -m deploy.settings_reference prints rows)"
