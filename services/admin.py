@@ -2,6 +2,7 @@
 
 minaintyg-admin care-units list|connect HSA-ID [--name N]|disconnect HSA-ID|connect-simulated
 minaintyg-admin outbox status
+minaintyg-admin lag
 minaintyg-admin dlq list TOPIC | dlq replay TOPIC [--limit N]
 """
 
@@ -14,6 +15,7 @@ import sys
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from services.intake import repo as intake_repo
 from services.intake.app import MIGRATIONS as INTAKE_MIGRATIONS
@@ -52,18 +54,50 @@ async def care_units(args: argparse.Namespace) -> None:
 
 
 async def outbox(_args: argparse.Namespace) -> None:
-    """The outbox backlog of every service that has one."""
-    from services.consent.settings import ConsentSettings
-
-    for service, schema in (("intake", IntakeSettings().db_schema), ("consent", ConsentSettings().db_schema)):
-        settings = ServiceSettings()
+    """The outbox backlog of every schema that has an outbox (one per service)."""
+    settings = ServiceSettings()
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        schemas = [
+            row["table_schema"]
+            for row in await conn.fetch(
+                "SELECT table_schema FROM information_schema.tables WHERE table_name = 'outbox' ORDER BY 1"
+            )
+        ]
+    finally:
+        await conn.close()
+    if not schemas:
+        print("no service has migrated its database yet")
+    for schema in schemas:
         pool = await create_pool(settings.database_url, schema, application="admin", max_size=1)
         try:
-            print(f"{service:<8} outbox backlog: {await outbox_backlog(pool)}")
-        except asyncpg.UndefinedTableError:
-            print(f"{service:<8} not migrated yet")
+            print(f"{schema:<16} outbox backlog: {await outbox_backlog(pool)}")
         finally:
             await pool.close()
+
+
+async def lag(_args: argparse.Namespace) -> None:
+    """Every consumer group's lag per topic: messages between its committed offsets and the end of the log."""
+    settings = ServiceSettings()
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="admin-lag")
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        groups = sorted(group for group, _protocol in await admin.list_consumer_groups())
+        if not groups:
+            print("no consumer groups")
+        for group in groups:
+            committed = await admin.list_consumer_group_offsets(group)
+            ends = await consumer.end_offsets(list(committed)) if committed else {}
+            per_topic: dict[str, int] = {}
+            for tp, meta in committed.items():
+                per_topic[tp.topic] = per_topic.get(tp.topic, 0) + max(0, ends[tp] - max(meta.offset, 0))
+            for topic, behind in sorted(per_topic.items()):
+                print(f"{group:<40} {topic:<40} lag {behind}")
+    finally:
+        await consumer.stop()
+        await admin.close()
 
 
 async def dlq(args: argparse.Namespace) -> None:
@@ -136,12 +170,13 @@ def main() -> None:
     units_sub.add_parser("connect-simulated", help="connect every care unit of the platform simulator (development)")
     out = sub.add_parser("outbox", help="outbox backlog")
     out.add_argument("action", choices=["status"])
+    sub.add_parser("lag", help="consumer lag per group and topic")
     dead = sub.add_parser("dlq", help="dead-letter topics")
     dead.add_argument("action", choices=["list", "replay"])
     dead.add_argument("topic", help="source topic (e.g. intake.certificates.v1) or its .dlq")
     dead.add_argument("--limit", type=int, default=10_000)
     args = parser.parse_args()
-    command = {"care-units": care_units, "outbox": outbox, "dlq": dlq}[args.group]
+    command = {"care-units": care_units, "outbox": outbox, "lag": lag, "dlq": dlq}[args.group]
     try:
         asyncio.run(command(args))
     except (OSError, asyncpg.PostgresError) as exc:

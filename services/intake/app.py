@@ -38,6 +38,7 @@ from services.kit.problems import (
     problem_from_pydantic,
     problems_response,
 )
+from services.kit.tracing import current_traceparent
 
 log = structlog.get_logger(__name__)
 
@@ -162,7 +163,7 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock = _utc_now) 
                 original=original,
                 platform=platform_name,
                 correlation_id=request.scope["state"]["correlation_id"],
-                traceparent=request.headers.get("traceparent"),
+                traceparent=current_traceparent(),
             )
         except InvalidCertificate as exc:
             return problems_response(exc.problems, "the certificate is invalid")
@@ -199,7 +200,7 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock = _utc_now) 
             reason=revocation.reason if revocation else None,
             platform=platform_name,
             correlation_id=request.scope["state"]["correlation_id"],
-            traceparent=request.headers.get("traceparent"),
+            traceparent=current_traceparent(),
         )
         if outcome is RevokeOutcome.UNKNOWN:
             return error_response(

@@ -16,6 +16,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.kit.tracing import hop
+
 ReadinessCheck = Callable[[], Awaitable[dict[str, Any]]]
 
 REQUEST_SECONDS = Histogram(
@@ -48,7 +50,8 @@ def operational_router(readiness: ReadinessCheck) -> APIRouter:
 
 
 class RequestContextMiddleware:
-    """Binds a correlation id per request (X-Correlation-ID or a new one) and records latency per route."""
+    """Binds a correlation id per request (X-Correlation-ID or a new one), makes the request a hop of the caller's
+    trace (`traceparent`, or a new trace), and records latency per route."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -73,7 +76,8 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            with hop(headers.get(b"traceparent", b"").decode("latin-1") or None):
+                await self.app(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
