@@ -68,7 +68,7 @@ async def test_consent_gives_withdraws_and_gives_again(portal: PortalHarness) ->
     async def gate_withdrawn() -> bool:
         rows = await portal.pool.fetchval("SELECT count(*) FROM certificates WHERE citizen_ref = $1", anna.ref)
         consent = (await portal.client.get("/api/v1/consent", headers=anna.cookie)).json()
-        return rows == 0 and consent["state"] == "withdrawn"
+        return bool(rows == 0 and consent["state"] == "withdrawn")
 
     await eventually(gate_withdrawn, what="withdrawn at consent")
 
