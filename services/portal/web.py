@@ -113,6 +113,9 @@ async def callback(request: Request) -> Response:
         )
     ref = citizen_ref(identity.personnummer, portal.settings.citizen_ref_key.get_secret_value())
     consent = await portal.consent.get(ref)
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous and len(previous) < 100:
+        await repo.delete_session(portal.pool, token_hash(previous))  # one browser, one session
     session_token = new_token()
     await repo.create_session(
         portal.pool, token_hash(session_token), csrf=new_token(), citizen_ref=ref,

@@ -43,9 +43,30 @@ ORIGIN = "http://127.0.0.1:8000"
 
 
 @pytest.fixture
-def portal_settings(base_settings: ServiceSettings, schema: str, unique: str) -> PortalSettings:
+def portal_overrides() -> dict[str, Any]:
+    """Settings a test module changes (the login tests point the portal at the in-process IdP)."""
+    return {}
+
+
+@pytest.fixture
+def extra_transports() -> dict[str, httpx.AsyncBaseTransport]:
+    """Other in-process servers the test client (playing the browser) reaches, by URL prefix."""
+    return {}
+
+
+@pytest.fixture
+def idp_transport() -> httpx.AsyncBaseTransport | None:
+    """How the portal reaches the identity provider (None: over the network)."""
+    return None
+
+
+@pytest.fixture
+def portal_settings(
+    base_settings: ServiceSettings, schema: str, unique: str, portal_overrides: dict[str, Any]
+) -> PortalSettings:
+    values: dict[str, Any] = {"consent_url": "http://consent", **portal_overrides}
     return PortalSettings(db_schema=schema, topic_prefix=f"t{unique}.", environment="test", log_json=False,
-                          consent_url="http://consent")  # fmt: skip
+                          **values)  # fmt: skip
 
 
 @pytest.fixture
@@ -72,9 +93,9 @@ class Citizen:
         # httpx does not send Secure cookies over plain http (the test transport); the browser would.
         return {"Cookie": f"{SESSION_COOKIE}={self.token}"}
 
-    def posting(self) -> dict[str, str]:
+    def posting(self, origin: str = ORIGIN) -> dict[str, str]:
         """Headers of a same-origin state change from our own pages."""
-        return {**self.cookie, "Origin": ORIGIN, "Sec-Fetch-Site": "same-origin", "X-CSRF-Token": self.csrf}
+        return {**self.cookie, "Origin": origin, "Sec-Fetch-Site": "same-origin", "X-CSRF-Token": self.csrf}
 
 
 @dataclass
@@ -156,7 +177,12 @@ class PortalHarness:
 
 @pytest.fixture
 async def portal(
-    portal_settings: PortalSettings, consent_schema: str, factory: CertificateFactory, unique: str
+    portal_settings: PortalSettings,
+    consent_schema: str,
+    factory: CertificateFactory,
+    unique: str,
+    idp_transport: httpx.AsyncBaseTransport | None,
+    extra_transports: dict[str, httpx.AsyncBaseTransport],
 ) -> AsyncIterator[PortalHarness]:
     consent_settings = ConsentSettings(db_schema=consent_schema, topic_prefix=f"t{unique}.", environment="test",
                                        log_json=False)  # fmt: skip
@@ -167,13 +193,15 @@ async def portal(
     try:
         async with LifespanManager(consent_app, startup_timeout=60, shutdown_timeout=30) as consent_manager:
             consent_transport = httpx.ASGITransport(app=consent_manager.app)
-            app = create_app(portal_settings, consent_transport=consent_transport)
-            async with (
-                LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager,
-                httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url=ORIGIN) as client,
-                httpx.AsyncClient(transport=consent_transport, base_url="http://consent") as consent_client,
-            ):
-                yield PortalHarness(portal_settings, app, client, consent_client, producer, factory,
-                                    app.state.portal.pool)  # fmt: skip
+            app = create_app(portal_settings, consent_transport=consent_transport, idp_transport=idp_transport)
+            async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
+                origin = portal_settings.public_origin
+                mounts = {origin: httpx.ASGITransport(app=manager.app), **extra_transports}
+                async with (
+                    httpx.AsyncClient(mounts=mounts, base_url=origin) as client,
+                    httpx.AsyncClient(transport=consent_transport, base_url="http://consent") as consent_client,
+                ):
+                    yield PortalHarness(portal_settings, app, client, consent_client, producer, factory,
+                                        app.state.portal.pool)  # fmt: skip
     finally:
         await producer.stop()
