@@ -127,7 +127,7 @@ class SecurityHeadersMiddleware:
             (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
             (b"content-security-policy", content_security_policy(settings).encode()),
             (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"no-referrer"),
+            (b"referrer-policy", b"same-origin"),  # no-referrer makes Chromium send Origin: null
             (b"x-frame-options", b"DENY"),
             (b"cross-origin-opener-policy", b"same-origin"),
             (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),

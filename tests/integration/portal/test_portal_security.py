@@ -168,7 +168,7 @@ async def test_security_headers_on_every_response(portal: PortalHarness) -> None
         assert "unsafe-inline" not in csp, url
         assert "script-src 'self'" in csp, url
         assert h["x-content-type-options"] == "nosniff", url
-        assert h["referrer-policy"] == "no-referrer", url
+        assert h["referrer-policy"] == "same-origin", url
         if not url.startswith("/static/"):
             assert h["cache-control"] == "no-store", url
     posted = await portal.client.post(f"/intyg/{cert['id']}/arkivera", headers=anna.cookie)
