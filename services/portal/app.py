@@ -32,6 +32,7 @@ from services.portal.actions import Actions, NotFound
 from services.portal.consent_api import ConsentApi, ConsentUnavailable
 from services.portal.handlers import on_event
 from services.portal.oidc import OidcClient
+from services.portal.pdf import latin_fonts
 from services.portal.security import (
     CsrfRefused,
     NoConsent,
@@ -157,6 +158,7 @@ def create_app(
                 )
                 await asyncio.sleep(60)
 
+        await asyncio.to_thread(latin_fonts, settings.font_dir)  # the first PDF need not wait for it
         tasks = [asyncio.create_task(supervise("sessions", purge_sessions))]
         if settings.relay_enabled:
             tasks.append(asyncio.create_task(supervise("relay", functools.partial(after_topics, relay.run))))
