@@ -64,6 +64,11 @@ PAGE_HEADERS = {
     "Cache-Control": "no-store",
 }
 
+LOGOUT_UNVERIFIED = (
+    "Utloggningen kunde inte kontrolleras: beskedet från tjänsten var inte giltigt. "
+    "Stäng webbläsaren för att vara säker på att du är utloggad."
+)
+
 LEVEL_LABELS = {
     "loa2": "Tillitsnivå 2 (loa2)",
     "loa3": "Tillitsnivå 3 (loa3) – som BankID",
@@ -151,8 +156,9 @@ def create_app(settings: IdpsimSettings | None = None, provider: Provider | None
     def page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
         return templates.TemplateResponse(request, name, context, status_code=status_code, headers=PAGE_HEADERS)
 
-    def error_page(request: Request, error: OAuth2Error) -> Response:
-        return page(request, "error.html", {"explanation": _explain(error), "error": error}, status_code=400)
+    def error_page(request: Request, error: OAuth2Error, explanation: str | None = None) -> Response:
+        context = {"explanation": explanation or _explain(error), "error": error}
+        return page(request, "error.html", context, status_code=400)
 
     def login_page(
         request: Request,
@@ -356,7 +362,7 @@ def create_app(settings: IdpsimSettings | None = None, provider: Provider | None
             validated = provider.server.validate_endpoint_request("end_session", oauth_request)
         except OAuth2Error as error:
             log.info("idpsim.logout.refused", error=error.error)
-            return error_page(request, error)
+            return error_page(request, error, LOGOUT_UNVERIFIED)
         response: Response | None = provider.server.create_endpoint_response("end_session", validated)
         log.info("idpsim.logout.done", redirected=response is not None)
         if response is None:
@@ -446,8 +452,8 @@ def _explain(error: OAuth2Error) -> str:
     description = str(error.description or "")
     if error.error == "invalid_client":
         return "Tjänsten som skickade dig hit är inte registrerad hos identitetsleverantören."
-    if "Redirect URI" in description or "redirect_uri" in description:
+    if "Missing 'redirect_uri'" in description:
+        return "Tjänsten angav inte vart du ska skickas tillbaka efter inloggningen."
+    if "Redirect URI" in description:
         return "Adressen som tjänsten vill skicka tillbaka dig till är inte registrerad hos identitetsleverantören."
-    if "id_token" in description.lower() or "token" in description.lower():
-        return "Utloggningen kunde inte kontrolleras. Stäng webbläsaren för att vara säker på att du är utloggad."
     return "Begäran från tjänsten var felaktig."
