@@ -3,19 +3,19 @@
 Authlib does the protocol (request validation, client authentication, the code grant, PKCE, `nonce`, error
 responses, RP-initiated logout); this module supplies what Authlib leaves to its user: the client, storage of
 codes, tokens and sessions, the ID token's claims and signature, and the glue to Starlette requests. The simulator
-is one process, so its state is a few dictionaries, pruned as they expire.
+is one process, so its state is a few dictionaries, pruned as they expire, and changed only on the event loop.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
-import threading
 import time
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -470,7 +470,6 @@ class Provider:
         )
         self._subject_key = settings.subject_key.get_secret_value().encode()
         self._overrides: IdTokenOverrides | None = None
-        self._lock = threading.Lock()
         self.server = _Server(self)
         self.server.register_token_generator(
             "default",
@@ -483,6 +482,11 @@ class Provider:
         self.server.register_endpoint(_EndSession(self))
         self.resource_protector = ResourceProtector()
         self.resource_protector.register_token_validator(_BearerValidator(self))
+
+    @cached_property
+    def _stranger_key(self) -> RSAKey:
+        """A key that is never published: what sign_with_unknown_key signs with."""
+        return RSAKey.generate_key(KEY_BITS, private=True)
 
     def url(self, path: str) -> str:
         return f"{self.settings.issuer}{path}"
@@ -588,15 +592,13 @@ class Provider:
     # ID tokens -------------------------------------------------------------------------------------------
 
     def set_overrides(self, overrides: IdTokenOverrides) -> None:
-        with self._lock:
-            self._overrides = overrides
+        self._overrides = overrides
 
     def pending_overrides(self) -> IdTokenOverrides | None:
         return self._overrides
 
     def _take_overrides(self) -> IdTokenOverrides | None:
-        with self._lock:
-            overrides, self._overrides = self._overrides, None
+        overrides, self._overrides = self._overrides, None
         return overrides
 
     def id_token(self, token: dict[str, Any], request: OAuth2Request) -> str:
@@ -650,8 +652,7 @@ class Provider:
             secret = OctKey.import_key(self.client.client_secret.encode())
             return jwt.encode({"alg": "HS256"}, claims, secret, algorithms=["HS256"])
         if overrides.sign_with_unknown_key:
-            stranger = RSAKey.generate_key(KEY_BITS, private=True)
-            return jwt.encode({"alg": ALGORITHM, "kid": self.keys.current.kid}, claims, stranger)
+            return jwt.encode({"alg": ALGORITHM, "kid": self.keys.current.kid}, claims, self._stranger_key)
         key = self.keys.current
         return jwt.encode({"alg": ALGORITHM, "kid": key.kid}, claims, key)
 
@@ -674,5 +675,4 @@ class Provider:
     def clear(self) -> None:
         """Forget every transaction, code, token, nonce and session (keys stay)."""
         self.state.clear()
-        with self._lock:
-            self._overrides = None
+        self._overrides = None
