@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
@@ -123,6 +124,8 @@ def create_app(settings: IdpsimSettings | None = None, provider: Provider | None
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         configure_logging("idp-sim", settings.log_level, settings.log_json)
+        # Authlib's debug lines print token responses (an ID token carries the personnummer): never below INFO.
+        logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger().level))
         rotator = asyncio.create_task(rotate_periodically(settings.rotate_seconds)) if settings.rotate_seconds else None
         log.info(
             "idpsim.started",
