@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import structlog
 from authlib.oauth2.rfc6749 import OAuth2Error
@@ -309,7 +310,8 @@ def create_app(settings: IdpsimSettings | None = None, provider: Provider | None
                 errors=errors,
             )
         response, authentication = provider.complete(transaction, person, level)
-        if authentication is not None and response.status_code == 302:
+        issued = "code" in parse_qs(urlsplit(response.headers.get("location", "")).query)
+        if authentication is not None and issued:
             LOGINS.labels("authenticated").inc()
             log.info("idpsim.login.authenticated", client_id=settings.client_id, acr=level)
             response.set_cookie(SESSION_COOKIE, authentication.sid, httponly=True, samesite="lax", secure=secure_cookie)

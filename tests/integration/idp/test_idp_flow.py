@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from html.parser import HTMLParser
 
 import pytest
 from authlib.oidc import rpinitiated
@@ -280,3 +281,40 @@ async def test_operational_endpoints(idp: Idp) -> None:
     css = await idp.client.get("/static/idp.css")
     assert css.status_code == 200
     assert css.headers["content-type"].startswith("text/css")
+
+
+class _Controls(HTMLParser):
+    """Form controls, label targets, and what the page loads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.controls: list[dict[str, str | None]] = []
+        self.label_for: set[str] = set()
+        self.loads: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag in ("input", "select", "textarea") and attributes.get("type") != "hidden":
+            self.controls.append(attributes)
+        if tag == "label" and attributes.get("for"):
+            self.label_for.add(attributes["for"] or "")
+        for name in ("src", "href"):
+            if tag in ("script", "link", "img", "iframe") and attributes.get(name):
+                self.loads.append(attributes[name] or "")
+
+
+async def test_every_control_of_the_page_is_labelled_and_nothing_is_loaded_from_elsewhere(idp: Idp) -> None:
+    for page in (
+        await idp.client.get("/authorize", params=auth_request().params),
+        await idp.client.post(
+            "/authorize",
+            data={"txn": await open_page(idp, auth_request()), "annat_personnummer": "1", "acr": "loa9"},
+        ),
+    ):
+        parser = _Controls()
+        parser.feed(page.text)
+        assert len(parser.controls) == 16 + 2  # the persons, the typed number, the level
+        for control in parser.controls:
+            assert control.get("id") in parser.label_for, control
+        assert parser.loads == ["/static/idp.css"]
+        assert "<script" not in page.text
