@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from authlib.common.security import generate_token
+from authlib.oidc.core import CodeIDToken
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from joserfc import jwt
@@ -154,13 +155,15 @@ def relying_party(idp_url: str, rp_url: str) -> FastAPI:
                 meta["token_endpoint"], authorization_response=str(request.url), code_verifier=verifier
             )
             keys = KeySet.import_key_set((await client.request("GET", meta["jwks_uri"], withhold_token=True)).json())
-        claims = jwt.decode(token["id_token"], keys, algorithms=["RS256"]).claims
-        jwt.JWTClaimsRegistry(
-            iss={"essential": True, "value": meta["issuer"]},
-            aud={"essential": True, "value": CLIENT_ID},
-            nonce={"essential": True, "value": nonce},
-            exp={"essential": True},
-        ).validate(claims)
+        decoded = jwt.decode(token["id_token"], keys, algorithms=meta["id_token_signing_alg_values_supported"])
+        # as Authlib's OpenID client validates (parse_id_token): iss, aud, exp, iat, nonce, at_hash
+        claims = CodeIDToken(
+            decoded.claims,
+            decoded.header,
+            {"iss": {"values": [meta["issuer"]]}},
+            {"nonce": nonce, "client_id": CLIENT_ID, "access_token": token["access_token"]},
+        )
+        claims.validate(leeway=5)
         if claims["acr"] not in (f"{LOA}loa3", f"{LOA}loa4"):
             return JSONResponse({"refused": "acr"}, status_code=403)
         session = generate_token(24)
