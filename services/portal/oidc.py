@@ -147,8 +147,8 @@ class OidcClient:
 
     async def keys(self, *, refresh: bool = False) -> KeySet:
         async with self._lock:
-            # A refresh is rate-limited: a stream of tokens with unknown kids must not hammer the provider.
-            if self._keys is None or (refresh and time.monotonic() - self._keys_fetched > 10):
+            # At most one refresh a second: a stream of tokens with unknown kids must not hammer the provider.
+            if self._keys is None or (refresh and time.monotonic() - self._keys_fetched > 1):
                 metadata = await self.metadata()
                 async with self._http() as http:
                     response = await http.get(metadata["jwks_uri"])

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from deploy.simulators.idp.app import create_app as create_idp
 from deploy.simulators.idp.settings import IdpsimSettings
 from deploy.simulators.idp.testing import log_in
+from tests.integration.conftest import eventually
 from tests.integration.portal.conftest import PortalHarness
 
 pytestmark = pytest.mark.integration
@@ -156,3 +157,16 @@ async def test_low_assurance_children_cancel_and_forged_state_are_refused(portal
     replay = await client.get("/auth/callback", params={"code": "stolen", "state": state})
     assert replay.status_code == 400
     assert session_cookie(client) is None
+
+
+async def test_key_rotation_is_followed(portal: PortalHarness) -> None:
+    client = portal.client
+    assert (await log_in(client, IDP, ADULT, "loa3")).response.status_code == 303  # JWKS fetched and cached
+    rotated = (await client.post(f"{IDP}/sim/rotate-keys")).json()
+    assert rotated["current_kid"] in rotated["published_kids"]
+
+    async def logs_in() -> bool:
+        return (await log_in(client, IDP, ADULT, "loa3")).response.status_code == 303
+
+    # A token under the new kid makes the portal fetch the JWKS again (at most once a second).
+    await eventually(logs_in, timeout=10, interval=0.5, what="login with the rotated key")
