@@ -96,9 +96,8 @@ class Actions:
         return NotFound(certificate_id)
 
     async def list_certificates(self, session: Session) -> list[ListItem]:
-        rows = await repo.list_certificates(self.pool, session.citizen_ref)
-        await self.log(session, None, "list")
         now = self.clock()
+        rows = await repo.list_certificates(self.pool, session.citizen_ref, now)
         return [list_item(r, now, self.settings.new_badge_days) for r in rows]
 
     async def certificate(self, session: Session, certificate_id: str, action: str = "read") -> CertificateView:

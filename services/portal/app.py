@@ -74,10 +74,10 @@ def portal_of(request: Request) -> Portal:
     return portal
 
 
-async def logged_in(request: Request) -> Session:
+async def logged_in(request: Request, *, extend: bool = False) -> Session:
     """The request's session; NotLoggedIn if there is none (or it timed out)."""
     portal = portal_of(request)
-    session = await load_session(request, portal.pool, portal.settings, portal.clock())
+    session = await load_session(request, portal.pool, portal.settings, portal.clock(), extend=extend)
     if session is None:
         raise NotLoggedIn
     request.state.session = session
@@ -92,9 +92,9 @@ async def consented(request: Request) -> Session:
     return session
 
 
-async def changing(request: Request, *, need_consent: bool = True) -> Session:
+async def changing(request: Request, *, need_consent: bool = True, extend: bool = False) -> Session:
     """A session allowed to change state: logged in, consent given (unless not needed) and the CSRF checks."""
-    session = await logged_in(request)
+    session = await logged_in(request, extend=extend)
     await check_csrf(request, session, portal_of(request).settings)
     if need_consent and not session.consent_given:
         raise NoConsent

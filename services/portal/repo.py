@@ -189,11 +189,15 @@ _LIST_COLUMNS = """
 """
 
 
-async def list_certificates(conn: Connection | Pool, citizen_ref: str) -> list[asyncpg.Record]:
-    """One citizen's certificates (archived ones too), newest first."""
+async def list_certificates(conn: Connection | Pool, citizen_ref: str, logged_at: datetime) -> list[asyncpg.Record]:
+    """One citizen's certificates (archived ones too), newest first; the access-log row of the listing is written
+    by the same statement (one round trip, one commit)."""
     rows: list[asyncpg.Record] = await conn.fetch(
-        f"SELECT {_LIST_COLUMNS} FROM certificates c WHERE c.citizen_ref = $1 ORDER BY c.signed_at DESC, c.id",  # noqa: S608
+        "WITH logged AS (INSERT INTO access_log (citizen_ref, certificate_id, action, outcome, at) "  # noqa: S608 - constant columns
+        "VALUES ($1, NULL, 'list', 'ok', $2)) "
+        f"SELECT {_LIST_COLUMNS} FROM certificates c WHERE c.citizen_ref = $1 ORDER BY c.signed_at DESC, c.id",
         citizen_ref,
+        logged_at,
     )
     return rows
 
@@ -411,15 +415,26 @@ async def create_session(
 
 
 async def touch_session(
-    conn: Connection | Pool, id_hash: bytes, now: datetime, idle_after: datetime
+    conn: Connection | Pool, id_hash: bytes, now: datetime, idle_after: datetime, touch_before: datetime
 ) -> asyncpg.Record | None:
-    """The authenticated session, its idle clock restarted; None if unknown or idle since before `idle_after`."""
+    """The authenticated session, None if unknown or idle since before `idle_after`. Its idle clock restarts
+    only if it was last restarted before `touch_before`: most requests then only read, and commit no write."""
     row: asyncpg.Record | None = await conn.fetchrow(
-        "UPDATE sessions SET last_seen = $2 WHERE id_hash = $1 AND kind = 'AUTHENTICATED' AND last_seen >= $3 "
-        "RETURNING citizen_ref, personnummer, given_name, family_name, csrf_token, consent_given, last_seen",
+        """
+        WITH current AS (
+            SELECT citizen_ref, personnummer, given_name, family_name, csrf_token, consent_given, last_seen
+            FROM sessions WHERE id_hash = $1 AND kind = 'AUTHENTICATED' AND last_seen >= $3
+        ), touched AS (
+            UPDATE sessions SET last_seen = $2
+            WHERE id_hash = $1 AND last_seen < $4 AND EXISTS (SELECT 1 FROM current)
+            RETURNING 1
+        )
+        SELECT * FROM current
+        """,
         id_hash,
         now,
         idle_after,
+        touch_before,
     )
     return row
 

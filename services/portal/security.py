@@ -69,13 +69,20 @@ class CsrfRefused(Exception):
     """A state-changing request that did not come from our own pages."""
 
 
-async def load_session(request: Request, pool: Pool, settings: PortalSettings, now: datetime) -> Session | None:
-    """The authenticated session of the request (its idle clock restarted), or None."""
+TOUCH_GRANULARITY = timedelta(seconds=15)
+
+
+async def load_session(
+    request: Request, pool: Pool, settings: PortalSettings, now: datetime, *, extend: bool = False
+) -> Session | None:
+    """The authenticated session of the request, or None. Its idle clock restarts (at most every 15 s, so most
+    requests only read; at once when `extend`)."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token or len(token) > 100:
         return None
     id_hash = token_hash(token)
-    row = await repo.touch_session(pool, id_hash, now, now - timedelta(seconds=settings.session_idle_seconds))
+    idle_after = now - timedelta(seconds=settings.session_idle_seconds)
+    row = await repo.touch_session(pool, id_hash, now, idle_after, now if extend else now - TOUCH_GRANULARITY)
     if row is None:
         return None
     return Session(

@@ -159,7 +159,7 @@ async def logged_out(request: Request) -> Response:
 @router.post("/session/extend")
 async def extend(request: Request) -> Response:
     """The idle-timeout warning's "stay logged in": any authenticated request restarts the idle clock."""
-    await changing(request, need_consent=False)
+    await changing(request, need_consent=False, extend=True)
     return JSONResponse({"idle_seconds": portal_of(request).settings.session_idle_seconds})
 
 
