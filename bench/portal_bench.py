@@ -254,8 +254,8 @@ async def main_async(args: argparse.Namespace) -> None:
         cpu_health, cpu_pdf = median([h.cpu_ms for h, _, _ in runs]), median([p.cpu_ms for _, _, p in runs])
         print(f"  portal CPU per list page   {cpu_list:8.2f} ms   (one free core's ceiling: {1000 / cpu_list:,.0f} "
               f"req/s; /healthz {cpu_health:.2f} ms; PDF {cpu_pdf:.0f} ms)")  # fmt: skip
-        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-        print(f"  load average after the run {load} on {psutil.cpu_count()} cores")
+        averages = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(f"  load average after the run {averages} on {psutil.cpu_count()} cores")
     finally:
         if process is not None:
             process.terminate()
