@@ -138,7 +138,7 @@ async def employer_preview(
 ) -> dict[str, Any]:
     session = await consented(request)
     actions = portal_of(request).actions
-    view = await actions.certificate(session, certificate_id, action="")
+    view = await actions.certificate(session, certificate_id, action="employer_copy_preview")
     sections, left_out = actions.employer_preview(view, include or [])
     return {
         "optional_fields": [f for f, _ in view.employer_fields],

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -26,6 +27,7 @@ from services.kit.http import install_common
 from services.kit.kafka import ensure_topics, make_producer
 from services.kit.logging import configure_logging
 from services.kit.outbox import OutboxRelay, outbox_readiness
+from services.kit.problems import problem_from_pydantic, problems_response
 from services.kit.tasks import stop_all, supervise
 from services.portal import repo
 from services.portal.actions import Actions, NotFound
@@ -204,6 +206,15 @@ def create_app(
         return templates.TemplateResponse(
             request, name, {"settings": settings, "session": None, **context}, status_code=status
         )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        problems = [problem_from_pydantic(e) for e in exc.errors()]
+        if is_api(request):
+            return problems_response(problems)
+        fields = ", ".join(sorted({p.path for p in problems}))
+        message = f"Något i formuläret saknas eller är felaktigt ({fields}). Gå tillbaka och försök igen."
+        return page(request, "error.html", 422, title="Uppgifterna behöver kompletteras", message=message)
 
     @app.exception_handler(NotLoggedIn)
     async def not_logged_in(request: Request, _exc: NotLoggedIn) -> Response:

@@ -264,7 +264,7 @@ def list_item(row: Any, now: datetime, new_days: int) -> ListItem:
         id=row["id"],
         type=row["type"],
         type_name=type_name(row["type"]),
-        signed_at=row["signed_at"],
+        signed_at=row["signed_at"].astimezone(STOCKHOLM),  # years and dates as the citizen reads them
         care_unit_name=row["care_unit_name"],
         care_unit_hsa=row["care_unit_hsa"],
         issuer_name=row["issuer_name"],
@@ -293,7 +293,7 @@ def filter_items(
     return [
         i
         for i in items
-        if (year is None or i.signed_at.astimezone(STOCKHOLM).year == year)
+        if (year is None or i.signed_at.year == year)
         and (not cert_type or i.type == cert_type)
         and (not care_unit or i.care_unit_hsa == care_unit)
         and (wanted_badge is None or wanted_badge in i.badges)

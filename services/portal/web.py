@@ -275,7 +275,7 @@ def pdf_response(data: bytes, filename: str, *, save: bool) -> Response:
 async def employer_page(request: Request, certificate_id: str) -> Response:
     session = await consented(request)
     actions = portal_of(request).actions
-    view = await actions.certificate(session, certificate_id, action="")
+    view = await actions.certificate(session, certificate_id, action="employer_copy_preview")
     if not view.employer_fields and view.item.type not in ("LISJP", "AG7804"):
         raise NotFound(certificate_id)
     include = request.query_params.getlist("visa")
