@@ -69,7 +69,13 @@ def _started(server: uvicorn.Server) -> Any:
 
 
 @pytest.fixture
-async def system(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
+def e2e_overrides() -> dict[str, Any]:
+    """Portal settings a test changes (the idle-timeout test shortens the timeout)."""
+    return {}
+
+
+@pytest.fixture
+async def system(tmp_path: Path, e2e_overrides: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
     """IdP and portal on free ports, consent in-process, own topics and schemas; torn down afterwards."""
     if shutil.which(CHROMIUM) is None:
         pytest.fail(f"{CHROMIUM} is missing: deploy/local/bootstrap.sh installs Debian's chromium")
@@ -84,7 +90,7 @@ async def system(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
                                        log_json=False)  # fmt: skip
     portal_settings = PortalSettings(db_schema=f"e2e_{unique}_portal", topic_prefix=prefix, environment="test",
                                      log_json=False, public_origin=portal_url, oidc_issuer=idp_url,
-                                     consent_url="http://consent")  # fmt: skip
+                                     consent_url="http://consent", **e2e_overrides)  # fmt: skip
     await ensure_topics(portal_settings, [INTAKE_CERTIFICATES, DISPATCH_OUTCOMES])
     producer = make_producer(portal_settings, client_id="e2e")
     await producer.start()
@@ -240,6 +246,42 @@ async def test_citizen_journey_in_chromium(system: dict[str, Any], tmp_path: Pat
             await b.check("utloggad")
             await page.goto(f"{url}/intyg")
             assert "/?inloggning=kravs" in page.url
+        finally:
+            await context.close()
+
+
+async def log_in_as(page: Page, url: str, idp_url: str, personnummer: str) -> None:
+    await page.goto(url + "/login")
+    await page.wait_for_url(f"{idp_url}/**")
+    await page.fill("#annat-personnummer", personnummer)
+    await page.get_by_role("button", name="Legitimera").click()
+    await page.wait_for_url(f"{url}/samtycke")
+
+
+@pytest.mark.parametrize("e2e_overrides", [{"session_idle_seconds": 60, "session_warning_seconds": 55}])
+async def test_idle_warning_and_staying_logged_in(system: dict[str, Any], tmp_path: Path) -> None:
+    """The warning appears before the idle timeout; "Fortsätt vara inloggad" extends the session on the server."""
+    url = system["portal_url"]
+    person = CertificateFactory().persons[1]
+    async with async_playwright() as playwright:
+        context = await playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+            viewport={"width": 360, "height": 780}, locale="sv-SE",
+        )  # fmt: skip
+        try:
+            page = context.pages[0] if context.pages else await context.new_page()
+            await log_in_as(page, url, system["idp_url"], person.personnummer)
+            warning = page.get_by_role("alertdialog", name="Du loggas snart ut")
+            await warning.wait_for(state="visible", timeout=20_000)
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / "idle-warning.png"))
+            results = await Axe().run(page)
+            assert results.violations_count == 0, results.generate_report()
+            before = await system["pool"].fetchval("SELECT max(last_seen) FROM sessions WHERE kind = 'AUTHENTICATED'")
+            await page.get_by_role("button", name="Fortsätt vara inloggad").click()
+            await warning.wait_for(state="hidden", timeout=10_000)
+            after = await system["pool"].fetchval("SELECT max(last_seen) FROM sessions WHERE kind = 'AUTHENTICATED'")
+            assert after > before
         finally:
             await context.close()
 

@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 from pypdf import PdfReader
 
 from schemas.envelope import decode
@@ -64,6 +65,7 @@ async def test_the_other_citizens_ids_answer_404_everywhere(portal: PortalHarnes
     paths = [str(getattr(r, "path", "")) for r in portal.app.routes]
     routes = {p.replace("{certificate_id}", "{id}") for p in paths if "{certificate_id}" in p}
     assert routes <= covered, routes - covered
+    alarms_before = REGISTRY.get_sample_value("portal_foreign_certificate_access_total") or 0.0
     for method, templates in (("GET", PAGE_GETS + API_GETS), ("POST", PAGE_POSTS + API_POSTS)):
         for template in templates:
             assert await call(portal, anna, method, template, bo_id) == 404, (method, template)
@@ -89,6 +91,12 @@ async def test_the_other_citizens_ids_answer_404_everywhere(portal: PortalHarnes
     )  # fmt: skip
     assert refused >= len(PAGE_GETS + API_GETS + PAGE_POSTS + API_POSTS)
     assert await portal.count("access_log", bo) == 1  # only Bo's own list call
+    # Each attempt on Bo's id raised the monitoring event; unknown ids did not.
+    alarms = (REGISTRY.get_sample_value("portal_foreign_certificate_access_total") or 0.0) - alarms_before
+    assert alarms == len(PAGE_GETS + API_GETS + PAGE_POSTS + API_POSTS) + 1  # + the rectification request
+    extract = (await portal.client.get("/api/v1/extract", headers=anna.cookie)).json()
+    assert [c["document"]["id"] for c in extract["certificates"]] == [anna_id]
+    assert bo.person.personnummer not in str(extract)
 
 
 async def test_logout_and_idle_timeout_end_the_session(portal: PortalHarness) -> None:
@@ -190,7 +198,8 @@ async def test_pdf_and_employer_copy(portal: PortalHarness) -> None:
     text = pdf_text(response.content)
     code = cert["content"]["diagnoses"][0]["code"]
     for expected in (cert["id"], cert["care_unit"]["name"], cert["issuer"]["name"], "Läkarintyg för sjukpenning",
-                     "Grund för medicinskt underlag", "Sjukdomens konsekvenser", code, "Signerat"):  # fmt: skip
+                     "Grund för medicinskt underlag", "Sjukdomens konsekvenser", code, "Signerat", "Vårdenhet",
+                     "Utfärdare", cert["patient"]["family_name"]):  # fmt: skip
         assert expected in text, expected
     employer = await portal.client.get(f"/intyg/{cert['id']}/anpassa/pdf", headers=anna.cookie)
     employer_text = pdf_text(employer.content)
