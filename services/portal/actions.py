@@ -130,7 +130,7 @@ class Actions:
                 }
                 for d in sends
             ],
-            may_send=may_send(document["type"], row["replaced_by"] is not None, views),
+            may_send=not row["test_patient"] and may_send(document["type"], row["replaced_by"] is not None, views),
             send_state=state,
             failure=failed[-1]["reason"] if failed and state == "FAILED" else None,
             employer_fields=[(f, FIELD_LABELS.get(f, f)) for f in employer_optional_fields(document["type"], content)],

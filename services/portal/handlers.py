@@ -98,7 +98,8 @@ async def request_dispatch(
         existing = await repo.dispatches(conn, certificate_id)
         if any(d["idempotency_key"] == idempotency_key for d in existing):
             return "duplicate"
-        if not may_send(row["type"], row["replaced_by"] is not None, dispatch_views(existing)):
+        # Test patients' certificates never go to a recipient (the platform marks them).
+        if row["test_patient"] or not may_send(row["type"], row["replaced_by"] is not None, dispatch_views(existing)):
             raise SendRefused(certificate_id)
         outcome = await repo.insert_dispatch_request(
             conn,

@@ -184,6 +184,7 @@ async def record_dispatch_outcome(
 
 _LIST_COLUMNS = """
     c.id, c.type, c.signed_at, c.care_unit_hsa, c.care_unit_name, c.issuer_name, c.replaced_by, c.archived,
+    c.test_patient,
     (SELECT d.state FROM dispatches d WHERE d.certificate_id = c.id AND d.recipient_id = 'FKASSA'
       ORDER BY (d.state IN ('REQUESTED', 'SUCCEEDED')) DESC, d.requested_at DESC LIMIT 1) AS send_state
 """
@@ -275,7 +276,7 @@ async def insert_dispatch_request(
 
 async def lock_certificate(conn: Connection, citizen_ref: str, certificate_id: str) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
-        "SELECT id, type, replaced_by FROM certificates WHERE id = $1 AND citizen_ref = $2 FOR UPDATE",
+        "SELECT id, type, replaced_by, test_patient FROM certificates WHERE id = $1 AND citizen_ref = $2 FOR UPDATE",
         certificate_id,
         citizen_ref,
     )

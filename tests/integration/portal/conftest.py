@@ -127,14 +127,16 @@ class PortalHarness:
         await self.producer.send_and_wait(self.settings.topic(topic), encode(envelope), key=key.encode())
         return envelope
 
-    async def release(self, citizen: Citizen, cert_type: str = "LISJP", **overrides: Any) -> dict[str, Any]:
+    async def release(
+        self, citizen: Citizen, cert_type: str = "LISJP", *, test_patient: bool = False, **overrides: Any
+    ) -> dict[str, Any]:
         document = self.factory.certificate(cert_type, person=citizen.person)
         document.update(overrides)
         certificate = CERTIFICATE_ADAPTER.validate_python(document)
         await self.publish(
             CONSENT_RELEASED.name,
             citizen.ref,
-            CertificateReleased(citizen_ref=citizen.ref, certificate=certificate, test_patient=False,
+            CertificateReleased(citizen_ref=citizen.ref, certificate=certificate, test_patient=test_patient,
                                 released_at=datetime.now(UTC)),
         )  # fmt: skip
         citizen.certificates.append(certificate.model_dump(mode="json"))

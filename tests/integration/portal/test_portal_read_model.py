@@ -132,3 +132,19 @@ async def test_replacement_in_either_order(portal: PortalHarness) -> None:
     assert any(h["state"] == "REPLACED" for h in detail["history"])
     assert not (await portal.client.get(f"/api/v1/certificates/{newer['id']}", headers=anna.cookie)).json()["replaced"]
     assert replacement["id"] != late_id
+
+
+async def test_test_patients_certificates_are_shown_but_never_offered_for_sending(portal: PortalHarness) -> None:
+    anna = await portal.login(portal.citizen(13))
+    cert = await portal.release(anna, test_patient=True)
+
+    async def listed() -> bool:
+        return cert["id"] in await portal.listed(anna)
+
+    await eventually(listed, what="test patient's certificate listed")
+    detail = (await portal.client.get(f"/api/v1/certificates/{cert['id']}", headers=anna.cookie)).json()
+    assert detail["may_send_to"] == []
+    sent = await portal.client.post(f"/api/v1/certificates/{cert['id']}/dispatches", headers=anna.posting(),
+                                    json={"recipient_id": "FKASSA", "idempotency_key": str(uuid.uuid4())})  # fmt: skip
+    assert sent.status_code == 409
+    assert await portal.count("dispatches", anna) == 0
