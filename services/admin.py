@@ -3,6 +3,7 @@
 minaintyg-admin care-units list|connect HSA-ID [--name N]|disconnect HSA-ID|connect-simulated
 minaintyg-admin outbox status
 minaintyg-admin dlq list TOPIC | dlq replay TOPIC [--limit N]
+minaintyg-admin stats rebuild [--batch-size N]
 """
 
 from __future__ import annotations
@@ -54,8 +55,13 @@ async def care_units(args: argparse.Namespace) -> None:
 async def outbox(_args: argparse.Namespace) -> None:
     """The outbox backlog of every service that has one."""
     from services.consent.settings import ConsentSettings
+    from services.stats.settings import StatsSettings
 
-    for service, schema in (("intake", IntakeSettings().db_schema), ("consent", ConsentSettings().db_schema)):
+    for service, schema in (
+        ("intake", IntakeSettings().db_schema),
+        ("consent", ConsentSettings().db_schema),
+        ("stats", StatsSettings().db_schema),
+    ):
         settings = ServiceSettings()
         pool = await create_pool(settings.database_url, schema, application="admin", max_size=1)
         try:
@@ -121,6 +127,20 @@ async def dlq(args: argparse.Namespace) -> None:
         await consumer.stop()
 
 
+async def stats(args: argparse.Namespace) -> None:
+    """Statistics operations (implemented in services.stats.rebuild)."""
+    from services.stats.rebuild import RebuildRefused, rebuild
+    from services.stats.settings import StatsSettings
+
+    try:
+        result = await rebuild(StatsSettings(), batch_size=args.batch_size)
+    except RebuildRefused as exc:
+        print(f"minaintyg-admin: {exc}", file=sys.stderr)
+        sys.exit(2)
+    how = "resumed and finished" if result.resumed else "finished"
+    print(f"stats rebuild {how}: {result.applied} events applied, {result.skipped} left out (as dead-lettered)")
+
+
 def main() -> None:
     """Entry point of `minaintyg-admin`."""
     parser = argparse.ArgumentParser(prog="minaintyg-admin", description="Mina intyg operator commands")
@@ -140,8 +160,14 @@ def main() -> None:
     dead.add_argument("action", choices=["list", "replay"])
     dead.add_argument("topic", help="source topic (e.g. intake.certificates.v1) or its .dlq")
     dead.add_argument("--limit", type=int, default=10_000)
+    statistics = sub.add_parser("stats", help="sick-leave statistics")
+    stats_sub = statistics.add_subparsers(dest="action", required=True)
+    rebuild = stats_sub.add_parser(
+        "rebuild", help="rebuild statistics from consent.released.v1 (stop the stats service first; resumable)"
+    )
+    rebuild.add_argument("--batch-size", type=int, default=5000)
     args = parser.parse_args()
-    command = {"care-units": care_units, "outbox": outbox, "dlq": dlq}[args.group]
+    command = {"care-units": care_units, "outbox": outbox, "dlq": dlq, "stats": stats}[args.group]
     try:
         asyncio.run(command(args))
     except (OSError, asyncpg.PostgresError) as exc:

@@ -7,6 +7,7 @@ cases of every person and care provider touched are recomputed once, with the ag
 
 from __future__ import annotations
 
+from collections import Counter as Counter_
 from dataclasses import dataclass
 
 import structlog
@@ -17,7 +18,7 @@ from schemas.events import CertificateReleased, CertificateRevoked, CitizenDataW
 from services.kit.consumer import HandlerError
 from services.kit.db import Connection
 from services.stats import repo
-from services.stats.domain import CASE_TYPES, Fact, UnusableCertificate, aggregate_delta, fact_of, merge_cases
+from services.stats.domain import CASE_TYPES, AggKey, Fact, UnusableCertificate, aggregate_delta, fact_of, merge_cases
 
 log = structlog.get_logger(__name__)
 
@@ -39,24 +40,29 @@ async def on_event(ingest: Ingest, conn: Connection, envelope: Envelope) -> None
 
 
 async def on_batch(ingest: Ingest, conn: Connection, envelopes: list[Envelope]) -> None:
-    """Consumer handler for a batch of consent.released.v1, in the consumer's transaction."""
+    """Consumer handler for a batch of consent.released.v1, in the consumer's transaction.
+
+    The aggregates change once, at the end, in key order: concurrent batches then lock their rows in one order.
+    """
     run: list[Envelope] = []
+    delta: Counter_[AggKey] = Counter_()
     for envelope in envelopes:
         data = envelope.data
         if isinstance(data, CertificateReleased | CertificateRevoked):
             run.append(envelope)
         elif isinstance(data, CitizenDataWithdrawn):
-            await _apply_run(ingest, conn, run)
+            delta.update(await _apply_run(ingest, conn, run))
             run = []
-            await _withdraw(conn, data.citizen_ref)
+            delta.update(await _withdraw(conn, data.citizen_ref))
         else:
             raise HandlerError(f"unexpected event type {envelope.type} on the released topic")
-    await _apply_run(ingest, conn, run)
+    delta.update(await _apply_run(ingest, conn, run))
+    await repo.apply_delta(conn, {k: v for k, v in delta.items() if v})
 
 
-async def _apply_run(ingest: Ingest, conn: Connection, run: list[Envelope]) -> None:
+async def _apply_run(ingest: Ingest, conn: Connection, run: list[Envelope]) -> dict[AggKey, int]:
     if not run:
-        return
+        return {}
     revoked_ids = [e.data.certificate_id for e in run if isinstance(e.data, CertificateRevoked)]
     released: dict[str, tuple[str, Fact]] = {}
     for envelope in run:
@@ -75,27 +81,27 @@ async def _apply_run(ingest: Ingest, conn: Connection, run: list[Envelope]) -> N
     gone = await repo.tombstoned(conn, list(released))
     EXCLUDED.labels("revoked").inc(len(gone))
     arriving = [fact for cid, (_, fact) in released.items() if cid not in gone]
-    await repo.map_citizens(conn, ((ref, fact.pseudonym) for ref, fact in released.values()))
+    await repo.map_citizens(conn, ((ref, fact.pseudonym) for cid, (ref, fact) in released.items() if cid not in gone))
     added = await repo.insert_facts(conn, arriving)
     removed = await repo.delete_facts(conn, revoked_ids)
     REVOKED.inc(len(revoked_ids))
     for fact in added:
         COUNTED.labels(fact.cert_type).inc()
-    await _recompute(conn, added, removed)
+    return await _recompute(conn, added, removed)
 
 
-async def _withdraw(conn: Connection, citizen_ref: str) -> None:
+async def _withdraw(conn: Connection, citizen_ref: str) -> dict[AggKey, int]:
     person, removed = await repo.delete_person(conn, citizen_ref)
     WITHDRAWN.inc()
     log.info("stats.citizen.withdrawn", citizen_ref=citizen_ref, known=person is not None, facts=len(removed))
-    await _recompute(conn, [], removed)
+    return await _recompute(conn, [], removed)
 
 
-async def _recompute(conn: Connection, added: list[Fact], removed: list[Fact]) -> None:
-    """Recompute the cases of every person × care provider touched, and move the aggregates by the difference."""
+async def _recompute(conn: Connection, added: list[Fact], removed: list[Fact]) -> dict[AggKey, int]:
+    """Recompute the cases of every person × care provider touched; returns the change of the aggregates."""
     groups = sorted({(f.pseudonym, f.provider) for f in (*added, *removed) if f.cert_type in CASE_TYPES})
     old_cases = await repo.delete_cases(conn, groups)
     new_cases = merge_cases(await repo.case_facts(conn, groups))
     await repo.insert_cases(conn, new_cases)
-    await repo.apply_delta(conn, aggregate_delta(old_cases, new_cases, removed, added))
     CASES_RECOMPUTED.inc(len(groups))
+    return aggregate_delta(old_cases, new_cases, removed, added)

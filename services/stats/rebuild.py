@@ -90,17 +90,17 @@ async def rebuild(
         with tqdm(total=total, disable=not progress, unit="event", desc="stats rebuild", smoothing=0.1) as bar:
             while any([await consumer.position(tp) < ends[tp] for tp in tps]):
                 fetched = await consumer.getmany(timeout_ms=1000, max_records=batch_size)
-                for tp, records in fetched.items():
-                    records = [r for r in records if r.offset < ends[tp]]
-                    if not records:
-                        continue
-                    done, dropped = await _apply(pool, ingest, topic, tp.partition, records)
-                    applied += done
-                    skipped += dropped
-                    bar.update(len(records))
-                    batches += 1
-                    if stop_after_batches is not None and batches >= stop_after_batches:
-                        return RebuildResult(applied, skipped, complete=False, resumed=resumed)
+                batch = {tp.partition: [r for r in records if r.offset < ends[tp]] for tp, records in fetched.items()}
+                batch = {p: records for p, records in batch.items() if records}
+                if not batch:
+                    continue
+                done, dropped = await _apply(pool, ingest, topic, batch)
+                applied += done
+                skipped += dropped
+                bar.update(sum(len(r) for r in batch.values()))
+                batches += 1
+                if stop_after_batches is not None and batches >= stop_after_batches:
+                    return RebuildResult(applied, skipped, complete=False, resumed=resumed)
         await _commit_group(settings, group, {tp: ends[tp] for tp in tps})
         await pool.execute("DELETE FROM rebuild_progress")
         log.info("stats.rebuild.done", applied=applied, skipped=skipped, resumed=resumed)
@@ -131,23 +131,25 @@ async def _prepare(pool: Pool, topic: str, ends: dict[TopicPartition, int]) -> t
 
 
 async def _apply(
-    pool: Pool, ingest: Ingest, topic: str, partition: int, records: list[ConsumerRecord[bytes, bytes]]
+    pool: Pool, ingest: Ingest, topic: str, batch: dict[int, list[ConsumerRecord[bytes, bytes]]]
 ) -> tuple[int, int]:
-    """Apply one partition's records and save the next offset, in one transaction; as the live consumer does,
-    events that cannot be processed (which it dead-lettered) are left out."""
+    """Apply the records of every partition fetched, and save the next offsets, in one transaction (a person's
+    events are all in one partition, in order). As the live consumer does, events that cannot be processed
+    (which it dead-lettered) are left out."""
     envelopes: list[Envelope] = []
     skipped = 0
-    for record in records:
-        try:
-            envelopes.append(decode(record.value or b""))
-        except InvalidEvent:
-            skipped += 1
-    next_offset = records[-1].offset + 1
+    for records in batch.values():
+        for record in records:
+            try:
+                envelopes.append(decode(record.value or b""))
+            except InvalidEvent:
+                skipped += 1
+    next_offsets = {partition: records[-1].offset + 1 for partition, records in batch.items()}
     try:
         async with pool.acquire() as conn, conn.transaction():
             fresh = await _track(conn, envelopes)
             await on_batch(ingest, conn, fresh)
-            await _save_progress(conn, topic, partition, next_offset)
+            await _save_progress(conn, topic, next_offsets)
         return len(fresh), skipped
     except (HandlerError, asyncpg.DataError):
         pass
@@ -161,7 +163,7 @@ async def _apply(
         except (HandlerError, asyncpg.DataError):
             skipped += 1
     async with pool.acquire() as conn:
-        await _save_progress(conn, topic, partition, next_offset)
+        await _save_progress(conn, topic, next_offsets)
     return applied, skipped
 
 
@@ -181,12 +183,10 @@ async def _track(conn: Connection, envelopes: list[Envelope]) -> list[Envelope]:
     return fresh
 
 
-async def _save_progress(conn: Connection, topic: str, partition: int, next_offset: int) -> None:
-    await conn.execute(
+async def _save_progress(conn: Connection, topic: str, next_offsets: dict[int, int]) -> None:
+    await conn.executemany(
         "UPDATE rebuild_progress SET next_offset = $3 WHERE topic = $1 AND partition = $2",
-        topic,
-        partition,
-        next_offset,
+        [(topic, partition, offset) for partition, offset in next_offsets.items()],
     )
 
 

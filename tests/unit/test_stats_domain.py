@@ -190,3 +190,22 @@ def test_determined_cells_finds_a_lone_suppressed_cell() -> None:
     constraints = table_constraints(2, 2, True, True)
     assert determined_cells({(0, 0)}, constraints) == {(0, 0)}
     assert determined_cells({(0, 0), (0, 1), (1, 0), (1, 1)}, constraints) == set()
+
+
+def test_the_fast_personnummer_reading_agrees_with_the_full_parse() -> None:
+    from stdnum import luhn
+
+    from deploy.simulators.platform.generator import CertificateFactory
+    from schemas.identifiers import parse_personal_number
+    from services.stats.domain import person_of
+
+    day = date(2026, 1, 1)
+    numbers = [p.personnummer for p in CertificateFactory(persons=500).persons]
+    first = numbers[0]
+    nine = f"{first[2:6]}{int(first[6:8]) + 60:02d}{first[8:11]}"
+    coordination = f"{first[:2]}{nine}{luhn.calc_check_digit(nine)}"
+    numbers += ["19121212-1212", coordination, "121212-1212"]  # with a dash, samordningsnummer, 10 digits
+    for number in numbers:
+        parsed = parse_personal_number(number, day + timedelta(days=1))
+        fast = person_of(number, day)
+        assert (fast.digits, fast.birth_date, fast.male) == (parsed.digits, parsed.birth_date, parsed.male), number

@@ -91,7 +91,7 @@ class Released:
         self,
         person: Person,
         *,
-        cert_type: str = "LISJP",
+        cert_type: str | None = "LISJP",
         periods: list[tuple[date, date, int]] | None = None,
         unit_index: int = 0,
         signed: datetime | None = None,
