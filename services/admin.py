@@ -3,7 +3,7 @@
 minaintyg-admin care-units list|connect HSA-ID [--name N]|disconnect HSA-ID|connect-simulated
 minaintyg-admin outbox status
 minaintyg-admin dlq list TOPIC | dlq replay TOPIC [--limit N]
-minaintyg-admin stats rebuild [--batch-size N]
+minaintyg-admin stats rebuild [--batch-size N] | stats consent-simulated [--consent-url URL]
 """
 
 from __future__ import annotations
@@ -132,6 +132,12 @@ async def stats(args: argparse.Namespace) -> None:
     from services.stats.rebuild import RebuildRefused, rebuild
     from services.stats.settings import StatsSettings
 
+    if args.action == "consent-simulated":
+        from services.stats.simulated import consent_for_simulated
+
+        given = await consent_for_simulated(args.consent_url)
+        print(f"consent given for {given} simulated citizen(s) (the others had it already)")
+        return
     try:
         result = await rebuild(StatsSettings(), batch_size=args.batch_size)
     except RebuildRefused as exc:
@@ -166,6 +172,10 @@ def main() -> None:
         "rebuild", help="rebuild statistics from consent.released.v1 (stop the stats service first; resumable)"
     )
     rebuild.add_argument("--batch-size", type=int, default=5000)
+    simulated = stats_sub.add_parser(
+        "consent-simulated", help="development: consent for the platform simulator's citizens, so stats gets data"
+    )
+    simulated.add_argument("--consent-url", default="http://127.0.0.1:8002")
     args = parser.parse_args()
     command = {"care-units": care_units, "outbox": outbox, "dlq": dlq, "stats": stats}[args.group]
     try:

@@ -15,4 +15,6 @@ cat <<MSG
     Kafka           ${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}
 
 MSG
+# Development: the simulated citizens consent (there is no portal yet), so statistics has data within seconds.
+(minaintyg-admin stats consent-simulated --consent-url "http://127.0.0.1:${CONSENT_PORT:-8002}" >/dev/null 2>&1 &)
 exec honcho --no-prefix -f deploy/local/Procfile start

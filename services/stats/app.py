@@ -35,6 +35,7 @@ from services.stats import repo
 from services.stats.feed import FeedPublisher
 from services.stats.handlers import Ingest, on_batch, on_event
 from services.stats.rebuild import CONSUMER_NAME
+from services.stats.released import decode_released
 from services.stats.repo import MIGRATIONS
 from services.stats.reports import (
     MAX_MONTHS,
@@ -145,6 +146,8 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
             batch_handler=functools.partial(on_batch, ingest),
             max_records=settings.max_records,
             on_commit=publisher.mark_changed,
+            one_transaction_per_fetch=True,
+            decoder=decode_released,
         )
         app.state.pool, app.state.relay, app.state.consumer = pool, relay, consumer
 

@@ -26,6 +26,7 @@ from stdnum import luhn
 from schemas import icd10
 from schemas.certificate import Ag7804Certificate, LisjpCertificate
 from schemas.identifiers import parse_personal_number
+from services.stats.released import StatsCertificate
 
 # Only these types make sick-leave cases (DOMAIN.md). Every released type is counted in "certificates per type".
 CASE_TYPES = frozenset({"LISJP", "FK7263"})
@@ -114,7 +115,7 @@ def person_of(personnummer: str, signed_on: date) -> PersonFacts:
     return PersonFacts(parsed.digits, parsed.birth_date, parsed.male)
 
 
-def fact_of(certificate: LisjpCertificate | Ag7804Certificate, key: str) -> Fact:
+def fact_of(certificate: LisjpCertificate | Ag7804Certificate | StatsCertificate, key: str) -> Fact:
     """The statistics facts of a released certificate; no name, address, personnummer or free text survives."""
     signed_on = certificate.signed_at.date()
     person = person_of(certificate.patient.personnummer, signed_on)

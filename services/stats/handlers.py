@@ -19,6 +19,7 @@ from services.kit.consumer import HandlerError
 from services.kit.db import Connection
 from services.stats import repo
 from services.stats.domain import CASE_TYPES, AggKey, Fact, UnusableCertificate, aggregate_delta, fact_of, merge_cases
+from services.stats.released import ReleasedForStats
 
 log = structlog.get_logger(__name__)
 
@@ -48,7 +49,7 @@ async def on_batch(ingest: Ingest, conn: Connection, envelopes: list[Envelope]) 
     delta: Counter_[AggKey] = Counter_()
     for envelope in envelopes:
         data = envelope.data
-        if isinstance(data, CertificateReleased | CertificateRevoked):
+        if isinstance(data, CertificateReleased | ReleasedForStats | CertificateRevoked):
             run.append(envelope)
         elif isinstance(data, CitizenDataWithdrawn):
             delta.update(await _apply_run(ingest, conn, run))
@@ -67,7 +68,7 @@ async def _apply_run(ingest: Ingest, conn: Connection, run: list[Envelope]) -> d
     released: dict[str, tuple[str, Fact]] = {}
     for envelope in run:
         data = envelope.data
-        if not isinstance(data, CertificateReleased):
+        if not isinstance(data, CertificateReleased | ReleasedForStats):
             continue
         if data.test_patient or data.certificate.patient.test_patient:
             EXCLUDED.labels("test_patient").inc()

@@ -17,11 +17,12 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from tqdm import tqdm
 
-from schemas.envelope import Envelope, InvalidEvent, decode
+from schemas.envelope import Envelope, InvalidEvent
 from schemas.topics import CONSENT_RELEASED
 from services.kit.consumer import HandlerError
 from services.kit.db import Connection, Pool, close_pool, create_pool, migrate
 from services.stats.handlers import Ingest, on_batch
+from services.stats.released import decode_released
 from services.stats.repo import MIGRATIONS
 from services.stats.settings import StatsSettings
 
@@ -141,7 +142,7 @@ async def _apply(
     for records in batch.values():
         for record in records:
             try:
-                envelopes.append(decode(record.value or b""))
+                envelopes.append(decode_released(record.value or b""))
             except InvalidEvent:
                 skipped += 1
     next_offsets = {partition: records[-1].offset + 1 for partition, records in batch.items()}

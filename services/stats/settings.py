@@ -22,7 +22,7 @@ class StatsSettings(ServiceSettings):
         SecretStr(DEV_PSEUDONYM_KEY), description="Key of the persons' statistics pseudonym (only stats has it)"
     )
     publish_interval_seconds: float = Field(10.0, gt=0, description="At most one feed snapshot per report this often")
-    max_records: int = Field(2000, ge=1, description="Events per consumer batch")
+    max_records: int = Field(5000, ge=1, description="Events per consumer batch")
     relay_enabled: bool = True
     consumer_enabled: bool = True
     publisher_enabled: bool = True
