@@ -96,6 +96,32 @@ def _month(text: str) -> int:
     return int(text[:4]) * 12 + int(text[5:7]) - 1
 
 
+class ReportCache:
+    """Computed reports, until this process's ingest commits anything or `max_age` seconds pass (the age bound
+    covers replicas whose ingest is idle while another replica's consumes)."""
+
+    def __init__(self, max_age: float) -> None:
+        self.version = 0
+        self._max_age = max_age
+        self._entries: dict[tuple[str, int, int, str | None], tuple[int, float, ReportView]] = {}
+
+    def changed(self) -> None:
+        self.version += 1
+        self._entries.clear()
+
+    def get(self, key: tuple[str, int, int, str | None]) -> ReportView | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] != self.version or time.monotonic() - entry[1] > self._max_age:
+            return None
+        return entry[2]
+
+    def put(self, key: tuple[str, int, int, str | None], version: int, report: ReportView) -> None:
+        if version == self.version and self._max_age > 0:
+            if len(self._entries) > 1000:
+                self._entries.clear()
+            self._entries[key] = (version, time.monotonic(), report)
+
+
 class UnknownReport(LookupError):
     def __init__(self, name: str) -> None:
         super().__init__(name)
@@ -126,6 +152,7 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
     settings = settings or StatsSettings()
     population = load_population()
     templates = Jinja2Templates(directory=str(HERE / "templates"))
+    cache = ReportCache(settings.report_cache_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -136,6 +163,11 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
             pool, lambda: make_producer(settings, client_id="stats-relay"), lock_name=f"{settings.db_schema}.outbox"
         )
         publisher = FeedPublisher(pool, settings, population, clock, relay.notify)
+
+        def committed() -> None:
+            publisher.mark_changed()
+            cache.changed()
+
         ingest = Ingest(pseudonym_key=settings.pseudonym_key.get_secret_value())
         consumer = IdempotentConsumer(
             settings,
@@ -145,7 +177,7 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
             handler=functools.partial(on_event, ingest),
             batch_handler=functools.partial(on_batch, ingest),
             max_records=settings.max_records,
-            on_commit=publisher.mark_changed,
+            on_commit=committed,
             one_transaction_per_fetch=True,
             decoder=decode_released,
         )
@@ -210,9 +242,14 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
             raise UnknownReport(name)
         now = clock()
         period = parse_period(first, last, now.date())
+        key = (name, period.first_month, period.last_month, county.value if county else None)
+        if (cached := cache.get(key)) is not None:
+            return cached
+        version = cache.version
         started = time.perf_counter()
         report = await compute(app.state.pool, spec, period, county.value if county else None, now, population)
         REPORT_SECONDS.labels(name).observe(time.perf_counter() - started)
+        cache.put(key, version, report)
         return report
 
     @app.get("/v1/reports", response_model=list[ReportInfo], summary="The reports", tags=["reports"])

@@ -82,7 +82,8 @@ async def _apply_run(ingest: Ingest, conn: Connection, run: list[Envelope]) -> d
     gone = await repo.tombstoned(conn, list(released))
     EXCLUDED.labels("revoked").inc(len(gone))
     arriving = [fact for cid, (_, fact) in released.items() if cid not in gone]
-    await repo.map_citizens(conn, ((ref, fact.pseudonym) for cid, (ref, fact) in released.items() if cid not in gone))
+    # Every release maps its citizen, revoked or not, so the mapping does not depend on how events were batched.
+    await repo.map_citizens(conn, ((ref, fact.pseudonym) for ref, fact in released.values()))
     added = await repo.insert_facts(conn, arriving)
     removed = await repo.delete_facts(conn, revoked_ids)
     REVOKED.inc(len(revoked_ids))

@@ -22,6 +22,9 @@ class StatsSettings(ServiceSettings):
         SecretStr(DEV_PSEUDONYM_KEY), description="Key of the persons' statistics pseudonym (only stats has it)"
     )
     publish_interval_seconds: float = Field(10.0, gt=0, description="At most one feed snapshot per report this often")
+    report_cache_seconds: float = Field(
+        5.0, ge=0, description="A computed report is served again until the ingest commits or this many seconds pass"
+    )
     max_records: int = Field(5000, ge=1, description="Events per consumer batch")
     relay_enabled: bool = True
     consumer_enabled: bool = True

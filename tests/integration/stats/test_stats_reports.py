@@ -61,7 +61,7 @@ async def test_certificates_in_reports_out_with_revocations_withdrawal_feed_and_
     await eventually(lambda: processed(stats_settings, len(released.events)), what="every event processed")
 
     assert await count_rows(stats_settings, stats_settings.db_schema, "facts") == 14  # 6 + 6 + 1 + AG7804
-    assert await count_rows(stats_settings, stats_settings.db_schema, "citizens") == 12
+    assert await count_rows(stats_settings, stats_settings.db_schema, "citizens") == 14  # incl. the two revoked
     sex = await stats.report("sex")
     assert [r for r in sex["rows"]] == [["Kvinnor", 6], ["Män", 6], ["Totalt", 12]]
     assert sex["suppressed"] == []
