@@ -145,7 +145,9 @@ class SecurityHeaders:
                 ]
             await send(message)
 
-        await self.app(scope, receive, send_with_headers if scope["type"] == "http" else send)
+        # FastAPI's /docs and /redoc load their assets from a CDN: the dashboard's policy would break them.
+        ours = scope["type"] == "http" and not scope["path"].startswith(("/docs", "/redoc"))
+        await self.app(scope, receive, send_with_headers if ours else send)
 
 
 def create_app(settings: StatsSettings | None = None, clock: Callable[[], datetime] = _utc_now) -> FastAPI:

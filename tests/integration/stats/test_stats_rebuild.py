@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import functools
 import random
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -16,10 +17,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.topics import CONSENT_RELEASED
 from services.kit.consumer import IdempotentConsumer
-from services.kit.db import create_pool
+from services.kit.db import create_pool, migrate
 from services.stats import repo
 from services.stats.handlers import Ingest, on_batch, on_event
 from services.stats.rebuild import CONSUMER_NAME, rebuild
+from services.stats.repo import MIGRATIONS
 from services.stats.reports import REPORTS
 from services.stats.settings import StatsSettings
 from tests.integration.conftest import eventually, read_topic
@@ -140,3 +142,34 @@ async def test_replay_changes_nothing_and_rebuild_equals_incremental(
         await eventually(lambda: processed(stats_settings, len(released.events)), what="the new event")
         after = await snapshot(stats_settings)
         assert len(after["facts"]) == len(incremental["facts"]) + 1
+
+
+async def test_batches_of_any_size_end_where_one_event_at_a_time_ends(
+    stats_settings: StatsSettings, released: Released
+) -> None:
+    await populate(released)
+    ingest = Ingest(stats_settings.pseudonym_key.get_secret_value())
+    other = stats_settings.model_copy(update={"db_schema": f"{stats_settings.db_schema}_b"})
+    rnd = random.Random(9)
+    try:
+        one: Callable[[], int] = lambda: 1  # noqa: E731
+        some: Callable[[], int] = lambda: rnd.randrange(1, 60)  # noqa: E731
+        for settings, sizes in ((stats_settings, one), (other, some)):
+            await migrate(settings.database_url, settings.db_schema, MIGRATIONS)
+            pool = await create_pool(settings.database_url, settings.db_schema, application="test", max_size=2)
+            try:
+                events, start = released.events, 0
+                while start < len(events):
+                    size = sizes()
+                    async with pool.acquire() as conn, conn.transaction():
+                        await on_batch(ingest, conn, events[start : start + size])
+                    start += size
+            finally:
+                await pool.close()
+        assert await snapshot(other) == await snapshot(stats_settings)
+    finally:
+        dropper = await asyncpg.connect(stats_settings.database_url)
+        try:
+            await dropper.execute(f'DROP SCHEMA IF EXISTS "{other.db_schema}" CASCADE')
+        finally:
+            await dropper.close()
