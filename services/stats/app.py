@@ -289,7 +289,8 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
                     "X-Report-Computed-At": report.computed_at.isoformat(),
                 },
             )
-        return report
+        # Serialised directly: the model is already validated (FastAPI would validate it again per request).
+        return Response(report.model_dump_json(), media_type="application/json")
 
     # --- dashboard ------------------------------------------------------------------------------------
 
