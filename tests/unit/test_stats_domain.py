@@ -162,7 +162,7 @@ tables = st.integers(1, 6).flatmap(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(tables)
 def test_no_published_cell_is_small_and_none_is_recoverable(
     table: tuple[list[list[int]], list[list[bool]], bool, bool],
@@ -209,3 +209,25 @@ def test_the_fast_personnummer_reading_agrees_with_the_full_parse() -> None:
         parsed = parse_personal_number(number, day + timedelta(days=1))
         fast = person_of(number, day)
         assert (fast.digits, fast.birth_date, fast.male) == (parsed.digits, parsed.birth_date, parsed.male), number
+
+
+def test_production_refuses_the_development_pseudonym_key() -> None:
+    import pytest
+    from pydantic import SecretStr, ValidationError
+
+    from services.stats.settings import StatsSettings
+
+    with pytest.raises(ValidationError, match="STATS_PSEUDONYM_KEY"):
+        StatsSettings(environment="production", citizen_ref_key=SecretStr("k" * 40))
+    assert StatsSettings(environment="production", citizen_ref_key=SecretStr("k" * 40),
+                         pseudonym_key=SecretStr("s" * 40)).port == 8004  # fmt: skip
+
+
+def test_the_pseudonym_is_keyed_and_not_the_citizen_ref() -> None:
+    from services.kit.citizen import citizen_ref
+    from services.stats.domain import pseudonym
+
+    number = "191212121212"
+    assert pseudonym(number, "a") != pseudonym(number, "b")
+    assert pseudonym(number, "a") != citizen_ref(number, "a")
+    assert number not in pseudonym(number, "a")
