@@ -87,8 +87,8 @@ async def _apply_run(ingest: Ingest, conn: Connection, run: list[Envelope]) -> d
     added = await repo.insert_facts(conn, arriving)
     removed = await repo.delete_facts(conn, revoked_ids)
     REVOKED.inc(len(revoked_ids))
-    for fact in added:
-        COUNTED.labels(fact.cert_type).inc()
+    for cert_type, n in Counter_(fact.cert_type for fact in added).items():
+        COUNTED.labels(cert_type).inc(n)
     return await _recompute(conn, added, removed)
 
 
