@@ -50,6 +50,7 @@ bench: infra-up ## benchmarks, with the machine they ran on
 	@$(BIN)/python -m bench.intake_bench
 	@$(BIN)/python -m bench.consent_bench
 	@$(BIN)/python -m bench.portal_bench
+	@$(BIN)/python -m bench.stats_bench $(STATS_BENCH_ARGS)
 
 clean: ## remove the venv and caches (Kafka's data too)
 	@$(BIN)/minaintyg-infra down 2>/dev/null || true

@@ -4,6 +4,7 @@ minaintyg-admin care-units list|connect HSA-ID [--name N]|disconnect HSA-ID|conn
 minaintyg-admin outbox status
 minaintyg-admin lag
 minaintyg-admin dlq list TOPIC | dlq replay TOPIC [--limit N]
+minaintyg-admin stats rebuild [--batch-size N] | stats consent-simulated [--consent-url URL]
 """
 
 from __future__ import annotations
@@ -155,6 +156,26 @@ async def dlq(args: argparse.Namespace) -> None:
         await consumer.stop()
 
 
+async def stats(args: argparse.Namespace) -> None:
+    """Statistics operations (implemented in services.stats.rebuild)."""
+    from services.stats.rebuild import RebuildRefused, rebuild
+    from services.stats.settings import StatsSettings
+
+    if args.action == "consent-simulated":
+        from services.stats.simulated import consent_for_simulated
+
+        given = await consent_for_simulated(args.consent_url)
+        print(f"consent given for {given} simulated citizen(s) (the others had it already)")
+        return
+    try:
+        result = await rebuild(StatsSettings(), batch_size=args.batch_size)
+    except RebuildRefused as exc:
+        print(f"minaintyg-admin: {exc}", file=sys.stderr)
+        sys.exit(2)
+    how = "resumed and finished" if result.resumed else "finished"
+    print(f"stats rebuild {how}: {result.applied} events applied, {result.skipped} left out (as dead-lettered)")
+
+
 def main() -> None:
     """Entry point of `minaintyg-admin`."""
     parser = argparse.ArgumentParser(prog="minaintyg-admin", description="Mina intyg operator commands")
@@ -175,8 +196,18 @@ def main() -> None:
     dead.add_argument("action", choices=["list", "replay"])
     dead.add_argument("topic", help="source topic (e.g. intake.certificates.v1) or its .dlq")
     dead.add_argument("--limit", type=int, default=10_000)
+    statistics = sub.add_parser("stats", help="sick-leave statistics")
+    stats_sub = statistics.add_subparsers(dest="action", required=True)
+    rebuild = stats_sub.add_parser(
+        "rebuild", help="rebuild statistics from consent.released.v1 (stop the stats service first; resumable)"
+    )
+    rebuild.add_argument("--batch-size", type=int, default=5000)
+    simulated = stats_sub.add_parser(
+        "consent-simulated", help="development: consent for the platform simulator's citizens, so stats gets data"
+    )
+    simulated.add_argument("--consent-url", default="http://127.0.0.1:8002")
     args = parser.parse_args()
-    command = {"care-units": care_units, "outbox": outbox, "lag": lag, "dlq": dlq}[args.group]
+    command = {"care-units": care_units, "outbox": outbox, "lag": lag, "dlq": dlq, "stats": stats}[args.group]
     try:
         asyncio.run(command(args))
     except (OSError, asyncpg.PostgresError) as exc:

@@ -82,6 +82,8 @@ class IdempotentConsumer:
         group_id: str | None = None,
         on_commit: Callable[[], None] | None = None,
         batch_handler: BatchHandler | None = None,
+        one_transaction_per_fetch: bool = False,
+        decoder: Callable[[bytes], Envelope] = decode,
     ) -> None:
         self._settings = settings
         self._pool = pool
@@ -93,6 +95,12 @@ class IdempotentConsumer:
         self._max_records = max_records
         self._on_commit = on_commit
         self._batch_handler = batch_handler  # set-based handling of a batch; must equal `handler` one by one
+        # All partitions of a fetch in one transaction instead of one each, concurrently: better for handlers
+        # whose batches all update the same rows (aggregates), which concurrent transactions would queue on.
+        self._one_transaction_per_fetch = one_transaction_per_fetch
+        # Bytes → envelope; raises InvalidEvent. A consumer that reads a few fields of a large event may validate
+        # only those (see services/stats/released.py).
+        self._decoder = decoder
         self.assigned = False
 
     def dead_letter_topics(self) -> list[TopicSpec]:
@@ -131,7 +139,10 @@ class IdempotentConsumer:
             apply_started = time.perf_counter()
             # Partitions are applied concurrently, one transaction each: keys (citizens) never span partitions,
             # so their transactions touch different rows, and the database waits of one overlap the others'.
-            await asyncio.gather(*(self._process_batch(records, dlq) for records in batches.values()))
+            if self._one_transaction_per_fetch and len(self._topics) == 1:
+                await self._process_batch([r for records in batches.values() for r in records], dlq)
+            else:
+                await asyncio.gather(*(self._process_batch(records, dlq) for records in batches.values()))
             # Committed only after every record's transaction committed: a crash replays, never skips.
             await consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
             for tp, records in batches.items():
@@ -163,7 +174,7 @@ class IdempotentConsumer:
         invalid: list[tuple[ConsumerRecord[bytes, bytes], InvalidEvent]] = []
         for record in records:
             try:
-                decoded.append((record, decode(record.value or b"")))
+                decoded.append((record, self._decoder(record.value or b"")))
             except InvalidEvent as exc:
                 invalid.append((record, exc))
         try:
@@ -208,7 +219,7 @@ class IdempotentConsumer:
     async def _process(self, record: ConsumerRecord[bytes, bytes], dlq: AIOKafkaProducer) -> None:
         topic = record.topic
         try:
-            envelope = decode(record.value or b"")
+            envelope = self._decoder(record.value or b"")
         except InvalidEvent as exc:
             await self._dead_letter(record, dlq, f"InvalidEvent: {exc}", attempts=1)
             return

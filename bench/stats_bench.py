@@ -1,0 +1,305 @@
+"""`make bench` (stats): ingest, reports and rebuild over a generated consent.released.v1, against raw consume.
+
+One run, with a fresh topic prefix and schema: (1) N released certificates (plus 1 % revocations and a few
+withdrawals) generated from CertificateFactory templates, pre-encoded and produced in batches; (2) baseline: a
+plain aiokafka consumer reading the same topic to its end; (3) ingest: one stats process (`python -m
+services.stats`) from start to its consumer group reaching the end; (4) every report over HTTP, p50/p99 of repeated
+requests (default period and a county filter); (5) the operator rebuild of everything from offset 0, checked to
+equal the incremental result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import httpx
+import psutil
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from bench.common import machine, median, percentile, wait_ready
+from deploy.simulators.platform.generator import CARE_UNITS, CertificateFactory, synthetic_personnummer
+from schemas.certificate import CERTIFICATE_ADAPTER
+from schemas.envelope import encode, new_envelope
+from schemas.events import CertificateReleased, CertificateRevoked, CitizenDataWithdrawn
+from schemas.topics import CONSENT_RELEASED
+from services.kit.citizen import citizen_ref
+from services.kit.db import create_pool
+from services.kit.kafka import ensure_topics, make_producer
+from services.stats.rebuild import CONSUMER_NAME, rebuild
+from services.stats.reports import REPORTS, compute, default_period, load_population
+from services.stats.settings import StatsSettings
+
+EVENT_ID = "00000000-0000-4000-8000-00000000e1d0"
+CERT_ID = "cert-placeholder-000000000000000000000"
+PNR = "999999999999"
+REF = "f" * 64
+
+
+def templates(count: int, seed: int) -> list[bytes]:
+    """Encoded released events with placeholders for event id, certificate id, personnummer and citizen ref,
+    signed over the last twelve months."""
+    factory = CertificateFactory(seed=seed, persons=50, test_patient_share=0.0)
+    rnd = random.Random(seed)  # noqa: S311 - synthetic data
+    now = datetime.now(UTC)
+    out = []
+    for i in range(count):
+        signed_now = now - timedelta(days=rnd.randrange(0, 340))
+        body = factory.certificate(None, now=signed_now, unit=rnd.choices(CARE_UNITS, [6, 2, 2, 1, 1, 1])[0])
+        body["id"] = CERT_ID
+        body["patient"]["personnummer"] = PNR
+        certificate = CERTIFICATE_ADAPTER.validate_python(body)
+        data = CertificateReleased(citizen_ref=REF, certificate=certificate, test_patient=False, released_at=now)
+        envelope = new_envelope(data, source="bench", time=now, correlation_id=f"bench-{i}", subject=CERT_ID)
+        out.append(encode(envelope).replace(str(envelope.id).encode(), EVENT_ID.encode()))
+    return out
+
+
+def generate(settings: StatsSettings, n: int, seed: int) -> list[tuple[bytes, bytes]]:
+    """(key, value) of n released certificates of n/5 persons, 1 % revocations after them, 20 withdrawals."""
+    rnd = random.Random(seed)  # noqa: S311 - synthetic data
+    key = settings.citizen_ref_key.get_secret_value()
+    persons: list[tuple[bytes, bytes]] = []
+    for _ in range(max(n // 5, 10)):
+        number = synthetic_personnummer(rnd)
+        persons.append((number.encode(), citizen_ref(number, key).encode()))
+    shapes = templates(min(2000, n), seed)
+    now = datetime.now(UTC)
+    events: list[tuple[bytes, bytes]] = []
+    revocable: list[tuple[bytes, str]] = []
+    for i in range(n):
+        pnr, ref = persons[rnd.randrange(len(persons))]
+        cert_id = f"b{i:012d}-{seed}"
+        value = (
+            shapes[i % len(shapes)]
+            .replace(EVENT_ID.encode(), str(uuid.uuid4()).encode())
+            .replace(CERT_ID.encode(), cert_id.encode().ljust(len(CERT_ID), b"x"))
+            .replace(PNR.encode(), pnr)
+            .replace(REF.encode(), ref)
+        )
+        events.append((ref, value))
+        if i % 100 == 50:
+            revocable.append((ref, cert_id.ljust(len(CERT_ID), "x")))
+    for ref, cert_id in revocable:
+        revoked = CertificateRevoked(citizen_ref=ref.decode(), certificate_id=cert_id, certificate_type="LISJP",
+                                     revoked_at=now)  # fmt: skip
+        events.append((ref, encode(new_envelope(revoked, source="bench", time=now, correlation_id="bench"))))
+    for _pnr, ref in rnd.sample(persons, min(20, len(persons))):
+        withdrawn = CitizenDataWithdrawn(citizen_ref=ref.decode(), at=now)
+        events.append((ref, encode(new_envelope(withdrawn, source="bench", time=now, correlation_id="bench"))))
+    return events
+
+
+async def produce(settings: StatsSettings, events: list[tuple[bytes, bytes]]) -> dict[TopicPartition, int]:
+    """Produce in batches; returns the end offset per partition."""
+    topic = settings.topic(CONSENT_RELEASED.name)
+    producer = make_producer(settings, client_id="bench")
+    producer._max_batch_size = 512 * 1024
+    await producer.start()
+    ends: dict[TopicPartition, int] = defaultdict(int)
+    try:
+        for start in range(0, len(events), 20_000):
+            futures = [await producer.send(topic, value=v, key=k) for k, v in events[start : start + 20_000]]
+            for metadata in await asyncio.gather(*futures):
+                tp = TopicPartition(topic, metadata.partition)
+                ends[tp] = max(ends[tp], metadata.offset + 1)
+    finally:
+        await producer.stop()
+    return dict(ends)
+
+
+async def baseline(settings: StatsSettings, total: int) -> float:
+    """Events/s of a plain aiokafka consumer reading the topic from offset 0 to its end."""
+    consumer = AIOKafkaConsumer(
+        settings.topic(CONSENT_RELEASED.name),
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=f"{settings.topic_prefix}baseline",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        seen = 0
+        started = time.perf_counter()
+        while seen < total:
+            for records in (await consumer.getmany(timeout_ms=1000, max_records=5000)).values():
+                seen += len(records)
+        return seen / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+async def group_offsets(settings: StatsSettings, group: str) -> dict[TopicPartition, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return {tp: meta.offset for tp, meta in committed.items()}
+
+
+def start_stats(settings: StatsSettings, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "STATS_PORT": str(port), "STATS_DB_SCHEMA": settings.db_schema,
+           "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix, "LOG_LEVEL": "WARNING"}  # fmt: skip
+    return subprocess.Popen([sys.executable, "-m", "services.stats"], env=env, stdin=subprocess.DEVNULL)
+
+
+async def report_latencies(url: str, samples: int) -> dict[str, list[float]]:
+    """Milliseconds per request for every report, alternating the default period and a county filter."""
+    out: dict[str, list[float]] = {}
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        for name in REPORTS:
+            times = []
+            for i in range(samples):
+                params = {"county": "01"} if i % 2 else {}
+                started = time.perf_counter()
+                response = await client.get(f"/v1/reports/{name}", params=params)
+                times.append((time.perf_counter() - started) * 1000)
+                response.raise_for_status()
+            out[name] = times
+    return out
+
+
+async def compute_latencies(settings: StatsSettings, samples: int) -> dict[str, list[float]]:
+    """Milliseconds to compute every report from the database (no cache, no HTTP)."""
+    pool = await create_pool(settings.database_url, settings.db_schema, application="bench", max_size=2)
+    population = load_population()
+    out: dict[str, list[float]] = {}
+    try:
+        for name, spec in REPORTS.items():
+            times = []
+            for i in range(samples):
+                now = datetime.now(UTC)
+                started = time.perf_counter()
+                await compute(pool, spec, default_period(now.date()), "01" if i % 2 else None, now, population)
+                times.append((time.perf_counter() - started) * 1000)
+            out[name] = times
+    finally:
+        await pool.close()
+    return out
+
+
+async def aggregates(settings: StatsSettings) -> list[tuple[object, ...]]:
+    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": settings.db_schema})
+    try:
+        rows = await conn.fetch("SELECT * FROM aggregates WHERE n <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7")
+        cases = await conn.fetchval("SELECT count(*) FROM cases")
+        return [*map(tuple, rows), ("cases", cases)]
+    finally:
+        await conn.close()
+
+
+async def drop(settings: StatsSettings) -> None:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.db_schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+async def run(n: int, samples: int, seed: int, keep: bool) -> None:
+    print(machine())
+    settings = StatsSettings().model_copy(
+        update={"topic_prefix": f"bench{uuid.uuid4().hex[:8]}.", "db_schema": f"bench_stats_{uuid.uuid4().hex[:8]}"}
+    )
+    await ensure_topics(settings, [CONSENT_RELEASED])
+    started = time.perf_counter()
+    events = generate(settings, n, seed)
+    generated = time.perf_counter() - started
+    started = time.perf_counter()
+    ends = await produce(settings, events)
+    produced = time.perf_counter() - started
+    total = sum(ends.values())
+    print(f"stats benchmark: {n:,} released certificates + {total - n:,} revocations/withdrawals = {total:,} events")
+    print(f"  generated in {generated:.1f} s ({total / generated:,.0f}/s), produced in {produced:.1f} s "
+          f"({total / produced:,.0f}/s)")  # fmt: skip
+    base = await baseline(settings, total)
+    print(f"  baseline: plain aiokafka consume of the topic          {base:10,.0f} events/s")
+
+    port = 18000 + random.randrange(1000)  # noqa: S311
+    process = start_stats(settings, port)
+    try:
+        started = time.perf_counter()
+        await wait_ready(f"http://127.0.0.1:{port}", within=120)
+        group = settings.topic_prefix + CONSUMER_NAME
+        cpu = psutil.Process(process.pid)
+        first_commit: tuple[float, int, float] | None = None  # time, events committed, process CPU seconds
+        while True:
+            committed = await group_offsets(settings, group)
+            done = sum(min(committed.get(tp, 0), end) for tp, end in ends.items())
+            if first_commit is None and done:
+                first_commit = (time.perf_counter(), done, sum(cpu.cpu_times()[:2]))
+            if done >= total:
+                break
+            await asyncio.sleep(0.25)
+        finished, cpu_end = time.perf_counter(), sum(cpu.cpu_times()[:2])
+        ingest_s = finished - started
+        assert first_commit is not None
+        steady = (total - first_commit[1]) / (finished - first_commit[0])
+        cpu_us = (cpu_end - first_commit[2]) / (total - first_commit[1]) * 1e6
+        print(
+            f"  ingest: one stats process, start to end of topic     {total / ingest_s:10,.0f} events/s "
+            f"({ingest_s:.1f} s incl. start-up and group join)"
+        )
+        print(
+            f"  ingest: from its first commit to the end             {steady:10,.0f} events/s "
+            f"(target ≥ 5,000/s; ratio to baseline {steady / base:.3f})"
+        )
+        print(
+            f"  stats process CPU per event                          {cpu_us:10.0f} µs     "
+            f"(one core's ceiling: {1e6 / cpu_us:,.0f}/s)"
+        )
+        served = await report_latencies(f"http://127.0.0.1:{port}", samples)
+        computed = await compute_latencies(settings, samples)
+        print(f"  reports, {samples} requests each (default period / county 01 alternating), ms (target p99 ≤ 100):")
+        print(f"    {'report':<20} {'HTTP (cache on) p50':>20} {'p99':>7}   {'computed (no cache) p50':>24} {'p99':>7}")
+        for name in REPORTS:
+            s, c = served[name], computed[name]
+            row = f"{median(s):20.1f} {percentile(s, 99):7.1f}   {median(c):24.1f} {percentile(c, 99):7.1f}"
+            print(f"    {name:<20} {row}")
+        print(f"    worst p99: HTTP {max(percentile(t, 99) for t in served.values()):.1f} ms, computed "
+              f"{max(percentile(t, 99) for t in computed.values()):.1f} ms")  # fmt: skip
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    incremental = await aggregates(settings)
+    started = time.perf_counter()
+    own = psutil.Process()
+    cpu_before = sum(own.cpu_times()[:2])
+    result = await rebuild(settings, progress=sys.stderr.isatty())
+    rebuild_s = time.perf_counter() - started
+    rebuild_cpu_us = (sum(own.cpu_times()[:2]) - cpu_before) / max(result.applied, 1) * 1e6
+    same = await aggregates(settings) == incremental
+    print(f"  rebuild from offset 0 (one process)                  {total / rebuild_s:10,.0f} events/s "
+          f"({rebuild_s:.1f} s for {result.applied:,} events; target 1,000,000 in ≤ 300 s); "
+          f"identical to incremental: {'yes' if same else 'NO'}; {rebuild_cpu_us:.0f} µs CPU/event")  # fmt: skip
+    if not keep:
+        await drop(settings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=1_000_000, help="released certificates (default 1,000,000)")
+    parser.add_argument("--quick", action="store_true", help="20,000 certificates, 50 requests per report")
+    parser.add_argument("--samples", type=int, default=200, help="requests per report")
+    parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument("--keep", action="store_true", help="keep the schema afterwards")
+    args = parser.parse_args()
+    size, samples = (20_000, 50) if args.quick else (args.size, args.samples)
+    asyncio.run(run(size, samples, args.seed, args.keep))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,15 @@
+"""Run statistics: `minaintyg-stats` (host and port from STATS_HOST / STATS_PORT)."""
+
+from services.kit.http import serve
+from services.stats.app import create_app
+from services.stats.settings import StatsSettings
+
+
+def main() -> None:
+    """Serve statistics with uvicorn."""
+    settings = StatsSettings()
+    serve(create_app(settings), settings.host, settings.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Statistics' ingest: released certificates, revocations and withdrawals in, facts, cases and aggregates out.
+
+A batch of events is applied set-based with the same end state as one event at a time: revocations leave
+tombstones first (a revoke may overtake its certificate), releases of tombstoned certificates are skipped, and the
+cases of every person and care provider touched are recomputed once, with the aggregates changed by the net delta.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Counter_
+from dataclasses import dataclass
+
+import structlog
+from prometheus_client import Counter
+
+from schemas.envelope import Envelope
+from schemas.events import CertificateReleased, CertificateRevoked, CitizenDataWithdrawn
+from services.kit.consumer import HandlerError
+from services.kit.db import Connection
+from services.stats import repo
+from services.stats.domain import CASE_TYPES, AggKey, Fact, UnusableCertificate, aggregate_delta, fact_of, merge_cases
+from services.stats.released import ReleasedForStats
+
+log = structlog.get_logger(__name__)
+
+COUNTED = Counter("stats_certificates_counted_total", "Released certificates taken into statistics", ["type"])
+EXCLUDED = Counter("stats_certificates_excluded_total", "Released certificates left out", ["reason"])
+REVOKED = Counter("stats_revocations_total", "Revocations applied (the certificate removed or tombstoned)")
+WITHDRAWN = Counter("stats_withdrawals_total", "Citizens whose facts were removed after withdrawn consent")
+CASES_RECOMPUTED = Counter("stats_case_groups_recomputed_total", "Person × care provider case sets recomputed")
+
+
+@dataclass(frozen=True)
+class Ingest:
+    pseudonym_key: str
+
+
+async def on_event(ingest: Ingest, conn: Connection, envelope: Envelope) -> None:
+    """Consumer handler for consent.released.v1 (one event)."""
+    await on_batch(ingest, conn, [envelope])
+
+
+async def on_batch(ingest: Ingest, conn: Connection, envelopes: list[Envelope]) -> None:
+    """Consumer handler for a batch of consent.released.v1, in the consumer's transaction.
+
+    The aggregates change once, at the end, in key order: concurrent batches then lock their rows in one order.
+    """
+    run: list[Envelope] = []
+    delta: Counter_[AggKey] = Counter_()
+    for envelope in envelopes:
+        data = envelope.data
+        if isinstance(data, CertificateReleased | ReleasedForStats | CertificateRevoked):
+            run.append(envelope)
+        elif isinstance(data, CitizenDataWithdrawn):
+            delta.update(await _apply_run(ingest, conn, run))
+            run = []
+            delta.update(await _withdraw(conn, data.citizen_ref))
+        else:
+            raise HandlerError(f"unexpected event type {envelope.type} on the released topic")
+    delta.update(await _apply_run(ingest, conn, run))
+    await repo.apply_delta(conn, {k: v for k, v in delta.items() if v})
+
+
+async def _apply_run(ingest: Ingest, conn: Connection, run: list[Envelope]) -> dict[AggKey, int]:
+    if not run:
+        return {}
+    revoked_ids = [e.data.certificate_id for e in run if isinstance(e.data, CertificateRevoked)]
+    released: dict[str, tuple[str, Fact]] = {}
+    for envelope in run:
+        data = envelope.data
+        if not isinstance(data, CertificateReleased | ReleasedForStats):
+            continue
+        if data.test_patient or data.certificate.patient.test_patient:
+            EXCLUDED.labels("test_patient").inc()
+            continue
+        try:
+            fact = fact_of(data.certificate, ingest.pseudonym_key)
+        except UnusableCertificate as exc:
+            raise HandlerError(f"certificate {data.certificate.id}: {exc}") from exc
+        released.setdefault(fact.certificate_id, (data.citizen_ref, fact))
+    await repo.add_tombstones(conn, revoked_ids)
+    gone = await repo.tombstoned(conn, list(released))
+    EXCLUDED.labels("revoked").inc(len(gone))
+    arriving = [fact for cid, (_, fact) in released.items() if cid not in gone]
+    # Every release maps its citizen, revoked or not, so the mapping does not depend on how events were batched.
+    await repo.map_citizens(conn, ((ref, fact.pseudonym) for ref, fact in released.values()))
+    added = await repo.insert_facts(conn, arriving)
+    removed = await repo.delete_facts(conn, revoked_ids)
+    REVOKED.inc(len(revoked_ids))
+    for cert_type, n in Counter_(fact.cert_type for fact in added).items():
+        COUNTED.labels(cert_type).inc(n)
+    return await _recompute(conn, added, removed)
+
+
+async def _withdraw(conn: Connection, citizen_ref: str) -> dict[AggKey, int]:
+    person, removed = await repo.delete_person(conn, citizen_ref)
+    WITHDRAWN.inc()
+    log.info("stats.citizen.withdrawn", citizen_ref=citizen_ref, known=person is not None, facts=len(removed))
+    return await _recompute(conn, [], removed)
+
+
+async def _recompute(conn: Connection, added: list[Fact], removed: list[Fact]) -> dict[AggKey, int]:
+    """Recompute the cases of every person × care provider touched; returns the change of the aggregates."""
+    groups = sorted({(f.pseudonym, f.provider) for f in (*added, *removed) if f.cert_type in CASE_TYPES})
+    old_cases = await repo.delete_cases(conn, groups)
+    new_cases = merge_cases(await repo.case_facts(conn, groups))
+    await repo.insert_cases(conn, new_cases)
+    CASES_RECOMPUTED.inc(len(groups))
+    return aggregate_delta(old_cases, new_cases, removed, added)

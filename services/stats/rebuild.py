@@ -1,0 +1,204 @@
+"""`minaintyg-admin stats rebuild`: everything statistics holds, rebuilt from consent.released.v1 from offset 0.
+
+Run it with the stats service stopped (it refuses while the ingest's consumer group has members). The rebuild
+applies the topic through the very handler the live ingest uses, in batches, and saves the next offset per
+partition in the same transaction as each batch: interrupted, it resumes where it stopped. When it reaches the end
+it commits the ingest group's offsets there, so the service continues after it (and the tracking rows it wrote
+make any replay harmless).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from tqdm import tqdm
+
+from schemas.envelope import Envelope, InvalidEvent
+from schemas.topics import CONSENT_RELEASED
+from services.kit.consumer import HandlerError
+from services.kit.db import Connection, Pool, close_pool, create_pool, migrate
+from services.stats.handlers import Ingest, on_batch
+from services.stats.released import decode_released
+from services.stats.repo import MIGRATIONS
+from services.stats.settings import StatsSettings
+
+log = structlog.get_logger(__name__)
+
+CONSUMER_NAME = "stats-ingest"  # the live ingest's consumer (tracking rows) and group name
+_TABLES = ("facts", "cases", "aggregates", "revoked", "citizens")
+
+
+class RebuildRefused(RuntimeError):
+    """The rebuild cannot run now (the service is consuming)."""
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    applied: int
+    skipped: int
+    complete: bool
+    resumed: bool
+
+
+async def _group_state(settings: StatsSettings, group: str) -> str:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        [response] = await admin.describe_consumer_groups([group])
+        # DescribeGroupsResponse: groups = [(error_code, group_id, state, protocol_type, protocol, members, ...)]
+        state: str = response.groups[0][2]
+        return state
+    finally:
+        await admin.close()
+
+
+async def rebuild(
+    settings: StatsSettings, *, batch_size: int = 5000, progress: bool = True, stop_after_batches: int | None = None
+) -> RebuildResult:
+    """Rebuild (or resume rebuilding) statistics from the released topic."""
+    group = settings.topic_prefix + CONSUMER_NAME
+    state = await _group_state(settings, group)
+    if state not in ("Empty", "Dead", ""):
+        raise RebuildRefused(f"the stats service is consuming (consumer group {group} is {state}); stop it first")
+    await migrate(settings.database_url, settings.db_schema, MIGRATIONS)
+    pool = await create_pool(settings.database_url, settings.db_schema, application="stats-rebuild", max_size=2)
+    topic = settings.topic(CONSENT_RELEASED.name)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        partitions = sorted(consumer.partitions_for_topic(topic) or [])
+        if not partitions:
+            raise RebuildRefused(f"topic {topic} does not exist")
+        tps = [TopicPartition(topic, p) for p in partitions]
+        ends = await consumer.end_offsets(tps)
+        starts, resumed = await _prepare(pool, topic, ends)
+        consumer.assign(tps)
+        for tp in tps:
+            consumer.seek(tp, starts[tp.partition])
+        ingest = Ingest(pseudonym_key=settings.pseudonym_key.get_secret_value())
+        total = sum(ends[tp] - starts[tp.partition] for tp in tps)
+        applied = skipped = batches = 0
+        with tqdm(total=total, disable=not progress, unit="event", desc="stats rebuild", smoothing=0.1) as bar:
+            while any([await consumer.position(tp) < ends[tp] for tp in tps]):
+                fetched = await consumer.getmany(timeout_ms=1000, max_records=batch_size)
+                batch = {tp.partition: [r for r in records if r.offset < ends[tp]] for tp, records in fetched.items()}
+                batch = {p: records for p, records in batch.items() if records}
+                if not batch:
+                    continue
+                done, dropped = await _apply(pool, ingest, topic, batch)
+                applied += done
+                skipped += dropped
+                bar.update(sum(len(r) for r in batch.values()))
+                batches += 1
+                if stop_after_batches is not None and batches >= stop_after_batches:
+                    return RebuildResult(applied, skipped, complete=False, resumed=resumed)
+        await _commit_group(settings, group, {tp: ends[tp] for tp in tps})
+        await pool.execute("DELETE FROM rebuild_progress")
+        log.info("stats.rebuild.done", applied=applied, skipped=skipped, resumed=resumed)
+        return RebuildResult(applied, skipped, complete=True, resumed=resumed)
+    finally:
+        await consumer.stop()
+        await close_pool(pool)
+
+
+async def _prepare(pool: Pool, topic: str, ends: dict[TopicPartition, int]) -> tuple[dict[int, int], bool]:
+    """Start a rebuild (empty every table) or resume one; returns the next offset per partition."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch("SELECT partition, next_offset FROM rebuild_progress WHERE topic = $1", topic)
+        if rows:
+            starts = {r["partition"]: r["next_offset"] for r in rows}
+            await conn.executemany(
+                "UPDATE rebuild_progress SET end_offset = $3 WHERE topic = $1 AND partition = $2",
+                [(topic, tp.partition, end) for tp, end in ends.items()],
+            )
+            return {tp.partition: starts.get(tp.partition, 0) for tp in ends}, True
+        await conn.execute(f"TRUNCATE {', '.join(_TABLES)}")
+        await conn.execute("DELETE FROM processed_events WHERE consumer = $1", CONSUMER_NAME)
+        await conn.executemany(
+            "INSERT INTO rebuild_progress (topic, partition, next_offset, end_offset) VALUES ($1, $2, 0, $3)",
+            [(topic, tp.partition, end) for tp, end in ends.items()],
+        )
+        return {tp.partition: 0 for tp in ends}, False
+
+
+async def _apply(
+    pool: Pool, ingest: Ingest, topic: str, batch: dict[int, list[ConsumerRecord[bytes, bytes]]]
+) -> tuple[int, int]:
+    """Apply the records of every partition fetched, and save the next offsets, in one transaction (a person's
+    events are all in one partition, in order). As the live consumer does, events that cannot be processed
+    (which it dead-lettered) are left out."""
+    envelopes: list[Envelope] = []
+    skipped = 0
+    for records in batch.values():
+        for record in records:
+            try:
+                envelopes.append(decode_released(record.value or b""))
+            except InvalidEvent:
+                skipped += 1
+    next_offsets = {partition: records[-1].offset + 1 for partition, records in batch.items()}
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            fresh = await _track(conn, envelopes)
+            await on_batch(ingest, conn, fresh)
+            await _save_progress(conn, topic, next_offsets)
+        return len(fresh), skipped
+    except (HandlerError, asyncpg.DataError):
+        pass
+    applied = 0
+    for envelope in envelopes:  # the batch held an event the ingest refuses: one at a time, leaving that out
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                fresh = await _track(conn, [envelope])
+                await on_batch(ingest, conn, fresh)
+                applied += len(fresh)
+        except (HandlerError, asyncpg.DataError):
+            skipped += 1
+    async with pool.acquire() as conn:
+        await _save_progress(conn, topic, next_offsets)
+    return applied, skipped
+
+
+async def _track(conn: Connection, envelopes: list[Envelope]) -> list[Envelope]:
+    rows = await conn.fetch(
+        "INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::uuid[]) "
+        "ON CONFLICT DO NOTHING RETURNING event_id",
+        CONSUMER_NAME,
+        [e.id for e in envelopes],
+    )
+    new = {r["event_id"] for r in rows}
+    fresh = []
+    for envelope in envelopes:
+        if envelope.id in new:
+            new.discard(envelope.id)
+            fresh.append(envelope)
+    return fresh
+
+
+async def _save_progress(conn: Connection, topic: str, next_offsets: dict[int, int]) -> None:
+    await conn.executemany(
+        "UPDATE rebuild_progress SET next_offset = $3 WHERE topic = $1 AND partition = $2",
+        [(topic, partition, offset) for partition, offset in next_offsets.items()],
+    )
+
+
+async def _commit_group(settings: StatsSettings, group: str, offsets: dict[TopicPartition, int]) -> None:
+    """Point the ingest's consumer group at the end the rebuild reached."""
+    committer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=group, enable_auto_commit=False
+    )
+    await committer.start()
+    try:
+        committer.assign(list(offsets))
+        await committer.commit(offsets)
+    finally:
+        await committer.stop()

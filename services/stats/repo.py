@@ -1,0 +1,272 @@
+"""All of statistics' SQL: facts, tombstones, the citizen-ref mapping, cases, aggregates and the feed state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+
+from services.kit.db import Connection, Pool
+from services.stats.domain import CASE_TYPES, AggKey, Case, Fact
+
+_FACT_COLUMNS = (
+    "certificate_id, pseudonym, cert_type, provider, county, sex, age, code, chapter, grp, signed_on, signed_at_us, "
+    "periods"
+)
+_CASE_COLUMNS = (
+    "pseudonym, provider, county, sex, first_day, last_day, days, age, code, chapter, grp, degree, certificates"
+)
+MIGRATIONS = Path(__file__).parent / "migrations"
+Group = tuple[str, str]  # (pseudonym, care provider)
+
+
+def _fact(row: asyncpg.Record) -> Fact:
+    return Fact(
+        certificate_id=row["certificate_id"],
+        pseudonym=row["pseudonym"],
+        cert_type=row["cert_type"],
+        provider=row["provider"],
+        county=row["county"],
+        sex=row["sex"],
+        age=row["age"],
+        code=row["code"],
+        chapter=row["chapter"],
+        group=row["grp"],
+        signed_on=row["signed_on"],
+        signed_at_us=row["signed_at_us"],
+        periods=tuple((date.fromisoformat(s), date.fromisoformat(e), d) for s, e, d in row["periods"]),
+    )
+
+
+def _case(row: asyncpg.Record) -> Case:
+    return Case(
+        pseudonym=row["pseudonym"],
+        provider=row["provider"],
+        county=row["county"],
+        sex=row["sex"],
+        first_day=row["first_day"],
+        last_day=row["last_day"],
+        days=row["days"],
+        age=row["age"],
+        code=row["code"],
+        chapter=row["chapter"],
+        group=row["grp"],
+        degree=row["degree"],
+        certificates=row["certificates"],
+    )
+
+
+async def add_tombstones(conn: Connection, certificate_ids: Sequence[str]) -> None:
+    if certificate_ids:
+        await conn.execute(
+            "INSERT INTO revoked (certificate_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", certificate_ids
+        )
+
+
+async def tombstoned(conn: Connection, certificate_ids: Sequence[str]) -> set[str]:
+    if not certificate_ids:
+        return set()
+    rows = await conn.fetch(
+        "SELECT certificate_id FROM revoked WHERE certificate_id = ANY($1::text[])", certificate_ids
+    )
+    return {r["certificate_id"] for r in rows}
+
+
+async def map_citizens(conn: Connection, pairs: Iterable[tuple[str, str]]) -> None:
+    """Remember citizen ref → pseudonym (for withdrawals, which name only the citizen ref)."""
+    unique = dict(pairs)
+    if unique:
+        await conn.execute(
+            "INSERT INTO citizens (citizen_ref, pseudonym) SELECT * FROM unnest($1::text[], $2::text[]) "
+            "ON CONFLICT DO NOTHING",
+            list(unique),
+            list(unique.values()),
+        )
+
+
+async def insert_facts(conn: Connection, facts: Sequence[Fact]) -> list[Fact]:
+    """Insert facts; returns those that were new (a certificate released again is counted once)."""
+    if not facts:
+        return []
+    rows = await conn.fetch(
+        f"INSERT INTO facts ({_FACT_COLUMNS}) "  # noqa: S608 - constant column list
+        "SELECT c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13::jsonb "
+        "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
+        "$7::smallint[], $8::text[], $9::text[], $10::text[], $11::date[], $12::bigint[], $13::text[]) "
+        "AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13) "
+        "ON CONFLICT DO NOTHING RETURNING certificate_id",
+        [f.certificate_id for f in facts],
+        [f.pseudonym for f in facts],
+        [f.cert_type for f in facts],
+        [f.provider for f in facts],
+        [f.county for f in facts],
+        [f.sex for f in facts],
+        [f.age for f in facts],
+        [f.code for f in facts],
+        [f.chapter for f in facts],
+        [f.group for f in facts],
+        [f.signed_on for f in facts],
+        [f.signed_at_us for f in facts],
+        [orjson.dumps([[s.isoformat(), e.isoformat(), d] for s, e, d in f.periods]).decode() for f in facts],
+    )
+    new = {r["certificate_id"] for r in rows}
+    return [f for f in facts if f.certificate_id in new]
+
+
+async def delete_facts(conn: Connection, certificate_ids: Sequence[str]) -> list[Fact]:
+    if not certificate_ids:
+        return []
+    rows = await conn.fetch(
+        f"DELETE FROM facts WHERE certificate_id = ANY($1::text[]) RETURNING {_FACT_COLUMNS}",  # noqa: S608
+        certificate_ids,
+    )
+    return [_fact(r) for r in rows]
+
+
+async def delete_person(conn: Connection, citizen_ref: str) -> tuple[str | None, list[Fact]]:
+    """Forget a citizen: their mapping row and every fact of their pseudonym (returned)."""
+    person = await conn.fetchval("DELETE FROM citizens WHERE citizen_ref = $1 RETURNING pseudonym", citizen_ref)
+    if person is None:
+        return None, []
+    rows = await conn.fetch(
+        f"DELETE FROM facts WHERE pseudonym = $1 RETURNING {_FACT_COLUMNS}",  # noqa: S608
+        person,
+    )
+    return person, [_fact(r) for r in rows]
+
+
+async def case_facts(conn: Connection, groups: Sequence[Group]) -> list[Fact]:
+    """Every fact that makes cases, of the given persons at the given care providers."""
+    if not groups:
+        return []
+    rows = await conn.fetch(
+        f"SELECT {_FACT_COLUMNS} FROM facts "  # noqa: S608 - constant column list
+        "WHERE (pseudonym, provider) IN (SELECT * FROM unnest($1::text[], $2::text[])) "
+        "AND cert_type = ANY($3::text[])",
+        [g[0] for g in groups],
+        [g[1] for g in groups],
+        sorted(CASE_TYPES),
+    )
+    return [_fact(r) for r in rows]
+
+
+async def delete_cases(conn: Connection, groups: Sequence[Group]) -> list[Case]:
+    if not groups:
+        return []
+    rows = await conn.fetch(
+        "DELETE FROM cases WHERE (pseudonym, provider) IN (SELECT * FROM unnest($1::text[], $2::text[])) "  # noqa: S608
+        f"RETURNING {_CASE_COLUMNS}",  # constant column list
+        [g[0] for g in groups],
+        [g[1] for g in groups],
+    )
+    return [_case(r) for r in rows]
+
+
+async def insert_cases(conn: Connection, cases: Sequence[Case]) -> None:
+    if not cases:
+        return
+    await conn.execute(
+        f"INSERT INTO cases ({_CASE_COLUMNS}) "  # noqa: S608 - constant column list
+        "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::date[], "
+        "$7::integer[], $8::smallint[], $9::text[], $10::text[], $11::text[], $12::smallint[], $13::integer[])",
+        [c.pseudonym for c in cases],
+        [c.provider for c in cases],
+        [c.county for c in cases],
+        [c.sex for c in cases],
+        [c.first_day for c in cases],
+        [c.last_day for c in cases],
+        [c.days for c in cases],
+        [c.age for c in cases],
+        [c.code for c in cases],
+        [c.chapter for c in cases],
+        [c.group for c in cases],
+        [c.degree for c in cases],
+        [c.certificates for c in cases],
+    )
+
+
+async def apply_delta(conn: Connection, delta: dict[AggKey, int]) -> None:
+    """Add the changes to the aggregates, in key order (concurrent batches lock rows in the same order)."""
+    if not delta:
+        return
+    keys = sorted(delta)
+    await conn.execute(
+        "INSERT INTO aggregates AS a (dimension, value, first_month, last_month, county, provider, sex, n) "
+        "SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::integer[], $5::text[], $6::text[], "
+        "$7::text[], $8::integer[]) "
+        "ON CONFLICT (dimension, first_month, last_month, value, county, provider, sex) "
+        "DO UPDATE SET n = a.n + excluded.n",
+        *[[k[i] for k in keys] for i in range(7)],
+        [delta[k] for k in keys],
+    )
+
+
+@dataclass(frozen=True)
+class Contribution:
+    value: str
+    first_month: int
+    last_month: int
+    provider: str
+    sex: str
+    n: int
+
+
+async def contributions(
+    pool: Pool,
+    dimension: str,
+    first_month: int,
+    last_month: int,
+    county: str | None,
+    *,
+    by_month: bool = False,
+    by_county: bool = False,
+) -> list[Contribution]:
+    """Aggregate counts of one dimension for cases overlapping the months (or certificates signed in them).
+
+    `by_county`: the county takes the place of the dimension's value."""
+    months = "first_month, last_month, " if by_month else ""
+    value = "county" if by_county else "value"
+    rows = await pool.fetch(
+        f"SELECT {value}, {months}provider, sex, sum(n)::integer AS n FROM aggregates "  # noqa: S608 - constant
+        "WHERE dimension = $1 AND first_month <= $3 AND last_month >= $2 AND ($4::text IS NULL OR county = $4) "
+        f"GROUP BY {value}, {months}provider, sex HAVING sum(n) <> 0",
+        dimension,
+        first_month,
+        last_month,
+        county,
+    )
+    if not by_month:
+        return [Contribution(r[0], 0, 0, r[1], r[2], r[3]) for r in rows]
+    return [Contribution(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+
+async def feed_state(conn: Connection, report_key: str) -> tuple[str, datetime] | None:
+    row = await conn.fetchrow(
+        "SELECT digest, published_at FROM feed_state WHERE report_key = $1 FOR UPDATE", report_key
+    )
+    return (row["digest"], row["published_at"]) if row else None
+
+
+async def save_feed_state(conn: Connection, report_key: str, digest: str, at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO feed_state (report_key, digest, published_at) VALUES ($1, $2, $3) "
+        "ON CONFLICT (report_key) DO UPDATE SET digest = excluded.digest, published_at = excluded.published_at",
+        report_key,
+        digest,
+        at,
+    )
+
+
+async def rebuild_in_progress(conn: Connection | Pool) -> bool:
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM rebuild_progress)"))
+
+
+async def table_dump(conn: Connection | Pool, table: str, order_by: str) -> list[dict[str, Any]]:
+    """Every row of a statistics table (for comparisons in the rebuild and in tests)."""
+    rows = await conn.fetch(f"SELECT * FROM {table} ORDER BY {order_by}")  # noqa: S608 - internal constants
+    return [dict(r.items()) for r in rows]
