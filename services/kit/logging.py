@@ -17,11 +17,15 @@ _PERSONNUMMER_SHAPE = re.compile(
     r"(?<![0-9])(?<!SE)(?<![0-9A-Fa-f]{4}-)(?:\d{2})?\d{6}[-+]?\d{4}(?![0-9]|-[0-9A-Fa-f])"
 )
 MASK = "[personnummer]"
+# Hex identifiers we log (citizen refs, trace and span ids): 16 or more hex characters, at least one a letter. Digit
+# runs inside them are not numbers anyone wrote, and masking them would make the identifiers unsearchable.
+_HEX_IDENTIFIER = re.compile(r"(?<![0-9A-Za-z])((?=[0-9A-Fa-f]*[A-Fa-f])[0-9A-Fa-f]{16,})(?![0-9A-Za-z])")
 
 
 def mask_personnummer(text: str) -> str:
-    """Replace every personnummer-shaped run of digits in `text`."""
-    return _PERSONNUMMER_SHAPE.sub(MASK, text)
+    """Replace every personnummer-shaped run of digits in `text` (outside hex identifiers)."""
+    parts = _HEX_IDENTIFIER.split(text)  # text, identifier, text, identifier, ..., text
+    return "".join(part if i % 2 else _PERSONNUMMER_SHAPE.sub(MASK, part) for i, part in enumerate(parts))
 
 
 def _mask(value: Any) -> Any:

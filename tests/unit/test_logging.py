@@ -184,3 +184,12 @@ def test_exception_object_as_a_value_is_masked(capsys: pytest.CaptureFixture[str
     structlog.get_logger("unit").warning("citizen.lookup.failed", error=ValueError("no patient 191212121212"))
 
     assert "191212121212" not in capsys.readouterr().err
+
+
+def test_digit_runs_inside_hex_identifiers_are_left_alone() -> None:
+    trace = "1d0ff198505121234c27e0123456789ab"
+    ref = "ab" + "1985051212" + "cd" * 26
+    assert mask_personnummer(f"trace_id={trace} citizen_ref={ref}") == f"trace_id={trace} citizen_ref={ref}"
+    assert mask_personnummer("pnr 198505121234, 8505121234 och 850512-1234") == (
+        "pnr [personnummer], [personnummer] och [personnummer]"
+    )
