@@ -199,7 +199,7 @@ async def _replayed(settings: DispatchSettings, requests: int) -> bool:
     try:
         offsets = await admin.list_consumer_group_offsets(settings.topic_prefix + "dispatch-replay")
         topic = settings.topic(PORTAL_DISPATCH_REQUESTS.name)
-        committed = sum(o.offset for tp, o in offsets.items() if tp.topic == topic and o.offset >= 0)
+        committed: int = sum(o.offset for tp, o in offsets.items() if tp.topic == topic and o.offset >= 0)
         return committed == requests
     finally:
         await admin.close()
