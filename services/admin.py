@@ -3,6 +3,7 @@
 minaintyg-admin care-units list|connect HSA-ID [--name N]|disconnect HSA-ID|connect-simulated
 minaintyg-admin outbox status
 minaintyg-admin dlq list TOPIC | dlq replay TOPIC [--limit N]
+minaintyg-admin dispatch request CERTIFICATE-ID [--recipient R] | list --stuck|--failed | retry ID
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from services.dispatch import cli as dispatch_cli
 from services.intake import repo as intake_repo
 from services.intake.app import MIGRATIONS as INTAKE_MIGRATIONS
 from services.intake.settings import IntakeSettings
@@ -54,8 +56,14 @@ async def care_units(args: argparse.Namespace) -> None:
 async def outbox(_args: argparse.Namespace) -> None:
     """The outbox backlog of every service that has one."""
     from services.consent.settings import ConsentSettings
+    from services.dispatch.settings import DispatchSettings
 
-    for service, schema in (("intake", IntakeSettings().db_schema), ("consent", ConsentSettings().db_schema)):
+    services = (
+        ("intake", IntakeSettings().db_schema),
+        ("consent", ConsentSettings().db_schema),
+        ("dispatch", DispatchSettings().db_schema),
+    )
+    for service, schema in services:
         settings = ServiceSettings()
         pool = await create_pool(settings.database_url, schema, application="admin", max_size=1)
         try:
@@ -80,6 +88,8 @@ async def dlq(args: argparse.Namespace) -> None:
     await consumer.start()
     await producer.start()
     try:
+        # A consumer without subscriptions may not have fetched metadata of a topic made after it started.
+        await consumer._client.force_metadata_update()
         partitions = consumer.partitions_for_topic(dlq_topic) or set()
         assignment = [TopicPartition(dlq_topic, p) for p in partitions]
         if not assignment:
@@ -140,11 +150,12 @@ def main() -> None:
     dead.add_argument("action", choices=["list", "replay"])
     dead.add_argument("topic", help="source topic (e.g. intake.certificates.v1) or its .dlq")
     dead.add_argument("--limit", type=int, default=10_000)
+    dispatch_cli.add_parser(sub)
     args = parser.parse_args()
-    command = {"care-units": care_units, "outbox": outbox, "dlq": dlq}[args.group]
+    command = {"care-units": care_units, "outbox": outbox, "dlq": dlq, "dispatch": dispatch_cli.run}[args.group]
     try:
         asyncio.run(command(args))
-    except (OSError, asyncpg.PostgresError) as exc:
+    except (OSError, asyncpg.PostgresError, dispatch_cli.CommandError) as exc:
         print(f"minaintyg-admin: {exc}", file=sys.stderr)
         sys.exit(1)
 

@@ -283,6 +283,10 @@ class CircuitBreaker:
         if self.state is Circuit.HALF_OPEN:
             self.probing = True
 
+    def finished(self) -> None:
+        """A call ended, answered or not (a probe that made no call must not hold the circuit half-open)."""
+        self.probing = False
+
     def succeeded(self) -> None:
         self.state, self.consecutive, self.trips, self.probing = Circuit.CLOSED, 0, 0, False
 

@@ -160,6 +160,7 @@ class RecipientWorker:
             # The row stays in flight: the lease (or the next process) reconciles it. Nothing is lost.
             log.error("dispatch.attempt.error", error=mask_personnummer(f"{type(exc).__name__}: {exc}"))
         finally:
+            self.breaker.finished()
             IN_FLIGHT.labels(self.recipient.id).dec()
             structlog.contextvars.unbind_contextvars("certificate_id", "recipient")
 

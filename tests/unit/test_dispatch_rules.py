@@ -223,6 +223,16 @@ def test_the_circuit_opens_after_consecutive_failures_and_probes_once_when_half_
     assert breaker.allowance(17.1, 10) == 10
 
 
+def test_a_probe_that_made_no_call_frees_the_half_open_circuit() -> None:
+    breaker = CircuitBreaker(failures=1, open_seconds=1, max_open_seconds=1)
+    breaker.failed(0)
+    assert breaker.allowance(1, 4) == 1
+    breaker.started()
+    assert breaker.allowance(1, 4) == 0
+    breaker.finished()  # e.g. the claimed row failed for good without a call
+    assert breaker.allowance(1, 4) == 1
+
+
 def test_the_open_pause_is_capped() -> None:
     breaker = CircuitBreaker(failures=1, open_seconds=5, max_open_seconds=20)
     now = 0.0
