@@ -49,6 +49,7 @@ test: lint infra-up ## everything: lint, unit and integration tests
 bench: infra-up ## benchmarks, with the machine they ran on
 	@$(BIN)/python -m bench.intake_bench
 	@$(BIN)/python -m bench.consent_bench
+	@$(BIN)/python -m bench.dispatch_bench
 
 clean: ## remove the venv and caches (Kafka's data too)
 	@$(BIN)/minaintyg-infra down 2>/dev/null || true
