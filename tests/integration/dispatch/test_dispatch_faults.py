@@ -74,9 +74,8 @@ async def test_fk_down_two_minutes_with_sends_queued_delivers_each_once_after_re
             return "FKASSA" in workers and workers["FKASSA"][0].breaker.state.value in ("open", "half_open")
 
         await eventually(circuit_open, timeout=30, what="the circuit to open")
-        rows = await ledger(dispatch_settings)
-        assert len(rows) == n
-        assert all(r["state"] in ("pending", "in_flight") for r in rows)
+        queued = await eventually(lambda: _ledger_rows(dispatch_settings, n), what="every send queued")
+        assert all(r["state"] in ("pending", "in_flight") for r in queued)
         await eventually(
             lambda: _all_delivered(dispatch_settings, n), timeout=outage.total_seconds() + 60, interval=0.5,
             what="every queued send delivered after the outage",
@@ -97,6 +96,11 @@ async def test_fk_down_two_minutes_with_sends_queued_delivers_each_once_after_re
     assert all(len(events[cert.id]) == 1 for cert, _ in certs)
     # The breaker kept dispatch from hammering a recipient that was down: far fewer attempts than a retry loop.
     assert attempts < n * 3
+
+
+async def _ledger_rows(settings: DispatchSettings, n: int) -> list[dict[str, object]]:
+    rows = await ledger(settings)
+    return rows if len(rows) >= n else []
 
 
 async def _all_delivered(settings: DispatchSettings, n: int) -> bool:
@@ -144,7 +148,7 @@ async def test_sigkill_at_random_points_during_500_sends_delivers_each_exactly_o
     certs = [feed.certificate("LISJP") for _ in range(n)]
     for cert, ref in certs:
         await feed.release(cert, ref)
-    for cert, ref in certs[: n // 2]:
+    for cert, ref in certs:
         await feed.request(cert.id, ref)
 
     port = free_port()
@@ -154,7 +158,8 @@ async def test_sigkill_at_random_points_during_500_sends_delivers_each_exactly_o
     process = start_dispatch(dispatch_settings, port, log)
     no_processes.append(process)
     kills = 0
-    for i, point in enumerate(kill_points):
+    started = time.monotonic()
+    for point in kill_points:
         await eventually(
             functools.partial(_delivered_at_least, dispatch_settings, point), timeout=120, interval=0.005,
             what=f"{point} deliveries",
@@ -164,9 +169,6 @@ async def test_sigkill_at_random_points_during_500_sends_delivers_each_exactly_o
         process.send_signal(signal.SIGKILL)
         process.wait()
         kills += 1
-        if i == kills_wanted // 2:
-            for cert, ref in certs[n // 2 :]:
-                await feed.request(cert.id, ref)
         process = start_dispatch(dispatch_settings, port, log)
         no_processes.append(process)
     await eventually(lambda: ready(url), timeout=60, what="the last dispatch to start")
@@ -174,6 +176,7 @@ async def test_sigkill_at_random_points_during_500_sends_delivers_each_exactly_o
         functools.partial(_delivered_at_least, dispatch_settings, n), timeout=180, interval=0.2, what="every send"
     )
     await eventually(lambda: outbox_empty(dispatch_settings, dispatch_settings.db_schema), what="outbox drained")
+    elapsed = time.monotonic() - started
     process.terminate()
     process.wait(timeout=30)
 
@@ -188,7 +191,7 @@ async def test_sigkill_at_random_points_during_500_sends_delivers_each_exactly_o
     stats = await fk.stats()
     rows = await ledger(dispatch_settings)
     print(
-        f"\n[dispatch-sigkill] in={n} kills={kills} at_delivered={kill_points} out={n - lost} "
+        f"\n[dispatch-sigkill] in={n} kills={kills} at_delivered={kill_points} seconds={elapsed:.0f} out={n - lost} "
         f"received_once={delivered_once} lost={lost} duplicated={duplicated} "
         f"outcomes_missing={outcome_missing} outcomes_duplicated={outcome_dupes} "
         f"ledger_attempts={sum(r['attempts'] for r in rows)} fk_same_key_replays_total={stats['duplicates_by_key']} "
