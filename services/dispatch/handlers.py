@@ -154,10 +154,9 @@ async def refuse_expired(dispatch: Dispatch) -> int:
 async def decide_and_apply(dispatch: Dispatch, conn: Connection, data: repo.WaitingRequest, *, may_wait: bool) -> None:
     """Decide a send request and apply the decision (ledger row, outcome event, or a wait for the certificate)."""
     now = dispatch.clock()
-    recipient = await repo.recipient(conn, data.recipient_id)
-    certificate = await repo.known_certificate(conn, data.certificate_id)
-    existing = await repo.send_row(conn, data.certificate_id, data.recipient_id, SendKind.SEND)
-    decision = decide_request(recipient, certificate, data.citizen_ref, existing.state if existing else None)
+    context = await repo.request_context(conn, data.certificate_id, data.recipient_id)
+    recipient, certificate = context.recipient, context.certificate
+    decision = decide_request(recipient, certificate, data.citizen_ref, context.send_state)
     name = recipient.name if recipient else data.recipient_id
     if may_wait and certificate is None and isinstance(decision, Refuse) and decision.code == "UNKNOWN_CERTIFICATE":
         expires = now + timedelta(seconds=dispatch.settings.unknown_certificate_grace_seconds)
@@ -174,12 +173,11 @@ async def decide_and_apply(dispatch: Dispatch, conn: Connection, data: repo.Wait
         log.info("dispatch.request.refused", certificate_id=data.certificate_id, recipient=data.recipient_id,
                  code=decision.code, citizen_ref=data.citizen_ref)  # fmt: skip
     elif isinstance(decision, AlreadySent):
-        assert existing is not None
-        assert existing.finished_at is not None
+        assert context.delivered_at is not None
         succeeded = DispatchSucceeded(
             idempotency_key=data.request_key, certificate_id=data.certificate_id, recipient_id=data.recipient_id,
-            citizen_ref=data.citizen_ref, delivered_at=existing.finished_at,
-            recipient_reference=existing.recipient_reference,
+            citizen_ref=data.citizen_ref, delivered_at=context.delivered_at,
+            recipient_reference=context.recipient_reference,
         )  # fmt: skip
         await dispatch.emit_outcome(conn, succeeded, correlation_id=data.correlation_id)
         log.info("dispatch.request.already_sent", certificate_id=data.certificate_id, recipient=data.recipient_id)

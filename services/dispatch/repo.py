@@ -108,15 +108,6 @@ async def withdraw_citizen(conn: Connection, citizen_ref: str, at: datetime) -> 
     return int(result.rsplit(" ", 1)[1])
 
 
-async def known_certificate(conn: Connection | Pool, certificate_id: str) -> KnownCertificate | None:
-    row = await conn.fetchrow(
-        "SELECT citizen_ref, type, test_patient, status FROM certificates WHERE id = $1", certificate_id
-    )
-    if row is None:
-        return None
-    return KnownCertificate(row["citizen_ref"], row["type"], row["test_patient"], CertificateStatus(row["status"]))
-
-
 async def citizen_of(conn: Connection | Pool, certificate_id: str) -> str | None:
     ref: str | None = await conn.fetchval("SELECT citizen_ref FROM certificates WHERE id = $1", certificate_id)
     return ref
@@ -159,12 +150,56 @@ def _send(row: asyncpg.Record) -> SendRow:
     return SendRow(**values)
 
 
-async def send_row(conn: Connection | Pool, certificate_id: str, recipient_id: str, kind: SendKind) -> SendRow | None:
+@dataclass(frozen=True)
+class RequestContext:
+    """What a send request is decided on."""
+
+    recipient: Recipient | None
+    certificate: KnownCertificate | None
+    send_state: SendState | None
+    delivered_at: datetime | None
+    recipient_reference: str | None
+
+
+async def request_context(conn: Connection, certificate_id: str, recipient_id: str) -> RequestContext:
+    """The recipient, the certificate copy and an earlier send of it, in one round trip."""
     row = await conn.fetchrow(
-        f"SELECT {_SEND_COLUMNS} FROM sends WHERE certificate_id = $1 AND recipient_id = $2 AND kind = $3",  # noqa: S608
-        certificate_id, recipient_id, kind.value,
+        """
+        SELECT r.id AS r_id, r.name, r.active, r.certificate_types, r.endpoint, r.adapter_kind,
+               r.trusted_for_protected_identities, r.max_concurrency,
+               c.citizen_ref, c.type, c.test_patient, c.status,
+               s.state, s.finished_at, s.recipient_reference
+        FROM (SELECT 1) AS one
+        LEFT JOIN recipients r ON r.id = $2
+        LEFT JOIN certificates c ON c.id = $1
+        LEFT JOIN sends s ON s.certificate_id = $1 AND s.recipient_id = $2 AND s.kind = 'send'
+        """,
+        certificate_id, recipient_id,
     )  # fmt: skip
-    return _send(row) if row else None
+    assert row is not None
+    recipient = (
+        Recipient(
+            id=row["r_id"],
+            name=row["name"],
+            active=row["active"],
+            certificate_types=frozenset(row["certificate_types"]),
+            endpoint=row["endpoint"],
+            adapter_kind=row["adapter_kind"],
+            trusted_for_protected_identities=row["trusted_for_protected_identities"],
+            max_concurrency=row["max_concurrency"],
+        )
+        if row["r_id"] is not None
+        else None
+    )
+    certificate = (
+        KnownCertificate(row["citizen_ref"], row["type"], row["test_patient"], CertificateStatus(row["status"]))
+        if row["status"] is not None
+        else None
+    )
+    return RequestContext(
+        recipient, certificate, SendState(row["state"]) if row["state"] else None, row["finished_at"],
+        row["recipient_reference"],
+    )  # fmt: skip
 
 
 async def queue_send(
@@ -245,18 +280,21 @@ async def claim_due(
 async def finish(
     conn: Connection, row_id: int, attempts: int, *, state: SendState, now: datetime,
     failure_code: str | None = None, error: str | None = None, reference: str | None = None,
-) -> bool:  # fmt: skip
-    """End a claimed row (delivered or failed). False if the claim was lost (another sender took the row over)."""
-    result = await conn.fetchval(
+) -> tuple[bool, CertificateStatus | None]:  # fmt: skip
+    """End a claimed row (delivered or failed): whether the claim still held (another sender may have taken the
+    row over), and the certificate's status now."""
+    row = await conn.fetchrow(
         """
         UPDATE sends SET state = $3, finished_at = $4, failure_code = $5, last_error = coalesce($6, last_error),
                          recipient_reference = $7, claimed_by = NULL
         WHERE id = $1 AND attempts = $2 AND state = 'in_flight'
-        RETURNING true
+        RETURNING (SELECT status FROM certificates WHERE certificates.id = sends.certificate_id) AS status
         """,
         row_id, attempts, state.value, now, failure_code, error, reference,
     )  # fmt: skip
-    return bool(result)
+    if row is None:
+        return False, None
+    return True, CertificateStatus(row["status"]) if row["status"] else None
 
 
 async def reschedule(pool: Pool, row_id: int, attempts: int, *, state: SendState, at: datetime, error: str) -> bool:

@@ -32,6 +32,7 @@ from services.dispatch.adapters import (
     adapter_for,
 )
 from services.dispatch.domain import (
+    CertificateStatus,
     Circuit,
     CircuitBreaker,
     Claimed,
@@ -181,9 +182,10 @@ class RecipientWorker:
         dispatch = self.sender.dispatch
         async with dispatch.pool.acquire() as conn, conn.transaction():
             now = dispatch.clock()
-            if not await repo.finish(
+            held, status = await repo.finish(
                 conn, row.id, row.attempts, state=SendState.DELIVERED, now=now, reference=reference
-            ):
+            )
+            if not held:
                 log.warning("dispatch.claim.lost", attempts=row.attempts)
                 return
             if row.kind is SendKind.SEND:
@@ -196,8 +198,7 @@ class RecipientWorker:
                     ),
                     correlation_id=str(row.request_key),
                 )  # fmt: skip
-                known = await repo.known_certificate(conn, row.certificate_id)
-                if known is not None and known.status.value == "revoked":
+                if status is CertificateStatus.REVOKED:
                     # Revoked while the call was under way: the recipient got it, so it gets the revocation too.
                     await repo.queue_send(
                         conn, kind=SendKind.REVOKE, certificate_id=row.certificate_id, recipient_id=row.recipient_id,
@@ -212,9 +213,10 @@ class RecipientWorker:
         dispatch = self.sender.dispatch
         async with dispatch.pool.acquire() as conn, conn.transaction():
             now = dispatch.clock()
-            if not await repo.finish(
+            held, _ = await repo.finish(
                 conn, row.id, row.attempts, state=SendState.FAILED, now=now, failure_code=code, error=error
-            ):
+            )
+            if not held:
                 log.warning("dispatch.claim.lost", attempts=row.attempts)
                 return
             if row.kind is SendKind.SEND:
