@@ -6,6 +6,7 @@ Each runs in the idempotent consumer's transaction; outcomes go to the outbox in
 from __future__ import annotations
 
 import uuid
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -53,6 +54,11 @@ class Dispatch:
     clock: Clock
 
     @property
+    def lock_class(self) -> int:
+        """Namespace of this schema's per-certificate advisory locks."""
+        return zlib.crc32(f"{self.settings.db_schema}.certificates".encode()) & 0x7FFFFFFF
+
+    @property
     def deadline(self) -> timedelta:
         return timedelta(hours=self.settings.deadline_hours)
 
@@ -85,6 +91,7 @@ async def on_event(dispatch: Dispatch, conn: Connection, envelope: Envelope) -> 
     data: EventData = envelope.data
     now = dispatch.clock()
     if isinstance(data, CertificateReleased):
+        await repo.lock_certificate(conn, dispatch.lock_class, data.certificate.id)
         await repo.store_released(
             conn, certificate_id=data.certificate.id, citizen_ref=data.citizen_ref,
             certificate_type=data.certificate.type,
@@ -155,6 +162,10 @@ async def decide_and_apply(dispatch: Dispatch, conn: Connection, data: repo.Wait
     """Decide a send request and apply the decision (ledger row, outcome event, or a wait for the certificate)."""
     now = dispatch.clock()
     context = await repo.request_context(conn, data.certificate_id, data.recipient_id)
+    if may_wait and context.certificate is None:
+        # Its release may be committing right now in another transaction: wait for it, then look again.
+        await repo.lock_certificate(conn, dispatch.lock_class, data.certificate_id)
+        context = await repo.request_context(conn, data.certificate_id, data.recipient_id)
     recipient, certificate = context.recipient, context.certificate
     decision = decide_request(recipient, certificate, data.citizen_ref, context.send_state)
     name = recipient.name if recipient else data.recipient_id

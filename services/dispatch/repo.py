@@ -97,6 +97,12 @@ async def mark_revoked(
     )  # fmt: skip
 
 
+async def lock_certificate(conn: Connection, lock_class: int, certificate_id: str) -> None:
+    """Serialise a release and a request of the same certificate (they come on different topics, so the consumer
+    may apply them in concurrent transactions); held until the transaction ends."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", lock_class, certificate_id)
+
+
 async def withdraw_citizen(conn: Connection, citizen_ref: str, at: datetime) -> int:
     """Drop every certificate copy of a citizen who withdrew consent; returns how many."""
     result: str = await conn.execute(

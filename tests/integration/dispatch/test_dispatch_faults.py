@@ -107,7 +107,7 @@ async def _all_delivered(settings: DispatchSettings, n: int) -> bool:
     return await delivered_count(settings) >= n
 
 
-def start_dispatch(settings: DispatchSettings, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_dispatch(settings: DispatchSettings, port: int, log: Path, **extra: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DISPATCH_PORT": str(port),
@@ -121,6 +121,7 @@ def start_dispatch(settings: DispatchSettings, port: int, log: Path) -> subproce
         "DISPATCH_BREAKER_OPEN_SECONDS": "0.2",
         "DISPATCH_POLL_SECONDS": "0.1",
         "LOG_LEVEL": "WARNING",
+        **extra,
     }
     with log.open("ab") as stderr:
         return subprocess.Popen(
@@ -208,3 +209,43 @@ async def test_sigkill_at_random_points_during_500_sends_delivers_each_exactly_o
 
 async def _delivered_at_least(settings: DispatchSettings, count: int) -> bool:
     return await delivered_count(settings) >= count
+
+
+async def test_a_call_cut_by_a_crash_is_taken_over_at_once_and_reconciled_not_sent_again(
+    dispatch_settings: DispatchSettings, feed: Feed, fk: FkSim, tmp_path: Path,
+    no_processes: list[subprocess.Popen[bytes]],
+) -> None:  # fmt: skip
+    """The process dies mid-call (FK stored the certificate, the answer was still on its way): the next process
+    takes the row over through the dead one's advisory lock, long before the lease ends, and asks FK first."""
+    await prepare(dispatch_settings)
+    await fk.faults(latency_ms=5000)  # FK stores at once and answers after 5 s
+    cert, ref = feed.certificate("LISJP")
+    await feed.release(cert, ref)
+    await feed.request(cert.id, ref)
+    port = free_port()
+    log = tmp_path / "dispatch.log"
+    lease = {"DISPATCH_LEASE_SECONDS": "300", "DISPATCH_CALL_TIMEOUT_SECONDS": "30"}
+    process = start_dispatch(dispatch_settings, port, log, **lease)
+    no_processes.append(process)
+    await eventually(lambda: fk.receipts(cert.id), timeout=60, what="FK to store the certificate")
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    [row] = await ledger(dispatch_settings, cert.id)
+    assert row["state"] == "in_flight"
+    assert row["next_attempt_at"] > datetime.now(UTC) + timedelta(seconds=200)  # leased to the dead process
+
+    await fk.faults()
+    taken_over_from = time.monotonic()
+    process = start_dispatch(dispatch_settings, port, log, **lease)
+    no_processes.append(process)
+    [outcome] = await feed.outcome_of(cert.id, timeout=60)
+    took = time.monotonic() - taken_over_from
+    process.terminate()
+    process.wait(timeout=30)
+    assert isinstance(outcome, DispatchSucceeded)
+    assert took < 60  # not the 300 s lease
+    [receipt] = await fk.receipts(cert.id)
+    assert outcome.recipient_reference == receipt["receipt_id"]
+    [row] = await ledger(dispatch_settings, cert.id)
+    assert row["state"] == "delivered"
+    assert row["attempts"] == 2  # the cut call, then the reconciliation that found it: no second POST
