@@ -250,3 +250,32 @@ async def _has_worker(client: httpx.AsyncClient, recipient: str) -> bool:
     checks = (await client.get("/readyz")).json()["checks"]
     circuits: dict[str, str] = checks["recipients"]["circuits"]
     return recipient in circuits
+
+
+async def test_two_replicas_claim_rows_without_sending_any_twice(
+    dispatch_settings: DispatchSettings, feed: Feed, fk: FkSim
+) -> None:
+    await fk.faults(latency_ms=20, error_rate=0.1, seed=4)
+    n = 150
+    certs = [feed.certificate("LISJP") for _ in range(n)]
+    first, second = create_app(dispatch_settings), create_app(dispatch_settings)
+    async with (
+        LifespanManager(first, startup_timeout=60, shutdown_timeout=30),
+        LifespanManager(second, startup_timeout=60, shutdown_timeout=30),
+    ):
+        claimers = {first.state.sender.claimer, second.state.sender.claimer}
+        assert len(claimers) == 2
+        for cert, ref in certs:
+            await feed.release(cert, ref)
+        for cert, ref in certs:
+            await feed.request(cert.id, ref)
+
+        async def all_delivered() -> bool:
+            rows = await ledger(dispatch_settings)
+            return len(rows) == n and all(r["state"] == "delivered" for r in rows)
+
+        await eventually(all_delivered, timeout=120, interval=0.5, what="every send delivered")
+    received = await fk.received_counts()
+    assert [received[cert.id] for cert, _ in certs] == [1] * n
+    outcomes = [o for o in await feed.outcomes() if isinstance(o, DispatchSucceeded)]
+    assert sorted(o.certificate_id for o in outcomes) == sorted(cert.id for cert, _ in certs)
