@@ -38,7 +38,7 @@ from services.dispatch.domain import (
 from services.dispatch.settings import DispatchSettings
 from services.kit.consumer import HandlerError
 from services.kit.db import Connection, Pool
-from services.kit.outbox import add_to_outbox
+from services.kit.outbox import add_to_outbox, outbox_values
 
 log = structlog.get_logger(__name__)
 
@@ -71,6 +71,17 @@ class Dispatch:
             traceparent=traceparent,
         )  # fmt: skip
         await add_to_outbox(conn, self.settings.topic(DISPATCH_OUTCOMES.name), data.certificate_id, envelope)
+        self.count_outcome(data)
+
+    def outcome_row(self, data: DispatchSucceeded | DispatchFailed, *, correlation_id: str) -> tuple[object, ...]:
+        """The outbox row of an outcome (for statements that write it themselves); count it once committed."""
+        envelope = new_envelope(
+            data, source=SOURCE, time=self.clock(), correlation_id=correlation_id, subject=data.certificate_id
+        )
+        return outbox_values(self.settings.topic(DISPATCH_OUTCOMES.name), data.certificate_id, envelope)
+
+    @staticmethod
+    def count_outcome(data: DispatchSucceeded | DispatchFailed) -> None:
         code = data.reason_code if isinstance(data, DispatchFailed) else ""
         OUTCOMES.labels(data.recipient_id, data.event_type, code).inc()
 

@@ -284,23 +284,39 @@ async def claim_due(
 
 
 async def finish(
-    conn: Connection, row_id: int, attempts: int, *, state: SendState, now: datetime,
-    failure_code: str | None = None, error: str | None = None, reference: str | None = None,
-) -> tuple[bool, CertificateStatus | None]:  # fmt: skip
-    """End a claimed row (delivered or failed): whether the claim still held (another sender may have taken the
-    row over), and the certificate's status now."""
-    row = await conn.fetchrow(
+    pool: Pool, row: SendRow, *, state: SendState, now: datetime, failure_code: str | None = None,
+    error: str | None = None, reference: str | None = None, outcome: tuple[object, ...] | None = None,
+    revoke_deadline: datetime,
+) -> bool:  # fmt: skip
+    """End a claimed row, delivered or failed, in one statement: the row, its outcome event in the outbox, and, for
+    a send delivered while its certificate was being revoked, the forwarding of the revocation. False if the claim
+    was lost (another sender took the row over; it will finish it)."""
+    event_id, topic, key, value, headers = outcome or (None, None, None, None, None)
+    done = await pool.fetchval(
         """
-        UPDATE sends SET state = $3, finished_at = $4, failure_code = $5, last_error = coalesce($6, last_error),
-                         recipient_reference = $7, claimed_by = NULL
-        WHERE id = $1 AND attempts = $2 AND state = 'in_flight'
-        RETURNING (SELECT status FROM certificates WHERE certificates.id = sends.certificate_id) AS status
+        WITH done AS (
+            UPDATE sends SET state = $3, finished_at = $4, failure_code = $5, last_error = coalesce($6, last_error),
+                             recipient_reference = $7, claimed_by = NULL
+            WHERE id = $1 AND attempts = $2 AND state = 'in_flight'
+            RETURNING kind, certificate_id, recipient_id, citizen_ref, certificate_type, request_key,
+                      (SELECT status FROM certificates c WHERE c.id = sends.certificate_id) AS certificate_status
+        ), event AS (
+            INSERT INTO outbox (event_id, topic, key, value, headers)
+            SELECT $8::uuid, $9::text, $10::bytea, $11::bytea, $12::jsonb FROM done WHERE $8::uuid IS NOT NULL
+        ), revocation AS (
+            INSERT INTO sends (kind, certificate_id, recipient_id, citizen_ref, certificate_type, call_key,
+                               request_key, state, next_attempt_at, deadline_at, requested_at)
+            SELECT 'revoke', certificate_id, recipient_id, citizen_ref, certificate_type, $13, request_key,
+                   'pending', $4, $14, $4
+            FROM done WHERE $3 = 'delivered' AND kind = 'send' AND certificate_status = 'revoked'
+            ON CONFLICT (certificate_id, recipient_id, kind) DO NOTHING
+        )
+        SELECT true FROM done
         """,
-        row_id, attempts, state.value, now, failure_code, error, reference,
+        row.id, row.attempts, state.value, now, failure_code, error, reference,
+        event_id, topic, key, value, headers, uuid.uuid4(), revoke_deadline,
     )  # fmt: skip
-    if row is None:
-        return False, None
-    return True, CertificateStatus(row["status"]) if row["status"] else None
+    return bool(done)
 
 
 async def reschedule(pool: Pool, row_id: int, attempts: int, *, state: SendState, at: datetime, error: str) -> bool:

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 import structlog
 from prometheus_client import Counter, Gauge
 
-from schemas.events import DispatchSucceeded
+from schemas.events import DispatchFailed, DispatchSucceeded
 from services.dispatch import repo
 from services.dispatch.adapters import (
     Delivered,
@@ -32,7 +32,6 @@ from services.dispatch.adapters import (
     adapter_for,
 )
 from services.dispatch.domain import (
-    CertificateStatus,
     Circuit,
     CircuitBreaker,
     Claimed,
@@ -180,55 +179,60 @@ class RecipientWorker:
     async def _delivered(self, claimed: repo.ClaimedRow, reference: str | None) -> None:
         row = claimed.row
         dispatch = self.sender.dispatch
-        async with dispatch.pool.acquire() as conn, conn.transaction():
-            now = dispatch.clock()
-            held, status = await repo.finish(
-                conn, row.id, row.attempts, state=SendState.DELIVERED, now=now, reference=reference
+        now = dispatch.clock()
+        outcome = (
+            DispatchSucceeded(
+                idempotency_key=row.request_key,
+                certificate_id=row.certificate_id,
+                recipient_id=row.recipient_id,
+                citizen_ref=row.citizen_ref,
+                delivered_at=now,
+                recipient_reference=reference,
             )
-            if not held:
-                log.warning("dispatch.claim.lost", attempts=row.attempts)
-                return
-            if row.kind is SendKind.SEND:
-                await dispatch.emit_outcome(
-                    conn,
-                    DispatchSucceeded(
-                        idempotency_key=row.request_key, certificate_id=row.certificate_id,
-                        recipient_id=row.recipient_id, citizen_ref=row.citizen_ref, delivered_at=now,
-                        recipient_reference=reference,
-                    ),
-                    correlation_id=str(row.request_key),
-                )  # fmt: skip
-                if status is CertificateStatus.REVOKED:
-                    # Revoked while the call was under way: the recipient got it, so it gets the revocation too.
-                    await repo.queue_send(
-                        conn, kind=SendKind.REVOKE, certificate_id=row.certificate_id, recipient_id=row.recipient_id,
-                        citizen_ref=row.citizen_ref, certificate_type=row.certificate_type,
-                        request_key=row.request_key, now=now, deadline_at=now + dispatch.deadline,
-                    )  # fmt: skip
-        self.sender.committed()
+            if row.kind is SendKind.SEND
+            else None
+        )
+        await self._finish(claimed, now, SendState.DELIVERED, outcome, reference=reference)
         log.info("dispatch.delivered", kind=row.kind.value, attempts=row.attempts, citizen_ref=row.citizen_ref)
 
     async def _finish_failed(self, claimed: repo.ClaimedRow, code: FailureCode, error: str | None) -> None:
         row = claimed.row
         dispatch = self.sender.dispatch
-        async with dispatch.pool.acquire() as conn, conn.transaction():
-            now = dispatch.clock()
-            held, _ = await repo.finish(
-                conn, row.id, row.attempts, state=SendState.FAILED, now=now, failure_code=code, error=error
+        outcome = (
+            dispatch.failed(
+                code=code,
+                recipient_name=self.recipient.name,
+                request_key=row.request_key,
+                certificate_id=row.certificate_id,
+                recipient_id=row.recipient_id,
+                citizen_ref=row.citizen_ref,
+                certificate_type=row.certificate_type,
             )
-            if not held:
-                log.warning("dispatch.claim.lost", attempts=row.attempts)
-                return
-            if row.kind is SendKind.SEND:
-                outcome = dispatch.failed(
-                    code=code, recipient_name=self.recipient.name, request_key=row.request_key,
-                    certificate_id=row.certificate_id, recipient_id=row.recipient_id, citizen_ref=row.citizen_ref,
-                    certificate_type=row.certificate_type,
-                )  # fmt: skip
-                await dispatch.emit_outcome(conn, outcome, correlation_id=str(row.request_key))
+            if row.kind is SendKind.SEND
+            else None
+        )
+        if await self._finish(claimed, dispatch.clock(), SendState.FAILED, outcome, code=code, error=error):
+            FAILURES.labels(row.recipient_id, row.kind.value, code).inc()
+            log.warning("dispatch.failed", kind=row.kind.value, code=code, attempts=row.attempts, error=error)
+
+    async def _finish(
+        self, claimed: repo.ClaimedRow, now: datetime, state: SendState,
+        outcome: DispatchSucceeded | DispatchFailed | None, *, reference: str | None = None,
+        code: FailureCode | None = None, error: str | None = None,
+    ) -> bool:  # fmt: skip
+        dispatch = self.sender.dispatch
+        held = await repo.finish(
+            dispatch.pool, claimed.row, state=state, now=now, failure_code=code, error=error, reference=reference,
+            outcome=dispatch.outcome_row(outcome, correlation_id=str(claimed.row.request_key)) if outcome else None,
+            revoke_deadline=now + dispatch.deadline,
+        )  # fmt: skip
+        if not held:
+            log.warning("dispatch.claim.lost", attempts=claimed.row.attempts)
+            return False
+        if outcome is not None:
+            dispatch.count_outcome(outcome)
         self.sender.committed()
-        FAILURES.labels(row.recipient_id, row.kind.value, code).inc()
-        log.warning("dispatch.failed", kind=row.kind.value, code=code, attempts=row.attempts, error=error)
+        return True
 
     async def _failed(self, claimed: repo.ClaimedRow, state: Claimed, answer: Failed) -> None:
         row = claimed.row

@@ -279,3 +279,20 @@ async def test_two_replicas_claim_rows_without_sending_any_twice(
     assert [received[cert.id] for cert, _ in certs] == [1] * n
     outcomes = [o for o in await feed.outcomes() if isinstance(o, DispatchSucceeded)]
     assert sorted(o.certificate_id for o in outcomes) == sorted(cert.id for cert, _ in certs)
+
+
+async def test_a_certificate_revoked_while_its_send_is_under_way_gets_the_revocation_after_it(
+    dispatch_app: httpx.AsyncClient, feed: Feed, fk: FkSim, dispatch_settings: DispatchSettings
+) -> None:
+    await fk.faults(latency_ms=1500)  # FK stores at once, answers after 1.5 s
+    cert, ref = feed.certificate("LISJP")
+    await feed.release(cert, ref)
+    await feed.request(cert.id, ref)
+    await eventually(lambda: fk.receipts(cert.id), what="FK to store it")
+    await feed.revoke(cert, ref)
+    [outcome] = await feed.outcome_of(cert.id)
+    assert isinstance(outcome, DispatchSucceeded)  # it did arrive
+    revocation = await eventually(lambda: fk.revocation_of(cert.id), what="the revocation forwarded after it")
+    rows = {r["kind"]: r for r in await ledger(dispatch_settings, cert.id)}
+    assert str(revocation["idempotency_key"]) == str(rows["revoke"]["call_key"])
+    assert rows["send"]["state"] == "delivered"
