@@ -309,14 +309,14 @@ async def one_run(args: argparse.Namespace, seed: int, with_recovery: bool) -> R
             await produce(
                 settings, PORTAL_DISPATCH_REQUESTS.name, [(p.cert_id.encode(), request_bytes(p)) for p in queued]
             )
-            await wait_for_count(settings, "SELECT count(*) FROM sends", len(certs) + len(paced) + len(queued), 600)
+            await wait_for_count(settings, "SELECT count(*) FROM sends", len(certs) + len(paced) + len(queued), 3600)
             if datetime.now(UTC) >= down_until:
                 print(f"  warning: queueing {len(queued)} took longer than the outage", flush=True)
             wait = (down_until - datetime.now(UTC)).total_seconds()
             await asyncio.sleep(max(wait, 0))
             up = time.perf_counter()
             total = len(certs) + len(paced) + len(queued)
-            done = await wait_for_count(settings, outcomes_sql, total, 900)
+            done = await wait_for_count(settings, outcomes_sql, total, 3600)
             recovery_s = done - up
             received = await received_per_certificate(fk_url)
             per = [received.get(p.cert_id, 0) for p in queued]

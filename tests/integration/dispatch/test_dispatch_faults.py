@@ -52,6 +52,7 @@ async def outcome_events(settings: DispatchSettings) -> dict[str, set[str]]:
     return events
 
 
+@pytest.mark.timeout(600)  # the outage alone takes two minutes
 async def test_fk_down_two_minutes_with_sends_queued_delivers_each_once_after_recovery(
     dispatch_settings: DispatchSettings, feed: Feed, fk: FkSim
 ) -> None:
@@ -129,6 +130,7 @@ def start_dispatch(settings: DispatchSettings, port: int, log: Path, **extra: st
         )
 
 
+@pytest.mark.timeout(900)  # a loaded shared machine slows 20 restarts down
 async def test_sigkill_at_random_points_during_500_sends_delivers_each_exactly_once(
     dispatch_settings: DispatchSettings, feed: Feed, fk: FkSim, unique: str, tmp_path: Path,
     no_processes: list[subprocess.Popen[bytes]],
