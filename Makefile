@@ -49,6 +49,7 @@ test: lint infra-up ## everything: lint, unit and integration tests
 bench: infra-up ## benchmarks, with the machine they ran on
 	@$(BIN)/python -m bench.intake_bench
 	@$(BIN)/python -m bench.consent_bench
+	@$(BIN)/python -m bench.dispatch_bench
 	@$(BIN)/python -m bench.portal_bench
 	@$(BIN)/python -m bench.stats_bench $(STATS_BENCH_ARGS)
 

@@ -5,6 +5,7 @@ minaintyg-admin outbox status
 minaintyg-admin lag
 minaintyg-admin dlq list TOPIC | dlq replay TOPIC [--limit N]
 minaintyg-admin stats rebuild [--batch-size N] | stats consent-simulated [--consent-url URL]
+minaintyg-admin dispatch request CERTIFICATE-ID [--recipient R] | list --stuck|--failed | retry ID
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from services.dispatch import cli as dispatch_cli
 from services.intake import repo as intake_repo
 from services.intake.app import MIGRATIONS as INTAKE_MIGRATIONS
 from services.intake.settings import IntakeSettings
@@ -115,6 +117,8 @@ async def dlq(args: argparse.Namespace) -> None:
     await consumer.start()
     await producer.start()
     try:
+        # A consumer without subscriptions may not have fetched metadata of a topic made after it started.
+        await consumer._client.force_metadata_update()
         partitions = consumer.partitions_for_topic(dlq_topic) or set()
         assignment = [TopicPartition(dlq_topic, p) for p in partitions]
         if not assignment:
@@ -206,11 +210,19 @@ def main() -> None:
         "consent-simulated", help="development: consent for the platform simulator's citizens, so stats gets data"
     )
     simulated.add_argument("--consent-url", default="http://127.0.0.1:8002")
+    dispatch_cli.add_parser(sub)
     args = parser.parse_args()
-    command = {"care-units": care_units, "outbox": outbox, "lag": lag, "dlq": dlq, "stats": stats}[args.group]
+    command = {
+        "care-units": care_units,
+        "outbox": outbox,
+        "lag": lag,
+        "dlq": dlq,
+        "stats": stats,
+        "dispatch": dispatch_cli.run,
+    }[args.group]
     try:
         asyncio.run(command(args))
-    except (OSError, asyncpg.PostgresError) as exc:
+    except (OSError, asyncpg.PostgresError, dispatch_cli.CommandError) as exc:
         print(f"minaintyg-admin: {exc}", file=sys.stderr)
         sys.exit(1)
 

@@ -4,6 +4,7 @@
 the faults of `faults.py`. Everything received is kept in PostgreSQL, in the simulator's own schema.
 """
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -161,13 +162,26 @@ def create_app(settings: FksimSettings | None = None, clock: Clock = _utc_now) -
         pool: Pool = app.state.pool
         return pool
 
+    # Fault counts are added up in memory and written in one statement per kind by whoever writes next: counting
+    # every write's latency fault on one row would serialise all writes on that row's lock.
+    unwritten: dict[str, int] = {}
+    flush_lock = asyncio.Lock()
+
+    async def flush_fault_counts() -> None:
+        async with flush_lock:
+            while unwritten:
+                kind, count = unwritten.popitem()
+                try:
+                    await store.count_fault(pool_of(), kind, count)
+                except Exception as exc:  # the count is informative; the fault must happen anyway
+                    log.warning("fksim.fault.count_failed", error=type(exc).__name__)
+
     async def on_fault(kind: FaultKind, scope: Scope) -> None:
         FAULTS.labels(kind.value).inc()
         log.info("fksim.fault.injected", kind=kind.value, method=scope["method"], path=scope["path"])
-        try:
-            await store.count_fault(pool_of(), kind.value)
-        except Exception as exc:  # the count is informative; the fault must happen anyway
-            log.warning("fksim.fault.count_failed", error=type(exc).__name__)
+        unwritten[kind.value] = unwritten.get(kind.value, 0) + 1
+        if not flush_lock.locked():
+            await flush_fault_counts()
 
     injector = FaultInjector(clock, on_fault)
 
@@ -396,6 +410,7 @@ def create_app(settings: FksimSettings | None = None, clock: Clock = _utc_now) -
 
     @app.get("/sim/stats", response_model=StatsBody, tags=["simulator"], summary="What was received, counted")
     async def get_stats() -> StatsBody:
+        await flush_fault_counts()
         stats = await store.stats(pool_of())
         faults = {kind.value: 0 for kind in FaultKind} | stats.faults_injected_by_kind
         return StatsBody(

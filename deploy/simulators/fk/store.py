@@ -195,12 +195,13 @@ async def revocation_for(pool: Pool, certificate_id: str) -> Revocation | None:
     return _revocation(row) if row is not None else None
 
 
-async def count_fault(pool: Pool, kind: str) -> None:
-    """Add one to the count of injected faults of `kind`."""
+async def count_fault(pool: Pool, kind: str, count: int = 1) -> None:
+    """Add `count` to the count of injected faults of `kind`."""
     await pool.execute(
-        "INSERT INTO faults_injected (kind, count) VALUES ($1, 1) "
-        "ON CONFLICT (kind) DO UPDATE SET count = faults_injected.count + 1",
+        "INSERT INTO faults_injected (kind, count) VALUES ($1, $2) "
+        "ON CONFLICT (kind) DO UPDATE SET count = faults_injected.count + EXCLUDED.count",
         kind,
+        count,
     )
 
 

@@ -1,0 +1,15 @@
+"""Run dispatch: `minaintyg-dispatch` (host and port from DISPATCH_HOST / DISPATCH_PORT)."""
+
+from services.dispatch.app import create_app
+from services.dispatch.settings import DispatchSettings
+from services.kit.http import serve
+
+
+def main() -> None:
+    """Serve dispatch with uvicorn."""
+    settings = DispatchSettings()
+    serve(create_app(settings), settings.host, settings.port)
+
+
+if __name__ == "__main__":
+    main()

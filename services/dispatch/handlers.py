@@ -1,0 +1,216 @@
+"""Dispatch's use cases on events: certificates it may send (released / revoked / withdrawn) and send requests.
+
+Each runs in the idempotent consumer's transaction; outcomes go to the outbox in the same transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from prometheus_client import Counter
+
+from schemas.envelope import Envelope, new_envelope
+from schemas.events import (
+    CertificateReleased,
+    CertificateRevoked,
+    CitizenDataWithdrawn,
+    DispatchFailed,
+    DispatchRequested,
+    DispatchSucceeded,
+    EventData,
+)
+from schemas.topics import DISPATCH_OUTCOMES
+from services.dispatch import repo
+from services.dispatch.domain import (
+    AlreadyQueued,
+    AlreadySent,
+    FailureCode,
+    Refuse,
+    SendKind,
+    decide_request,
+    reason,
+)
+from services.dispatch.settings import DispatchSettings
+from services.kit.consumer import HandlerError
+from services.kit.db import Connection, Pool
+from services.kit.outbox import add_to_outbox, outbox_values
+
+log = structlog.get_logger(__name__)
+
+SOURCE = "minaintyg/dispatch"
+Clock = Callable[[], datetime]
+OUTCOMES = Counter("dispatch_outcomes_total", "Outcome events emitted", ["recipient", "outcome", "code"])
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    settings: DispatchSettings
+    pool: Pool
+    clock: Clock
+
+    @property
+    def lock_class(self) -> int:
+        """Namespace of this schema's per-certificate advisory locks."""
+        return zlib.crc32(f"{self.settings.db_schema}.certificates".encode()) & 0x7FFFFFFF
+
+    @property
+    def deadline(self) -> timedelta:
+        return timedelta(hours=self.settings.deadline_hours)
+
+    async def emit_outcome(
+        self, conn: Connection, data: DispatchSucceeded | DispatchFailed, *, correlation_id: str,
+        traceparent: str | None = None,
+    ) -> None:  # fmt: skip
+        envelope = new_envelope(
+            data, source=SOURCE, time=self.clock(), correlation_id=correlation_id, subject=data.certificate_id,
+            traceparent=traceparent,
+        )  # fmt: skip
+        await add_to_outbox(conn, self.settings.topic(DISPATCH_OUTCOMES.name), data.certificate_id, envelope)
+        self.count_outcome(data)
+
+    def outcome_row(self, data: DispatchSucceeded | DispatchFailed, *, correlation_id: str) -> tuple[object, ...]:
+        """The outbox row of an outcome (for statements that write it themselves); count it once committed."""
+        envelope = new_envelope(
+            data, source=SOURCE, time=self.clock(), correlation_id=correlation_id, subject=data.certificate_id
+        )
+        return outbox_values(self.settings.topic(DISPATCH_OUTCOMES.name), data.certificate_id, envelope)
+
+    @staticmethod
+    def count_outcome(data: DispatchSucceeded | DispatchFailed) -> None:
+        code = data.reason_code if isinstance(data, DispatchFailed) else ""
+        OUTCOMES.labels(data.recipient_id, data.event_type, code).inc()
+
+    def failed(
+        self, *, code: FailureCode, recipient_name: str, request_key: uuid.UUID, certificate_id: str,
+        recipient_id: str, citizen_ref: str, certificate_type: str = "",
+    ) -> DispatchFailed:  # fmt: skip
+        return DispatchFailed(
+            idempotency_key=request_key, certificate_id=certificate_id, recipient_id=recipient_id,
+            citizen_ref=citizen_ref, failed_at=self.clock(), reason_code=code,
+            reason=reason(code, recipient_name, certificate_type=certificate_type,
+                          deadline_hours=self.settings.deadline_hours),
+        )  # fmt: skip
+
+
+async def on_event(dispatch: Dispatch, conn: Connection, envelope: Envelope) -> None:
+    """Consumer handler for consent.released.v1 and portal.dispatch-requests.v1."""
+    data: EventData = envelope.data
+    now = dispatch.clock()
+    if isinstance(data, CertificateReleased):
+        await repo.lock_certificate(conn, dispatch.lock_class, data.certificate.id)
+        await repo.store_released(
+            conn, certificate_id=data.certificate.id, citizen_ref=data.citizen_ref,
+            certificate_type=data.certificate.type,
+            test_patient=data.test_patient or data.certificate.patient.test_patient,
+            document=data.certificate.model_dump_json(), at=now,
+        )  # fmt: skip
+        await answer_waiting(dispatch, conn, data.certificate.id)
+    elif isinstance(data, CertificateRevoked):
+        await certificate_revoked(dispatch, conn, data, now)
+    elif isinstance(data, CitizenDataWithdrawn):
+        dropped = await repo.withdraw_citizen(conn, data.citizen_ref, now)
+        log.info("dispatch.citizen.withdrawn", citizen_ref=data.citizen_ref, copies_dropped=dropped)
+    elif isinstance(data, DispatchRequested):
+        await dispatch_requested(dispatch, conn, data, envelope)
+    else:
+        raise HandlerError(f"unexpected event type {envelope.type} for dispatch")
+
+
+async def certificate_revoked(dispatch: Dispatch, conn: Connection, data: CertificateRevoked, now: datetime) -> None:
+    """Forget the copy, and forward the revocation to every recipient that got the certificate."""
+    await repo.mark_revoked(
+        conn, certificate_id=data.certificate_id, citizen_ref=data.citizen_ref,
+        certificate_type=data.certificate_type, at=now,
+    )  # fmt: skip
+    await answer_waiting(dispatch, conn, data.certificate_id)
+    delivered = await repo.delivered_recipients(conn, data.certificate_id)
+    for sent in delivered:
+        await repo.queue_send(
+            conn, kind=SendKind.REVOKE, certificate_id=data.certificate_id, recipient_id=sent.recipient_id,
+            citizen_ref=data.citizen_ref, certificate_type=data.certificate_type, request_key=sent.request_key,
+            now=now, deadline_at=now + dispatch.deadline,
+        )  # fmt: skip
+    log.info("dispatch.certificate.revoked", certificate_id=data.certificate_id, forwarded_to=len(delivered))
+
+
+async def dispatch_requested(dispatch: Dispatch, conn: Connection, data: DispatchRequested, envelope: Envelope) -> None:
+    await decide_and_apply(
+        dispatch,
+        conn,
+        repo.WaitingRequest(
+            data.idempotency_key,
+            data.certificate_id,
+            data.recipient_id,
+            data.citizen_ref,
+            data.requested_at,
+            envelope.correlationid,
+        ),
+        may_wait=True,
+    )
+
+
+async def answer_waiting(dispatch: Dispatch, conn: Connection, certificate_id: str) -> None:
+    """The certificate came: the requests that waited for it are decided now."""
+    for waiting in await repo.take_waiting(conn, certificate_id):
+        await decide_and_apply(dispatch, conn, waiting, may_wait=False)
+
+
+async def refuse_expired(dispatch: Dispatch) -> int:
+    """Requests whose certificate never came within the grace time are refused as unknown."""
+    async with dispatch.pool.acquire() as conn, conn.transaction():
+        expired = await repo.take_expired(conn, dispatch.clock())
+        for waiting in expired:
+            await decide_and_apply(dispatch, conn, waiting, may_wait=False)
+    return len(expired)
+
+
+async def decide_and_apply(dispatch: Dispatch, conn: Connection, data: repo.WaitingRequest, *, may_wait: bool) -> None:
+    """Decide a send request and apply the decision (ledger row, outcome event, or a wait for the certificate)."""
+    now = dispatch.clock()
+    context = await repo.request_context(conn, data.certificate_id, data.recipient_id)
+    if may_wait and context.certificate is None:
+        # Its release may be committing right now in another transaction: wait for it, then look again.
+        await repo.lock_certificate(conn, dispatch.lock_class, data.certificate_id)
+        context = await repo.request_context(conn, data.certificate_id, data.recipient_id)
+    recipient, certificate = context.recipient, context.certificate
+    decision = decide_request(recipient, certificate, data.citizen_ref, context.send_state)
+    name = recipient.name if recipient else data.recipient_id
+    if may_wait and certificate is None and isinstance(decision, Refuse) and decision.code == "UNKNOWN_CERTIFICATE":
+        expires = now + timedelta(seconds=dispatch.settings.unknown_certificate_grace_seconds)
+        await repo.wait_for_certificate(conn, data, expires)
+        log.info("dispatch.request.waiting", certificate_id=data.certificate_id, recipient=data.recipient_id)
+        return
+    if isinstance(decision, Refuse):
+        outcome = dispatch.failed(
+            code=decision.code, recipient_name=name, request_key=data.request_key,
+            certificate_id=data.certificate_id, recipient_id=data.recipient_id, citizen_ref=data.citizen_ref,
+            certificate_type=certificate.type if certificate else "",
+        )  # fmt: skip
+        await dispatch.emit_outcome(conn, outcome, correlation_id=data.correlation_id)
+        log.info("dispatch.request.refused", certificate_id=data.certificate_id, recipient=data.recipient_id,
+                 code=decision.code, citizen_ref=data.citizen_ref)  # fmt: skip
+    elif isinstance(decision, AlreadySent):
+        assert context.delivered_at is not None
+        succeeded = DispatchSucceeded(
+            idempotency_key=data.request_key, certificate_id=data.certificate_id, recipient_id=data.recipient_id,
+            citizen_ref=data.citizen_ref, delivered_at=context.delivered_at,
+            recipient_reference=context.recipient_reference,
+        )  # fmt: skip
+        await dispatch.emit_outcome(conn, succeeded, correlation_id=data.correlation_id)
+        log.info("dispatch.request.already_sent", certificate_id=data.certificate_id, recipient=data.recipient_id)
+    elif isinstance(decision, AlreadyQueued):
+        log.info("dispatch.request.already_queued", certificate_id=data.certificate_id, recipient=data.recipient_id)
+    else:
+        assert certificate is not None
+        await repo.queue_send(
+            conn, kind=SendKind.SEND, certificate_id=data.certificate_id, recipient_id=data.recipient_id,
+            citizen_ref=data.citizen_ref, certificate_type=certificate.type, request_key=data.request_key,
+            now=now, deadline_at=now + dispatch.deadline,
+        )  # fmt: skip
+        log.info("dispatch.request.queued", certificate_id=data.certificate_id, recipient=data.recipient_id,
+                 citizen_ref=data.citizen_ref)  # fmt: skip

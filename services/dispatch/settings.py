@@ -1,0 +1,51 @@
+"""Dispatch's settings (env prefix DISPATCH_)."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from services.kit.settings import ServiceSettings
+
+DEV_FK_TOKEN = "dev-minaintyg-to-fk"  # noqa: S105 - the development credential, refused in production
+
+
+class DispatchSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="DISPATCH_", extra="ignore", frozen=True, populate_by_name=True)
+
+    host: str = "127.0.0.1"
+    port: int = 8003
+    db_schema: str = "dispatch"
+    sender_name: str = Field("minaintyg", description="How Mina intyg names itself to recipients")
+    fk_endpoint: str = Field("http://127.0.0.1:8011", description="Base URL of Försäkringskassan (FKASSA)")
+    recipient_tokens: dict[str, SecretStr] = Field(
+        default_factory=lambda: {"FKASSA": SecretStr(DEV_FK_TOKEN)},
+        description='Bearer secret per recipient id, as JSON: {"FKASSA": "secret"}',
+    )
+    deadline_hours: float = Field(24.0, gt=0, description="A send not delivered by then fails for good")
+    retry_first_seconds: float = Field(1.0, gt=0, description="Backoff cap of the first retry (full jitter)")
+    retry_max_seconds: float = Field(300.0, gt=0, description="Largest backoff between two attempts")
+    call_timeout_seconds: float = Field(10.0, gt=0, description="One HTTP call to a recipient")
+    lease_seconds: float = Field(60.0, gt=0, description="A claimed send is reclaimed after this (a hung process)")
+    breaker_failures: int = Field(5, ge=1, description="Consecutive failures that open a recipient's circuit")
+    breaker_open_seconds: float = Field(5.0, gt=0, description="First pause before a half-open probe")
+    breaker_max_open_seconds: float = Field(30.0, gt=0, description="Longest pause between probes")
+    unknown_certificate_grace_seconds: float = Field(
+        60.0, ge=0, description="How long a request waits for its certificate's release before it is refused"
+    )
+    poll_seconds: float = Field(0.25, gt=0, description="How often each sender looks for due sends")
+    registry_refresh_seconds: float = Field(10.0, gt=0, description="How often the recipient registry is re-read")
+    consumer_group: str | None = Field(None, description="Consumer group (default: dispatch); tests replay with it")
+    relay_enabled: bool = True
+    consumer_enabled: bool = True
+    sender_enabled: bool = True
+
+    @model_validator(mode="after")
+    def _no_development_credential_in_production(self) -> Self:
+        if self.environment == "production" and any(
+            t.get_secret_value() == DEV_FK_TOKEN for t in self.recipient_tokens.values()
+        ):
+            raise ValueError("the development recipient credential is refused in production")
+        return self

@@ -1,0 +1,118 @@
+"""Operator commands (`minaintyg-admin dispatch …`, run as the real command) and the final failure after the
+deadline: a send request by the operator, a send that fails for good, listing it, retrying it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from schemas.events import DispatchFailed, DispatchSucceeded
+from schemas.topics import PORTAL_DISPATCH_REQUESTS
+from services.dispatch.app import create_app
+from services.dispatch.settings import DispatchSettings
+from tests.integration.conftest import eventually, read_topic
+from tests.integration.dispatch.conftest import Feed, FkSim, ledger
+
+pytestmark = pytest.mark.integration
+
+
+async def admin(settings: DispatchSettings, *args: str) -> tuple[int, str]:
+    env = {
+        **os.environ,
+        "DISPATCH_DB_SCHEMA": settings.db_schema,
+        "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.admin", *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode()
+
+
+async def test_operator_requests_a_send_sees_it_fail_after_the_deadline_and_retries_it(
+    dispatch_settings: DispatchSettings, feed: Feed, fk: FkSim
+) -> None:
+    settings = dispatch_settings.model_copy(update={"deadline_hours": 2 / 3600})  # two seconds
+    cert, ref = feed.certificate("LISJP")
+    async with LifespanManager(create_app(settings), startup_timeout=60, shutdown_timeout=30):
+        code, out = await admin(settings, "dispatch", "request", cert.id)
+        assert code == 1
+        assert f"dispatch has no released certificate {cert.id}" in out
+
+        await fk.faults(down_until="2999-01-01T00:00:00Z")
+        await feed.release(cert, ref)
+        await eventually(lambda: _has_copy(settings, cert.id), what="the released copy")
+        code, out = await admin(settings, "dispatch", "request", cert.id)
+        assert code == 0, out
+        assert f"requested: certificate {cert.id} to FKASSA" in out
+        assert ref in out
+        assert cert.patient.personnummer not in out
+
+        [failed] = await feed.outcome_of(cert.id, timeout=30)
+        assert isinstance(failed, DispatchFailed)
+        assert failed.reason_code == "DEADLINE_EXCEEDED"
+        assert failed.reason.startswith("Försäkringskassan kunde inte ta emot intyget inom")
+        assert failed.citizen_ref == ref
+
+        code, out = await admin(settings, "dispatch", "list", "--failed")
+        assert code == 0
+        assert cert.id in out
+        assert "DEADLINE_EXCEEDED" in out
+        code, out = await admin(settings, "dispatch", "list", "--stuck", "--older-than", "0")
+        assert cert.id not in out
+
+        await fk.faults()
+        assert await fk.receipts(cert.id) == []
+        code, out = await admin(settings, "dispatch", "retry", cert.id)
+        assert code == 0, out
+        assert "due now" in out
+        outcomes = await feed.outcome_of(cert.id, count=2, timeout=30)
+        assert isinstance(outcomes[1], DispatchSucceeded)
+        assert len(await fk.receipts(cert.id)) == 1
+        [row] = await ledger(settings, cert.id)
+        assert row["state"] == "delivered"
+
+        code, out = await admin(settings, "dispatch", "retry", "no-such-certificate")
+        assert code == 1
+        assert "no unfinished or failed send" in out
+    requests = await read_topic(settings.kafka_bootstrap_servers, settings.topic(PORTAL_DISPATCH_REQUESTS.name))
+    assert [r.key for r in requests] == [cert.id.encode()]
+
+
+async def _has_copy(settings: DispatchSettings, certificate_id: str) -> bool:
+    import asyncpg
+
+    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": settings.db_schema})
+    try:
+        return bool(await conn.fetchval("SELECT true FROM certificates WHERE id = $1", certificate_id))
+    finally:
+        await conn.close()
+
+
+async def test_the_dead_letter_topic_of_requests_can_be_replayed(
+    dispatch_settings: DispatchSettings, feed: Feed, fk: FkSim, dispatch_app: httpx.AsyncClient
+) -> None:
+    await feed.raw(PORTAL_DISPATCH_REQUESTS.name, b"k", b"not json")
+    dlq = dispatch_settings.topic(PORTAL_DISPATCH_REQUESTS.name) + ".dlq"
+    await eventually(lambda: read_topic(dispatch_settings.kafka_bootstrap_servers, dlq), what="the dead letter")
+    code, out = await admin(dispatch_settings, "dlq", "list", PORTAL_DISPATCH_REQUESTS.name)
+    assert code == 0, out
+    assert "InvalidEvent" in out
+    code, out = await admin(dispatch_settings, "dlq", "replay", PORTAL_DISPATCH_REQUESTS.name)
+    assert code == 0, out
+    assert "replayed 1 message(s)" in out
+    # Replayed onto the request topic, it is consumed again (and, still poison, dead-lettered again).
+    await eventually(
+        lambda: _count_at_least(dispatch_settings.kafka_bootstrap_servers, dlq, 2), what="the second dead letter"
+    )
+
+
+async def _count_at_least(bootstrap: str, topic: str, n: int) -> bool:
+    return len(await read_topic(bootstrap, topic)) >= n
