@@ -107,7 +107,7 @@ class KafkaNode:
     home: Path
     port: int = 9092
     controller_port: int = 9093
-    heap: str = "512m"
+    heap: str = "1g"
 
     @property
     def bootstrap(self) -> str:

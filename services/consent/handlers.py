@@ -42,6 +42,7 @@ from services.consent.settings import ConsentSettings
 from services.kit.consumer import HandlerError
 from services.kit.db import Connection, Pool
 from services.kit.outbox import add_many_to_outbox, add_to_outbox, outbox_values
+from services.kit.tracing import child_traceparent
 
 log = structlog.get_logger(__name__)
 
@@ -120,8 +121,9 @@ async def _arrivals(
             test_patient=data.test_patient,
             document=data.certificate.model_dump_json(),
             released=decision is Arrival.RELEASE,
+            traceparent=envelope.traceparent,
         )
-        for (_, data), decision in zip(run, decisions, strict=True)
+        for (envelope, data), decision in zip(run, decisions, strict=True)
     ]
     new = await repo.insert_arrivals(conn, arriving, now)
     topic = gate.settings.topic(CONSENT_RELEASED.name)
@@ -220,6 +222,8 @@ async def give_consent(
                     time=now,
                     correlation_id=correlation_id,
                     subject=certificate.id,
+                    # The release continues the certificate's own trace; the consent's is on consent.given.
+                    traceparent=child_traceparent(certificate.traceparent) if certificate.traceparent else None,
                 ),
             )
             for certificate in held

@@ -31,6 +31,7 @@ class HeldCertificate:
     id: str
     document: str
     test_patient: bool
+    traceparent: str | None = None
 
 
 async def lock_citizen(conn: Connection, citizen_ref: str) -> CitizenRow:
@@ -134,17 +135,18 @@ class Arriving:
     test_patient: bool
     document: str
     released: bool
+    traceparent: str | None = None
 
 
 async def insert_arrivals(conn: Connection, arriving: Sequence[Arriving], at: datetime) -> set[str]:
     """Store many arriving certificates in one statement; returns the ids that were new."""
     rows = await conn.fetch(
         "INSERT INTO certificates (id, citizen_ref, type, test_patient, document, status, ever_released, "
-        "received_at, held_since) "
+        "received_at, held_since, traceparent) "
         "SELECT id, ref, type, test, doc, CASE WHEN rel THEN 'released' ELSE 'held' END, rel, $7, "
-        "CASE WHEN rel THEN NULL ELSE $7::timestamptz END "
-        "FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::text[], $6::boolean[]) "
-        "AS a(id, ref, type, test, doc, rel) "
+        "CASE WHEN rel THEN NULL ELSE $7::timestamptz END, trace "
+        "FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::text[], $6::boolean[], $8::text[]) "
+        "AS a(id, ref, type, test, doc, rel, trace) "
         "ON CONFLICT (id) DO NOTHING RETURNING id",
         [a.certificate_id for a in arriving],
         [a.citizen_ref for a in arriving],
@@ -153,6 +155,7 @@ async def insert_arrivals(conn: Connection, arriving: Sequence[Arriving], at: da
         [a.document for a in arriving],
         [a.released for a in arriving],
         at,
+        [a.traceparent for a in arriving],
     )
     return {row["id"] for row in rows}
 
@@ -160,10 +163,11 @@ async def insert_arrivals(conn: Connection, arriving: Sequence[Arriving], at: da
 async def held_certificates(conn: Connection, citizen_ref: str) -> list[HeldCertificate]:
     """The citizen's held certificates in issue order."""
     rows = await conn.fetch(
-        "SELECT id, document, test_patient FROM certificates WHERE citizen_ref = $1 AND status = 'held' ORDER BY seq",
+        "SELECT id, document, test_patient, traceparent FROM certificates "
+        "WHERE citizen_ref = $1 AND status = 'held' ORDER BY seq",
         citizen_ref,
     )
-    return [HeldCertificate(r["id"], r["document"], r["test_patient"]) for r in rows]
+    return [HeldCertificate(r["id"], r["document"], r["test_patient"], r["traceparent"]) for r in rows]
 
 
 async def mark_released(conn: Connection, certificate_ids: Sequence[str]) -> None:

@@ -44,7 +44,7 @@ from services.kit.kafka import ensure_topics, make_producer
 from services.kit.settings import ServiceSettings
 from services.portal.app import create_app as create_portal
 from services.portal.settings import PortalSettings
-from tests.integration.conftest import eventually, free_port
+from tests.integration.conftest import delete_topics_of, eventually, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -107,6 +107,7 @@ async def system(tmp_path: Path, e2e_overrides: dict[str, Any]) -> AsyncIterator
                 await task
     finally:
         await producer.stop()
+        await delete_topics_of(base.kafka_bootstrap_servers, unique)
         conn = await asyncpg.connect(base.database_url)
         try:
             for schema in (consent_settings.db_schema, portal_settings.db_schema):

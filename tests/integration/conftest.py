@@ -16,6 +16,7 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from asgi_lifespan import LifespanManager
 
 from deploy.simulators.platform.generator import CertificateFactory, SimCareUnit
@@ -39,8 +40,24 @@ def base_settings() -> ServiceSettings:
 
 
 @pytest.fixture
-def unique() -> str:
-    return uuid.uuid4().hex[:10]
+async def unique(base_settings: ServiceSettings) -> AsyncIterator[str]:
+    """An id for this test's topic prefix, schema and groups; its topics are deleted after the test."""
+    value = uuid.uuid4().hex[:10]
+    yield value
+    await delete_topics_of(base_settings.kafka_bootstrap_servers, value)
+
+
+async def delete_topics_of(bootstrap: str, unique: str) -> None:
+    """Delete every topic whose name carries `unique` (a test's prefix), so a whole run does not pile up thousands
+    of partitions on the one local broker."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=60_000)
+    await admin.start()
+    try:
+        doomed = [t for t in await admin.list_topics() if unique in t]
+        if doomed:
+            await admin.delete_topics(doomed, timeout_ms=60_000)
+    finally:
+        await admin.close()
 
 
 @pytest.fixture

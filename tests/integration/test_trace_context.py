@@ -16,7 +16,7 @@ from services.consent.app import create_app as create_consent_app
 from services.consent.settings import ConsentSettings
 from services.intake.settings import IntakeSettings
 from services.kit.tracing import trace_id
-from tests.integration.conftest import PLATFORM_AUTH, eventually, read_topic
+from tests.integration.conftest import PLATFORM_AUTH, count_rows, eventually, read_topic
 
 pytestmark = pytest.mark.integration
 PLATFORM_TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -26,7 +26,7 @@ PLATFORM_TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 async def consent(intake_settings: IntakeSettings) -> AsyncIterator[httpx.AsyncClient]:
     """Consent on intake's topics, in a schema of its own."""
     settings = ConsentSettings(
-        db_schema=f"{intake_settings.db_schema}_consent",
+        db_schema=consent_schema(intake_settings),
         topic_prefix=intake_settings.topic_prefix,
         environment="test",
         log_json=False,
@@ -44,6 +44,10 @@ async def consent(intake_settings: IntakeSettings) -> AsyncIterator[httpx.AsyncC
             await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.db_schema}" CASCADE')
         finally:
             await conn.close()
+
+
+def consent_schema(intake_settings: IntakeSettings) -> str:
+    return f"{intake_settings.db_schema}_consent"
 
 
 async def only_event(settings: IntakeSettings, topic: str) -> Envelope | None:
@@ -68,6 +72,8 @@ async def test_the_platforms_trace_reaches_the_release(
     assert trace_id(issued.traceparent) == trace_id(PLATFORM_TRACE)
     assert issued.traceparent != PLATFORM_TRACE  # intake's request is a span of its own
 
+    # Held first (no consent yet), then released by the consent: the release still continues the platform's trace.
+    await eventually(lambda: count_rows(intake_settings, consent_schema(intake_settings), "certificates"), what="held")
     given = await consent.post(
         f"/internal/v1/citizens/{issued.data.citizen_ref}/consent",
         json={"text_version": "2025-1"},

@@ -1,0 +1,272 @@
+"""The whole system, started by the test the way `make run` starts it: every service and simulator as a process of
+its own (console scripts, environment only), on free ports, with topics and schemas of its own.
+
+The platform delivers certificates over HTTP → a citizen logs in with the identity provider in Chromium → consents
+→ sees exactly their certificates → sends one to Försäkringskassan → the simulator has it once → the portal shows
+it sent → the statistics report counts the case. Then: one trace runs from the platform's request through every
+hop, every service exports the metrics operators need, and no log line of any process holds a personnummer or a
+name."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from playwright.async_api import async_playwright
+
+from deploy.simulators.idp.persons import listed_persons
+from deploy.simulators.platform.generator import CARE_UNITS, CertificateFactory, Person
+from schemas.envelope import decode
+from schemas.topics import CONSENT_RELEASED, INTAKE_CERTIFICATES
+from services.kit.citizen import citizen_ref
+from services.kit.settings import ServiceSettings
+from services.kit.tracing import trace_id
+from tests.integration.conftest import delete_topics_of, eventually, free_port, read_topic
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+BIN = Path(sys.executable).parent
+ARTIFACTS = Path(__file__).parent / "artifacts" / "system"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+PLATFORM = {"Authorization": "Bearer dev-platform-secret"}
+PORTAL_TO_CONSENT = {"Authorization": "Bearer dev-portal-to-consent"}
+FK_SENDER = {"Authorization": "Bearer dev-minaintyg-to-fk"}
+TRACE = "00-5e2a1c0ffee0ddba11c0ffee0ddba11e-1234567890abcdef-01"
+SERVICES = ("intake", "consent", "dispatch", "portal", "stats")
+METRICS = ("http_request_duration_seconds", "events_consumed_total", "consumer_lag", "outbox_backlog",
+           "outbox_published_total", "dead_letters_total")  # fmt: skip
+
+
+@dataclass
+class System:
+    """The running processes, their addresses and their logs."""
+
+    unique: str
+    urls: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    logs: dict[str, Path] = field(default_factory=dict)
+
+    def schema(self, name: str) -> str:
+        return f"sys_{self.unique}_{name}"
+
+    def start(self, name: str, command: str, env: dict[str, str], log_dir: Path) -> None:
+        self.logs[name] = log_dir / f"{name}.log"
+        with self.logs[name].open("wb") as log:
+            self.processes[name] = subprocess.Popen(
+                [str(BIN / command)], env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    def log_lines(self) -> Iterator[tuple[str, str]]:
+        for name, path in self.logs.items():
+            for line in path.read_text(errors="replace").splitlines():
+                yield name, line
+
+
+@pytest.fixture
+async def system(tmp_path: Path) -> AsyncIterator[System]:
+    if shutil.which(CHROMIUM) is None:
+        pytest.fail(f"{CHROMIUM} is missing: deploy/local/bootstrap.sh installs Debian's chromium")
+    base = ServiceSettings()
+    sut = System(uuid.uuid4().hex[:10])
+    sut.env = {**os.environ, "MINAINTYG_TOPIC_PREFIX": f"sys{sut.unique}.", "LOG_JSON": "true",
+               "KAFKA_BOOTSTRAP_SERVERS": base.kafka_bootstrap_servers, "DATABASE_URL": base.database_url}  # fmt: skip
+    ports = {name: free_port() for name in (*SERVICES, "fk", "idp")}
+    sut.urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    own = {
+        "fk-sim": ("fk", "FKSIM_", {}),
+        "idp-sim": ("idp", "IDPSIM_", {"IDPSIM_ISSUER": sut.urls["idp"], "IDPSIM_ALLOW_LOOPBACK_REDIRECTS": "true"}),
+        "minaintyg-intake": ("intake", "INTAKE_", {}),
+        "minaintyg-consent": ("consent", "CONSENT_", {}),
+        "minaintyg-dispatch": ("dispatch", "DISPATCH_", {"DISPATCH_FK_ENDPOINT": sut.urls["fk"]}),
+        "minaintyg-stats": ("stats", "STATS_", {"STATS_PUBLISH_INTERVAL_SECONDS": "1"}),
+        "minaintyg-portal": ("portal", "PORTAL_", {
+            "PORTAL_PUBLIC_ORIGIN": sut.urls["portal"], "PORTAL_OIDC_ISSUER": sut.urls["idp"],
+            "PORTAL_CONSENT_URL": sut.urls["consent"],
+        }),
+    }  # fmt: skip
+    try:
+        for command, (name, prefix, extra) in own.items():
+            env = {f"{prefix}PORT": str(ports[name]), f"{prefix}DB_SCHEMA": sut.schema(name), **extra}
+            sut.start(name, command, env, tmp_path)
+        async with httpx.AsyncClient(timeout=5) as client:
+            for name, url in sut.urls.items():
+                await eventually(_ready(client, url, sut, name), timeout=120, interval=0.5, what=f"{name} ready")
+        connect = await asyncio.create_subprocess_exec(
+            str(BIN / "minaintyg-admin"), "care-units", "connect-simulated",
+            env={**sut.env, "INTAKE_DB_SCHEMA": sut.schema("intake")}, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, errors = await asyncio.wait_for(connect.communicate(), timeout=60)
+        assert connect.returncode == 0, errors.decode()
+        yield sut
+    finally:
+        sut.stop()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        for name, path in sut.logs.items():
+            shutil.copy(path, ARTIFACTS / f"{name}.log")
+        await delete_topics_of(base.kafka_bootstrap_servers, sut.unique)
+        conn = await asyncpg.connect(base.database_url)
+        try:
+            for name in (*SERVICES, "fk", "idp"):
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{sut.schema(name)}" CASCADE')
+        finally:
+            await conn.close()
+
+
+def _ready(client: httpx.AsyncClient, url: str, sut: System, name: str) -> Any:
+    async def check() -> bool:
+        process = sut.processes[name]
+        if process.poll() is not None:
+            raise AssertionError(f"{name} exited with {process.returncode}: {sut.logs[name].read_text()[-3000:]}")
+        try:
+            return (await client.get(f"{url}/readyz")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return check
+
+
+def same_sex(people: list[Person], like: Person, n: int) -> list[Person]:
+    sex = int(like.personnummer[-2]) % 2
+    return [p for p in people if int(p.personnummer[-2]) % 2 == sex and p != like][:n]
+
+
+async def test_a_citizens_certificate_from_the_platform_to_forsakringskassan_and_statistics(
+    system: System, tmp_path: Path
+) -> None:
+    key = ServiceSettings().citizen_ref_key.get_secret_value()
+    factory = CertificateFactory(seed=int(system.unique, 16) % 2**31)
+    offered = [p.personnummer for p in listed_persons(datetime.now(UTC).date()) if p.note is None]
+    people = {p.personnummer: p for p in factory.persons if not p.test_patient}
+    anna = people[offered[0]]
+    other = people[offered[1]]
+    colleagues = same_sex([p for p in people.values() if p.personnummer not in offered], anna, 5)
+    unit = CARE_UNITS[0]
+    mine = [factory.certificate("LISJP", person=anna, unit=unit), factory.certificate("AG7804", person=anna, unit=unit)]
+    others = [factory.certificate("LISJP", person=other, unit=unit)]
+    theirs = [factory.certificate("LISJP", person=p, unit=unit) for p in colleagues]
+
+    async with httpx.AsyncClient(timeout=10) as client:
+        intake = system.urls["intake"]
+        sent = await client.post(f"{intake}/v1/certificates", json=mine[0], headers={**PLATFORM, "traceparent": TRACE})
+        assert sent.status_code == 201, sent.text
+        for body in [*mine[1:], *others, *theirs]:
+            answer = await client.post(f"{intake}/v1/certificates", json=body, headers=PLATFORM)
+            assert answer.status_code == 201, answer.text
+        for person in colleagues:  # they consent in their own portal sessions; the API call is the portal's
+            ref = citizen_ref(person.personnummer, key)
+            given = await client.post(f"{system.urls['consent']}/internal/v1/citizens/{ref}/consent",
+                                      json={"text_version": "2025-1"}, headers=PORTAL_TO_CONSENT)  # fmt: skip
+            assert given.status_code == 200, given.text
+
+    portal = system.urls["portal"]
+    certificate_id = mine[0]["id"]
+    async with async_playwright() as playwright:
+        context = await playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+            viewport={"width": 360, "height": 780}, locale="sv-SE",
+        )  # fmt: skip
+        try:
+            page = context.pages[0] if context.pages else await context.new_page()
+            await page.goto(f"{portal}/login")
+            await page.wait_for_url(f"{system.urls['idp']}/**")
+            await page.fill("#annat-personnummer", anna.personnummer)
+            await page.get_by_role("button", name="Legitimera").click()
+            await page.wait_for_url(f"{portal}/samtycke")
+            await page.get_by_role("button", name="Jag ger mitt samtycke").click()
+            await page.wait_for_url(f"{portal}/intyg")
+
+            async def listed() -> set[str]:
+                await page.reload()
+                hrefs = await page.locator("a[href^='/intyg/']").evaluate_all("els => els.map(e => e.pathname)")
+                return {h.split("/")[2] for h in hrefs if re.fullmatch(r"/intyg/[^/]+", h) and h != "/intyg/arkiverade"}
+
+            expected = {c["id"] for c in mine}
+            shown = await eventually(lambda: _equal(listed, expected), timeout=60, interval=1, what="her certificates")
+            assert shown == expected  # exactly hers: none of the other citizens'
+            await page.screenshot(path=str(ARTIFACTS / "mina-intyg.png"), full_page=True)
+
+            await page.goto(f"{portal}/intyg/{certificate_id}")
+            await page.get_by_role("link", name="Skicka till Försäkringskassan").click()
+            await page.get_by_role("button", name="Skicka intyget till Försäkringskassan").click()
+
+            async def shown_sent() -> bool:
+                await page.goto(f"{portal}/intyg/{certificate_id}")
+                return await page.get_by_text("Skickat till Försäkringskassan").count() > 0
+
+            await eventually(shown_sent, timeout=90, interval=1, what="the portal to show it sent")
+            await page.screenshot(path=str(ARTIFACTS / "skickat.png"), full_page=True)
+        finally:
+            await context.close()
+
+    async with httpx.AsyncClient(timeout=10) as client:
+        received = (await client.get(f"{system.urls['fk']}/v1/received", headers=FK_SENDER)).json()["items"]
+        assert [r["certificate_id"] for r in received] == [certificate_id]  # once, and nothing else
+
+        async def counted() -> int | None:
+            report = (await client.get(f"{system.urls['stats']}/v1/reports/sex")).json()
+            total = sum(v for row in report["rows"] for v in row[1:] if isinstance(v, int))
+            return total if total >= 1 + len(colleagues) else None
+
+        assert await eventually(counted, timeout=60, interval=1, what="statistics to count the cases")
+
+        for name in SERVICES:
+            metrics = (await client.get(f"{system.urls[name]}/metrics")).text
+            for family in METRICS[:1] if name == "intake" else METRICS:
+                if name == "intake" and family.startswith("events_"):
+                    continue
+                assert f"# TYPE {family}" in metrics, f"{name} does not export {family}"
+
+    # One trace from the platform's request: intake's log line, and every hop's event on the way to portal and
+    # dispatch (each hop a span of its own).
+    wanted = trace_id(TRACE)
+    assert wanted is not None
+    assert any(wanted in line for name, line in system.log_lines() if name == "intake")
+    hops = []
+    for topic in (INTAKE_CERTIFICATES.name, CONSENT_RELEASED.name):
+        for record in await read_topic(ServiceSettings().kafka_bootstrap_servers, f"sys{system.unique}.{topic}"):
+            event = decode(record.value or b"")
+            if event.subject == certificate_id:
+                hops.append(event.traceparent)
+    assert len(hops) == 2, hops
+    assert all(trace_id(hop) == wanted for hop in hops), hops
+    assert len({TRACE, *hops}) == 3, "every hop is a span of its own"
+
+    everyone = [anna, other, *colleagues]
+    secrets = [p.personnummer for p in everyone] + [f"{p.personnummer[:8]}-{p.personnummer[8:]}" for p in everyone]
+    secrets += [p.family_name for p in everyone]
+    for name, line in system.log_lines():
+        leaked = [s for s in secrets if s in line]
+        assert not leaked, f"{name} logged a personnummer or name: {line[:300]}"
+
+
+async def _equal(listed: Any, expected: set[str]) -> set[str] | None:
+    shown: set[str] = await listed()
+    return shown if shown == expected else None
