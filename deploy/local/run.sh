@@ -18,7 +18,10 @@ cat <<MSG
     metrics         /metrics on every service above (Prometheus); consumer lag: minaintyg-admin lag
     Kafka           ${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}
 
+  Test persons to log in as (BankID (test) page; or type any valid personnummer):
 MSG
+idp-sim persons | sed 's/^/    /'
+echo
 # Development: the simulated citizens consent (all but those offered on the BankID (test) page), so statistics has
 # data within seconds.
 (minaintyg-admin stats consent-simulated --consent-url "http://127.0.0.1:${CONSENT_PORT:-8002}" >/dev/null 2>&1 &)
