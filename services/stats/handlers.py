@@ -7,7 +7,10 @@ cases of every person and care provider touched are recomputed once, with the ag
 
 from __future__ import annotations
 
+import gc
 from collections import Counter as Counter_
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import structlog
@@ -28,6 +31,26 @@ EXCLUDED = Counter("stats_certificates_excluded_total", "Released certificates l
 REVOKED = Counter("stats_revocations_total", "Revocations applied (the certificate removed or tombstoned)")
 WITHDRAWN = Counter("stats_withdrawals_total", "Citizens whose facts were removed after withdrawn consent")
 CASES_RECOMPUTED = Counter("stats_case_groups_recomputed_total", "Person × care provider case sets recomputed")
+
+
+# Allocations between automatic collections of the youngest generation (CPython's default is 700). A batch of
+# thousands of events allocates hundreds of thousands of objects that all live until the batch ends, so with the
+# default the collector scans them again and again: a third of the ingest's CPU time in profiles.
+GC_THRESHOLDS = (100_000, 20, 10)
+
+
+@contextmanager
+def ingest_gc() -> Iterator[None]:
+    """Garbage collection tuned for batch ingest while in effect: what exists on entry (modules, settings) is
+    moved out of the collector's sight (`gc.freeze`), and collections run far less often."""
+    before = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from schemas.envelope import Envelope, InvalidEvent
 from schemas.topics import CONSENT_RELEASED
 from services.kit.consumer import HandlerError
 from services.kit.db import Connection, Pool, close_pool, create_pool, migrate
-from services.stats.handlers import Ingest, on_batch
+from services.stats.handlers import Ingest, ingest_gc, on_batch
 from services.stats.released import decode_released
 from services.stats.repo import MIGRATIONS
 from services.stats.settings import StatsSettings
@@ -88,7 +88,10 @@ async def rebuild(
         ingest = Ingest(pseudonym_key=settings.pseudonym_key.get_secret_value())
         total = sum(ends[tp] - starts[tp.partition] for tp in tps)
         applied = skipped = batches = 0
-        with tqdm(total=total, disable=not progress, unit="event", desc="stats rebuild", smoothing=0.1) as bar:
+        with (
+            ingest_gc(),
+            tqdm(total=total, disable=not progress, unit="event", desc="stats rebuild", smoothing=0.1) as bar,
+        ):
             while any([await consumer.position(tp) < ends[tp] for tp in tps]):
                 fetched = await consumer.getmany(timeout_ms=1000, max_records=batch_size)
                 batch = {tp.partition: [r for r in records if r.offset < ends[tp]] for tp, records in fetched.items()}
