@@ -2,9 +2,11 @@
 
 Run it with the stats service stopped (it refuses while the ingest's consumer group has members). The rebuild
 applies the topic through the very handler the live ingest uses, in batches, and saves the next offset per
-partition in the same transaction as each batch: interrupted, it resumes where it stopped. When it reaches the end
-it commits the ingest group's offsets there, so the service continues after it (and the tracking rows it wrote
-make any replay harmless).
+partition in the same transaction as each batch: interrupted, it resumes where it stopped. The batches change
+facts, tombstones and the citizen mapping only; at the end, cases and aggregates are derived from all facts at once
+by the same rules (one pass instead of recomputing a person's cases at every batch), in one transaction that is
+simply done again if interrupted. Then it commits the ingest group's offsets at the end, so the service continues
+after it (and the tracking rows it wrote make any replay harmless).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from schemas.envelope import Envelope, InvalidEvent
 from schemas.topics import CONSENT_RELEASED
 from services.kit.consumer import HandlerError
 from services.kit.db import Connection, Pool, close_pool, create_pool, migrate
-from services.stats.handlers import Ingest, ingest_gc, on_batch
+from services.stats.handlers import Ingest, derive_all, ingest_gc, on_batch
 from services.stats.released import decode_released
 from services.stats.repo import MIGRATIONS
 from services.stats.settings import StatsSettings
@@ -105,6 +107,9 @@ async def rebuild(
                 batches += 1
                 if stop_after_batches is not None and batches >= stop_after_batches:
                     return RebuildResult(applied, skipped, complete=False, resumed=resumed)
+            async with pool.acquire() as conn, conn.transaction():
+                cases = await derive_all(conn)
+            log.info("stats.rebuild.derived", cases=cases)
         await _commit_group(settings, group, {tp: ends[tp] for tp in tps})
         await pool.execute("DELETE FROM rebuild_progress")
         log.info("stats.rebuild.done", applied=applied, skipped=skipped, resumed=resumed)
@@ -152,7 +157,7 @@ async def _apply(
     try:
         async with pool.acquire() as conn, conn.transaction():
             fresh = await _track(conn, envelopes)
-            await on_batch(ingest, conn, fresh)
+            await on_batch(ingest, conn, fresh, derive=False)
             await _save_progress(conn, topic, next_offsets)
         return len(fresh), skipped
     except (HandlerError, asyncpg.DataError):
@@ -162,7 +167,7 @@ async def _apply(
         try:
             async with pool.acquire() as conn, conn.transaction():
                 fresh = await _track(conn, [envelope])
-                await on_batch(ingest, conn, fresh)
+                await on_batch(ingest, conn, fresh, derive=False)
                 applied += len(fresh)
         except (HandlerError, asyncpg.DataError):
             skipped += 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -155,15 +155,41 @@ async def case_facts(conn: Connection, groups: Sequence[Group]) -> list[Fact]:
     return [_fact(r) for r in rows]
 
 
-async def delete_cases(conn: Connection, groups: Sequence[Group]) -> list[Case]:
+async def cases_of(conn: Connection, groups: Sequence[Group]) -> list[Case]:
+    """The cases of the given persons at the given care providers, locked until the transaction ends."""
     if not groups:
         return []
     rows = await conn.fetch(
-        f"DELETE FROM cases WHERE (pseudonym, provider) IN ({_GROUPS}) "  # noqa: S608 - constant
-        f"RETURNING {_CASE_COLUMNS}",  # constant column list
+        f"SELECT {_CASE_COLUMNS} FROM cases WHERE (pseudonym, provider) IN ({_GROUPS}) FOR UPDATE",  # noqa: S608
         _json(groups),
     )
     return [_case(r) for r in rows]
+
+
+async def all_facts(conn: Connection) -> AsyncIterator[Fact]:
+    """Every fact, ordered by person and care provider (in a transaction)."""
+    async for row in conn.cursor(
+        f"SELECT {_FACT_COLUMNS} FROM facts ORDER BY pseudonym, provider, certificate_id",  # noqa: S608 - constant
+        prefetch=5000,
+    ):
+        yield _fact(row)
+
+
+async def clear_derived(conn: Connection) -> None:
+    """Empty cases and aggregates (before deriving them again from every fact)."""
+    await conn.execute("TRUNCATE cases, aggregates")
+
+
+async def delete_cases(conn: Connection, cases: Sequence[Case]) -> None:
+    """Delete the given cases. A case is one row per person, care provider and first day (the cases of a person
+    at a care provider never overlap)."""
+    if not cases:
+        return
+    await conn.execute(
+        "DELETE FROM cases WHERE (pseudonym, provider, first_day) IN "
+        "(SELECT c->>0, c->>1, (c->>2)::date FROM json_array_elements($1::text::json) AS c)",
+        _json([(c.pseudonym, c.provider, c.first_day) for c in cases]),
+    )
 
 
 async def insert_cases(conn: Connection, cases: Sequence[Case]) -> None:
