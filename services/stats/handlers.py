@@ -128,7 +128,7 @@ async def _recompute(conn: Connection, added: list[Fact], removed: list[Fact]) -
     """Recompute the cases of every person × care provider touched; returns the change of the aggregates."""
     groups = sorted({(f.pseudonym, f.provider) for f in (*added, *removed) if f.cert_type in CASE_TYPES})
     old_cases = await repo.cases_of(conn, groups)
-    new_cases = merge_cases(await repo.case_facts(conn, groups))
+    new_cases = merge_cases(await repo.case_facts(conn, groups, known=added))
     # Only the cases that changed are written (and moved in the aggregates): most of a person's cases stay as
     # they were when one certificate arrives or leaves.
     old_set, new_set = set(old_cases), set(new_cases)

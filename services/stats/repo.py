@@ -142,17 +142,23 @@ async def delete_person(conn: Connection, citizen_ref: str) -> tuple[str | None,
     return person, [_fact(r) for r in rows]
 
 
-async def case_facts(conn: Connection, groups: Sequence[Group]) -> list[Fact]:
-    """Every fact that makes cases, of the given persons at the given care providers."""
+async def case_facts(conn: Connection, groups: Sequence[Group], known: Sequence[Fact] = ()) -> list[Fact]:
+    """Every fact that makes cases, of the given persons at the given care providers. `known`: facts the caller
+    holds as they are stored (just inserted); they are not read back, and are in the result if they make cases."""
     if not groups:
         return []
     rows = await conn.fetch(
         f"SELECT {_FACT_COLUMNS} FROM facts "  # noqa: S608 - constant column list
-        f"WHERE (pseudonym, provider) IN ({_GROUPS}) AND cert_type = ANY($2::text[])",
+        f"WHERE (pseudonym, provider) IN ({_GROUPS}) AND cert_type = ANY($2::text[]) "
+        "AND certificate_id NOT IN (SELECT json_array_elements_text($3::text::json))",
         _json(groups),
         sorted(CASE_TYPES),
+        _json([f.certificate_id for f in known]),
     )
-    return [_fact(r) for r in rows]
+    wanted = set(groups)
+    return [_fact(r) for r in rows] + [
+        f for f in known if f.cert_type in CASE_TYPES and (f.pseudonym, f.provider) in wanted
+    ]
 
 
 async def cases_of(conn: Connection, groups: Sequence[Group]) -> list[Case]:
