@@ -2,13 +2,16 @@
 
 from services.kit.http import serve
 from services.stats.app import create_app
+from services.stats.handlers import ingest_gc
 from services.stats.settings import StatsSettings
 
 
 def main() -> None:
     """Serve statistics with uvicorn."""
     settings = StatsSettings()
-    serve(create_app(settings), settings.host, settings.port)
+    app = create_app(settings)
+    with ingest_gc():
+        serve(app, settings.host, settings.port)
 
 
 if __name__ == "__main__":

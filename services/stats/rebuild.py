@@ -2,13 +2,17 @@
 
 Run it with the stats service stopped (it refuses while the ingest's consumer group has members). The rebuild
 applies the topic through the very handler the live ingest uses, in batches, and saves the next offset per
-partition in the same transaction as each batch: interrupted, it resumes where it stopped. When it reaches the end
-it commits the ingest group's offsets there, so the service continues after it (and the tracking rows it wrote
-make any replay harmless).
+partition in the same transaction as each batch: interrupted, it resumes where it stopped. The batches change
+facts, tombstones and the citizen mapping only; at the end, cases and aggregates are derived from all facts at once
+by the same rules (one pass instead of recomputing a person's cases at every batch), in one transaction that is
+simply done again if interrupted. Then it commits the ingest group's offsets at the end, so the service continues
+after it (and the tracking rows it wrote make any replay harmless).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 
 import asyncpg
@@ -21,7 +25,7 @@ from schemas.envelope import Envelope, InvalidEvent
 from schemas.topics import CONSENT_RELEASED
 from services.kit.consumer import HandlerError
 from services.kit.db import Connection, Pool, close_pool, create_pool, migrate
-from services.stats.handlers import Ingest, on_batch
+from services.stats.handlers import Ingest, derive_all, ingest_gc, on_batch
 from services.stats.released import decode_released
 from services.stats.repo import MIGRATIONS
 from services.stats.settings import StatsSettings
@@ -88,20 +92,43 @@ async def rebuild(
         ingest = Ingest(pseudonym_key=settings.pseudonym_key.get_secret_value())
         total = sum(ends[tp] - starts[tp.partition] for tp in tps)
         applied = skipped = batches = 0
-        with tqdm(total=total, disable=not progress, unit="event", desc="stats rebuild", smoothing=0.1) as bar:
-            while any([await consumer.position(tp) < ends[tp] for tp in tps]):
-                fetched = await consumer.getmany(timeout_ms=1000, max_records=batch_size)
-                batch = {tp.partition: [r for r in records if r.offset < ends[tp]] for tp, records in fetched.items()}
-                batch = {p: records for p, records in batch.items() if records}
-                if not batch:
-                    continue
-                done, dropped = await _apply(pool, ingest, topic, batch)
-                applied += done
-                skipped += dropped
-                bar.update(sum(len(r) for r in batch.values()))
-                batches += 1
-                if stop_after_batches is not None and batches >= stop_after_batches:
-                    return RebuildResult(applied, skipped, complete=False, resumed=resumed)
+        with (
+            ingest_gc(),
+            tqdm(total=total, disable=not progress, unit="event", desc="stats rebuild", smoothing=0.1) as bar,
+        ):
+            # One batch is decoded while the database applies the one before (batches apply in order, one at a time).
+            pending: asyncio.Task[tuple[int, int]] | None = None
+            try:
+                while True:
+                    more = any([await consumer.position(tp) < ends[tp] for tp in tps])
+                    decoded: _Decoded | None = None
+                    if more:
+                        fetched = await consumer.getmany(timeout_ms=1000, max_records=batch_size)
+                        batch = {tp.partition: [r for r in rs if r.offset < ends[tp]] for tp, rs in fetched.items()}
+                        batch = {p: records for p, records in batch.items() if records}
+                        if not batch:
+                            continue
+                        decoded = _decode(batch)
+                    if pending is not None:
+                        done, dropped = await pending
+                        pending = None
+                        applied += done
+                        skipped += dropped
+                        batches += 1
+                        if stop_after_batches is not None and batches >= stop_after_batches:
+                            return RebuildResult(applied, skipped, complete=False, resumed=resumed)
+                    if decoded is None:
+                        break
+                    pending = asyncio.create_task(_apply(pool, ingest, topic, decoded))
+                    bar.update(decoded.records)
+            finally:
+                if pending is not None:
+                    pending.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await pending
+            async with pool.acquire() as conn, conn.transaction():
+                cases = await derive_all(conn)
+            log.info("stats.rebuild.derived", cases=cases)
         await _commit_group(settings, group, {tp: ends[tp] for tp in tps})
         await pool.execute("DELETE FROM rebuild_progress")
         log.info("stats.rebuild.done", applied=applied, skipped=skipped, resumed=resumed)
@@ -131,12 +158,17 @@ async def _prepare(pool: Pool, topic: str, ends: dict[TopicPartition, int]) -> t
         return {tp.partition: 0 for tp in ends}, False
 
 
-async def _apply(
-    pool: Pool, ingest: Ingest, topic: str, batch: dict[int, list[ConsumerRecord[bytes, bytes]]]
-) -> tuple[int, int]:
-    """Apply the records of every partition fetched, and save the next offsets, in one transaction (a person's
-    events are all in one partition, in order). As the live consumer does, events that cannot be processed
-    (which it dead-lettered) are left out."""
+@dataclass(frozen=True)
+class _Decoded:
+    envelopes: list[Envelope]
+    skipped: int  # records that are no valid event
+    next_offsets: dict[int, int]
+    records: int
+
+
+def _decode(batch: dict[int, list[ConsumerRecord[bytes, bytes]]]) -> _Decoded:
+    """The events of every partition fetched. As the live consumer does, records that are no valid event (which
+    it dead-lettered) are left out."""
     envelopes: list[Envelope] = []
     skipped = 0
     for records in batch.values():
@@ -146,10 +178,17 @@ async def _apply(
             except InvalidEvent:
                 skipped += 1
     next_offsets = {partition: records[-1].offset + 1 for partition, records in batch.items()}
+    return _Decoded(envelopes, skipped, next_offsets, sum(len(records) for records in batch.values()))
+
+
+async def _apply(pool: Pool, ingest: Ingest, topic: str, decoded: _Decoded) -> tuple[int, int]:
+    """Apply the events of a fetch, and save the next offsets, in one transaction (a person's events are all in
+    one partition, in order). As the live consumer does, events the ingest refuses are left out."""
+    envelopes, skipped, next_offsets = decoded.envelopes, decoded.skipped, decoded.next_offsets
     try:
         async with pool.acquire() as conn, conn.transaction():
             fresh = await _track(conn, envelopes)
-            await on_batch(ingest, conn, fresh)
+            await on_batch(ingest, conn, fresh, derive=False)
             await _save_progress(conn, topic, next_offsets)
         return len(fresh), skipped
     except (HandlerError, asyncpg.DataError):
@@ -159,7 +198,7 @@ async def _apply(
         try:
             async with pool.acquire() as conn, conn.transaction():
                 fresh = await _track(conn, [envelope])
-                await on_batch(ingest, conn, fresh)
+                await on_batch(ingest, conn, fresh, derive=False)
                 applied += len(fresh)
         except (HandlerError, asyncpg.DataError):
             skipped += 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -61,6 +61,17 @@ def _case(row: asyncpg.Record) -> Case:
     )
 
 
+def _json(rows: object) -> str:
+    """Rows for a set-based statement, as one JSON text parameter (`json_to_recordset`, `json_array_elements`).
+
+    Far cheaper than one array parameter per column: orjson writes the rows (dataclasses, dates) in C, where
+    asyncpg's array encoder checks every element of every array in Python."""
+    return orjson.dumps(rows).decode()
+
+
+_GROUPS = "SELECT g->>0, g->>1 FROM json_array_elements($1::text::json) AS g"
+
+
 async def add_tombstones(conn: Connection, certificate_ids: Sequence[str]) -> None:
     if certificate_ids:
         await conn.execute(
@@ -72,7 +83,9 @@ async def tombstoned(conn: Connection, certificate_ids: Sequence[str]) -> set[st
     if not certificate_ids:
         return set()
     rows = await conn.fetch(
-        "SELECT certificate_id FROM revoked WHERE certificate_id = ANY($1::text[])", certificate_ids
+        "SELECT r.certificate_id FROM revoked r JOIN json_array_elements_text($1::text::json) AS c(id) "
+        "ON r.certificate_id = c.id",
+        _json(certificate_ids),
     )
     return {r["certificate_id"] for r in rows}
 
@@ -82,10 +95,8 @@ async def map_citizens(conn: Connection, pairs: Iterable[tuple[str, str]]) -> No
     unique = dict(pairs)
     if unique:
         await conn.execute(
-            "INSERT INTO citizens (citizen_ref, pseudonym) SELECT * FROM unnest($1::text[], $2::text[]) "
-            "ON CONFLICT DO NOTHING",
-            list(unique),
-            list(unique.values()),
+            f"INSERT INTO citizens (citizen_ref, pseudonym) {_GROUPS} ON CONFLICT DO NOTHING",
+            _json(list(unique.items())),
         )
 
 
@@ -95,25 +106,16 @@ async def insert_facts(conn: Connection, facts: Sequence[Fact]) -> list[Fact]:
         return []
     rows = await conn.fetch(
         f"INSERT INTO facts ({_FACT_COLUMNS}) "  # noqa: S608 - constant column list
-        "SELECT c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13::jsonb "
-        "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
-        "$7::smallint[], $8::text[], $9::text[], $10::text[], $11::date[], $12::bigint[], $13::text[]) "
-        "AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13) "
+        'SELECT certificate_id, pseudonym, cert_type, provider, county, sex, age, code, chapter, "group", '
+        "signed_on, signed_at_us, periods "
+        "FROM json_to_recordset($1::text::json) AS u(certificate_id text, pseudonym text, cert_type text, "
+        'provider text, county text, sex text, age smallint, code text, chapter text, "group" text, '
+        "signed_on date, signed_at_us bigint, periods jsonb) "
         "ON CONFLICT DO NOTHING RETURNING certificate_id",
-        [f.certificate_id for f in facts],
-        [f.pseudonym for f in facts],
-        [f.cert_type for f in facts],
-        [f.provider for f in facts],
-        [f.county for f in facts],
-        [f.sex for f in facts],
-        [f.age for f in facts],
-        [f.code for f in facts],
-        [f.chapter for f in facts],
-        [f.group for f in facts],
-        [f.signed_on for f in facts],
-        [f.signed_at_us for f in facts],
-        [orjson.dumps([[s.isoformat(), e.isoformat(), d] for s, e, d in f.periods]).decode() for f in facts],
+        _json(facts),
     )
+    if len(rows) == len(facts):
+        return list(facts)
     new = {r["certificate_id"] for r in rows}
     return [f for f in facts if f.certificate_id in new]
 
@@ -140,31 +142,60 @@ async def delete_person(conn: Connection, citizen_ref: str) -> tuple[str | None,
     return person, [_fact(r) for r in rows]
 
 
-async def case_facts(conn: Connection, groups: Sequence[Group]) -> list[Fact]:
-    """Every fact that makes cases, of the given persons at the given care providers."""
+async def case_facts(conn: Connection, groups: Sequence[Group], known: Sequence[Fact] = ()) -> list[Fact]:
+    """Every fact that makes cases, of the given persons at the given care providers. `known`: facts the caller
+    holds as they are stored (just inserted); they are not read back, and are in the result if they make cases."""
     if not groups:
         return []
     rows = await conn.fetch(
         f"SELECT {_FACT_COLUMNS} FROM facts "  # noqa: S608 - constant column list
-        "WHERE (pseudonym, provider) IN (SELECT * FROM unnest($1::text[], $2::text[])) "
-        "AND cert_type = ANY($3::text[])",
-        [g[0] for g in groups],
-        [g[1] for g in groups],
+        f"WHERE (pseudonym, provider) IN ({_GROUPS}) AND cert_type = ANY($2::text[]) "
+        "AND certificate_id NOT IN (SELECT json_array_elements_text($3::text::json))",
+        _json(groups),
         sorted(CASE_TYPES),
+        _json([f.certificate_id for f in known]),
     )
-    return [_fact(r) for r in rows]
+    wanted = set(groups)
+    return [_fact(r) for r in rows] + [
+        f for f in known if f.cert_type in CASE_TYPES and (f.pseudonym, f.provider) in wanted
+    ]
 
 
-async def delete_cases(conn: Connection, groups: Sequence[Group]) -> list[Case]:
+async def cases_of(conn: Connection, groups: Sequence[Group]) -> list[Case]:
+    """The cases of the given persons at the given care providers, locked until the transaction ends."""
     if not groups:
         return []
     rows = await conn.fetch(
-        "DELETE FROM cases WHERE (pseudonym, provider) IN (SELECT * FROM unnest($1::text[], $2::text[])) "  # noqa: S608
-        f"RETURNING {_CASE_COLUMNS}",  # constant column list
-        [g[0] for g in groups],
-        [g[1] for g in groups],
+        f"SELECT {_CASE_COLUMNS} FROM cases WHERE (pseudonym, provider) IN ({_GROUPS}) FOR UPDATE",  # noqa: S608
+        _json(groups),
     )
     return [_case(r) for r in rows]
+
+
+async def all_facts(conn: Connection) -> AsyncIterator[Fact]:
+    """Every fact, ordered by person and care provider (in a transaction)."""
+    async for row in conn.cursor(
+        f"SELECT {_FACT_COLUMNS} FROM facts ORDER BY pseudonym, provider, certificate_id",  # noqa: S608 - constant
+        prefetch=5000,
+    ):
+        yield _fact(row)
+
+
+async def clear_derived(conn: Connection) -> None:
+    """Empty cases and aggregates (before deriving them again from every fact)."""
+    await conn.execute("TRUNCATE cases, aggregates")
+
+
+async def delete_cases(conn: Connection, cases: Sequence[Case]) -> None:
+    """Delete the given cases. A case is one row per person, care provider and first day (the cases of a person
+    at a care provider never overlap)."""
+    if not cases:
+        return
+    await conn.execute(
+        "DELETE FROM cases WHERE (pseudonym, provider, first_day) IN "
+        "(SELECT c->>0, c->>1, (c->>2)::date FROM json_array_elements($1::text::json) AS c)",
+        _json([(c.pseudonym, c.provider, c.first_day) for c in cases]),
+    )
 
 
 async def insert_cases(conn: Connection, cases: Sequence[Case]) -> None:
@@ -172,21 +203,11 @@ async def insert_cases(conn: Connection, cases: Sequence[Case]) -> None:
         return
     await conn.execute(
         f"INSERT INTO cases ({_CASE_COLUMNS}) "  # noqa: S608 - constant column list
-        "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::date[], "
-        "$7::integer[], $8::smallint[], $9::text[], $10::text[], $11::text[], $12::smallint[], $13::integer[])",
-        [c.pseudonym for c in cases],
-        [c.provider for c in cases],
-        [c.county for c in cases],
-        [c.sex for c in cases],
-        [c.first_day for c in cases],
-        [c.last_day for c in cases],
-        [c.days for c in cases],
-        [c.age for c in cases],
-        [c.code for c in cases],
-        [c.chapter for c in cases],
-        [c.group for c in cases],
-        [c.degree for c in cases],
-        [c.certificates for c in cases],
+        'SELECT pseudonym, provider, county, sex, first_day, last_day, days, age, code, chapter, "group", degree, '
+        "certificates FROM json_to_recordset($1::text::json) AS u(pseudonym text, provider text, county text, "
+        "sex text, first_day date, last_day date, days integer, age smallint, code text, chapter text, "
+        '"group" text, degree smallint, certificates integer)',
+        _json(cases),
     )
 
 
@@ -194,15 +215,13 @@ async def apply_delta(conn: Connection, delta: dict[AggKey, int]) -> None:
     """Add the changes to the aggregates, in key order (concurrent batches lock rows in the same order)."""
     if not delta:
         return
-    keys = sorted(delta)
     await conn.execute(
         "INSERT INTO aggregates AS a (dimension, value, first_month, last_month, county, provider, sex, n) "
-        "SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::integer[], $5::text[], $6::text[], "
-        "$7::text[], $8::integer[]) "
+        "SELECT r->>0, r->>1, (r->>2)::integer, (r->>3)::integer, r->>4, r->>5, r->>6, (r->>7)::integer "
+        "FROM json_array_elements($1::text::json) WITH ORDINALITY AS u(r, i) ORDER BY i "
         "ON CONFLICT (dimension, first_month, last_month, value, county, provider, sex) "
         "DO UPDATE SET n = a.n + excluded.n",
-        *[[k[i] for k in keys] for i in range(7)],
-        [delta[k] for k in keys],
+        _json([(*key, delta[key]) for key in sorted(delta)]),
     )
 
 
