@@ -123,28 +123,42 @@ class IdempotentConsumer:
             await dlq_producer.stop()
 
     async def _consume(self, consumer: AIOKafkaConsumer, dlq: AIOKafkaProducer) -> None:
-        while True:
-            fetch_started = time.perf_counter()
-            batches = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
-            self.assigned = bool(consumer.assignment())
-            if not batches:
-                continue
-            apply_started = time.perf_counter()
-            # Partitions are applied concurrently, one transaction each: keys (citizens) never span partitions,
-            # so their transactions touch different rows, and the database waits of one overlap the others'.
-            await asyncio.gather(*(self._process_batch(records, dlq) for records in batches.values()))
-            # Committed only after every record's transaction committed: a crash replays, never skips.
-            await consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
-            for tp, records in batches.items():
-                self._record_lag(consumer, tp, records[-1].offset)
-            log.debug(
-                "consumer.loop",
-                consumer=self.name,
-                records=sum(len(r) for r in batches.values()),
-                partitions=len(batches),
-                fetch_ms=round((apply_started - fetch_started) * 1000, 1),
-                apply_and_commit_ms=round((time.perf_counter() - apply_started) * 1000, 1),
-            )
+        committing: asyncio.Task[None] | None = None
+        try:
+            while True:
+                fetch_started = time.perf_counter()
+                batches = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
+                self.assigned = bool(consumer.assignment())
+                if not batches:
+                    continue
+                apply_started = time.perf_counter()
+                # Partitions are applied concurrently, one transaction each: keys (citizens) never span
+                # partitions, so their transactions touch different rows, and the database waits of one overlap
+                # the others'.
+                await asyncio.gather(*(self._process_batch(records, dlq) for records in batches.values()))
+                # Committed only after every record's transaction committed: a crash replays, never skips. The
+                # commit (a broker round trip) runs while the next batch is fetched and applied; commits stay
+                # one at a time and in order, and a failed one surfaces here, one batch later.
+                if committing is not None:
+                    await committing
+                committing = asyncio.create_task(
+                    consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
+                )
+                for tp, records in batches.items():
+                    self._record_lag(consumer, tp, records[-1].offset)
+                log.debug(
+                    "consumer.loop",
+                    consumer=self.name,
+                    records=sum(len(r) for r in batches.values()),
+                    partitions=len(batches),
+                    fetch_ms=round((apply_started - fetch_started) * 1000, 1),
+                    apply_and_commit_ms=round((time.perf_counter() - apply_started) * 1000, 1),
+                )
+        finally:
+            if committing is not None:
+                await asyncio.wait([committing])  # the last commit ends before the consumer stops
+                if not committing.cancelled() and committing.exception() is not None:
+                    log.warning("consumer.commit.failed", consumer=self.name, error=repr(committing.exception()))
 
     def _record_lag(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
         end = consumer.highwater(tp)

@@ -63,9 +63,7 @@ async def test_a_commit_announced_during_a_publish_is_published_without_waiting_
     started = time.monotonic()
     task = asyncio.create_task(relay.run())
     try:
-        records = await eventually(
-            lambda: _at_least(settings, topic, 2), timeout=20, what="both events on the topic"
-        )
+        records = await eventually(lambda: _at_least(settings, topic, 2), timeout=20, what="both events on the topic")
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
