@@ -1,15 +1,15 @@
 """The gate's releases built without the models are the very bytes and headers the models give."""
 
 from datetime import UTC, datetime, timedelta, timezone
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import orjson
 import pytest
 
 from deploy.simulators.platform.generator import CertificateFactory
 from schemas.certificate import CERTIFICATE_ADAPTER
-from schemas.envelope import Envelope, dataschema_uri, decode, encode, encode_fresh, json_time
-from schemas.events import CertificateIssued, CertificateReleased
+from schemas.envelope import Envelope, decode, encode, encode_fresh, json_time
+from schemas.events import CertificateIssued, CertificateReleased, dataschema_uri
 from services.consent.handlers import SOURCE, _release
 from services.kit.outbox import event_headers, outbox_values
 
@@ -35,6 +35,7 @@ def test_a_release_row_is_byte_for_byte_what_the_models_give(seed: int, tracepar
     row = _release("t.consent.released.v1", issued, issued.data, document, json_time(now))
 
     event_id = row[0]
+    assert isinstance(event_id, UUID)
     expected = Envelope(
         id=event_id, type="certificate.released", source=SOURCE, time=now, subject=certificate.id,
         dataschema=dataschema_uri(CertificateReleased), correlationid=issued.correlationid, traceparent=traceparent,
