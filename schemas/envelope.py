@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
 import orjson
-from pydantic import AwareDatetime, Field, SerializeAsAny, ValidationError, create_model
+from pydantic import AwareDatetime, Field, SerializeAsAny, TypeAdapter, ValidationError, create_model
 
 from schemas.base import Frozen
 from schemas.events import EVENT_TYPES, EventData, dataschema_uri
@@ -86,6 +86,51 @@ def encode(envelope: Envelope, raw: dict[str, str] | None = None) -> bytes:
     for name, value in raw.items():
         document["data"][name] = orjson.Fragment(value)
     return orjson.dumps(document)
+
+
+_JSON_TIME: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
+
+
+def json_time(value: datetime) -> str:
+    """An aware datetime as an envelope carries it in JSON (pydantic's form), for `encode_fresh`."""
+    text: str = _JSON_TIME.dump_python(value, mode="json")
+    return text
+
+
+def encode_fresh(
+    event_type: type[EventData],
+    data: dict[str, Any],
+    *,
+    event_id: UUID,
+    source: str,
+    time: str,
+    correlation_id: str,
+    subject: str | None = None,
+    traceparent: str | None = None,
+) -> bytes:
+    """The bytes `encode(new_envelope(...))` gives, built without the models, for a service emitting thousands of
+    events a second from input it has validated (building and dumping the two models costs more than the rest
+    of the gate's work per event).
+
+    `data` holds the payload's fields in declaration order in their JSON form (JSON types, `json_time` for
+    datetimes, `orjson.Fragment` for JSON already serialised) and `time` is `json_time` of the event time. The
+    caller vouches that the values satisfy the models' constraints; tests hold the bytes to `encode`'s.
+    """
+    return orjson.dumps(
+        {
+            "specversion": "1.0",
+            "id": str(event_id),
+            "type": event_type.event_type,
+            "source": source,
+            "time": time,
+            "subject": subject,
+            "dataschema": dataschema_uri(event_type),
+            "datacontenttype": "application/json",
+            "correlationid": correlation_id,
+            "traceparent": traceparent,
+            "data": data,
+        }
+    )
 
 
 def _typed_envelope(cls: type[EventData]) -> type[Envelope]:

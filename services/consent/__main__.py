@@ -3,12 +3,15 @@
 from services.consent.app import create_app
 from services.consent.settings import ConsentSettings
 from services.kit.http import serve
+from services.kit.memory import tune_for_throughput
 
 
 def main() -> None:
     """Serve consent with uvicorn."""
     settings = ConsentSettings()
-    serve(create_app(settings), settings.host, settings.port)
+    app = create_app(settings)
+    tune_for_throughput()  # in the service process only: tests running the app in-process keep the defaults
+    serve(app, settings.host, settings.port)
 
 
 if __name__ == "__main__":

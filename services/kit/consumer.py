@@ -23,6 +23,7 @@ from schemas.topics import TopicSpec, dead_letter
 from services.kit.db import Connection, Pool
 from services.kit.kafka import make_producer
 from services.kit.logging import mask_personnummer
+from services.kit.memory import collector_paused
 from services.kit.settings import ServiceSettings
 from services.kit.tracing import child_traceparent, hop
 
@@ -130,31 +131,45 @@ class IdempotentConsumer:
             await dlq_producer.stop()
 
     async def _consume(self, consumer: AIOKafkaConsumer, dlq: AIOKafkaProducer) -> None:
-        while True:
-            fetch_started = time.perf_counter()
-            batches = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
-            self.assigned = bool(consumer.assignment())
-            if not batches:
-                continue
-            apply_started = time.perf_counter()
-            # Partitions are applied concurrently, one transaction each: keys (citizens) never span partitions,
-            # so their transactions touch different rows, and the database waits of one overlap the others'.
-            if self._one_transaction_per_fetch and len(self._topics) == 1:
-                await self._process_batch([r for records in batches.values() for r in records], dlq)
-            else:
-                await asyncio.gather(*(self._process_batch(records, dlq) for records in batches.values()))
-            # Committed only after every record's transaction committed: a crash replays, never skips.
-            await consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
-            for tp, records in batches.items():
-                self._record_lag(consumer, tp, records[-1].offset)
-            log.debug(
-                "consumer.loop",
-                consumer=self.name,
-                records=sum(len(r) for r in batches.values()),
-                partitions=len(batches),
-                fetch_ms=round((apply_started - fetch_started) * 1000, 1),
-                apply_and_commit_ms=round((time.perf_counter() - apply_started) * 1000, 1),
-            )
+        committing: asyncio.Task[None] | None = None
+        try:
+            while True:
+                fetch_started = time.perf_counter()
+                batches = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
+                self.assigned = bool(consumer.assignment())
+                if not batches:
+                    continue
+                apply_started = time.perf_counter()
+                # Partitions are applied concurrently, one transaction each: keys (citizens) never span
+                # partitions, so their transactions touch different rows, and the database waits of one overlap
+                # the others'.
+                if self._one_transaction_per_fetch and len(self._topics) == 1:
+                    await self._process_batch([r for records in batches.values() for r in records], dlq)
+                else:
+                    await asyncio.gather(*(self._process_batch(records, dlq) for records in batches.values()))
+                # Committed only after every record's transaction committed: a crash replays, never skips. The
+                # commit (a broker round trip) runs while the next batch is fetched and applied; commits stay
+                # one at a time and in order, and a failed one surfaces here, one batch later.
+                if committing is not None:
+                    await committing
+                committing = asyncio.create_task(
+                    consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
+                )
+                for tp, records in batches.items():
+                    self._record_lag(consumer, tp, records[-1].offset)
+                log.debug(
+                    "consumer.loop",
+                    consumer=self.name,
+                    records=sum(len(r) for r in batches.values()),
+                    partitions=len(batches),
+                    fetch_ms=round((apply_started - fetch_started) * 1000, 1),
+                    apply_and_commit_ms=round((time.perf_counter() - apply_started) * 1000, 1),
+                )
+        finally:
+            if committing is not None:
+                await asyncio.wait([committing])  # the last commit ends before the consumer stops
+                if not committing.cancelled() and committing.exception() is not None:
+                    log.warning("consumer.commit.failed", consumer=self.name, error=repr(committing.exception()))
 
     def _record_lag(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
         end = consumer.highwater(tp)
@@ -172,13 +187,19 @@ class IdempotentConsumer:
             return
         decoded: list[tuple[ConsumerRecord[bytes, bytes], Envelope]] = []
         invalid: list[tuple[ConsumerRecord[bytes, bytes], InvalidEvent]] = []
-        for record in records:
-            try:
-                decoded.append((record, self._decoder(record.value or b"")))
-            except InvalidEvent as exc:
-                invalid.append((record, exc))
         try:
-            processed = await self._apply_batch([envelope for _, envelope in decoded])
+            # The cyclic collector waits while a batch is decoded and applied: all its objects (tens per event)
+            # live until the transaction commits, so a pass would find nothing to free, yet the passes cost as
+            # much as the decoding (see memory.py); reference counting frees the batch afterwards.
+            with collector_paused():
+                for record in records:
+                    try:
+                        decoded.append((record, self._decoder(record.value or b"")))
+                    except InvalidEvent as exc:
+                        invalid.append((record, exc))
+                processed = await self._apply_batch([envelope for _, envelope in decoded])
+                duplicates = len(decoded) - processed
+                decoded.clear()  # freed before the collector runs again, or its first pass would walk them all
         except Exception as exc:
             log.warning("consumer.batch.fallback", consumer=self.name, size=len(records), error=type(exc).__name__)
             for record in records:
@@ -188,7 +209,7 @@ class IdempotentConsumer:
             await self._dead_letter(record, dlq, f"InvalidEvent: {problem}", attempts=1)
         topic = records[0].topic
         CONSUMED.labels(self.name, topic, "processed").inc(processed)
-        CONSUMED.labels(self.name, topic, "duplicate").inc(len(decoded) - processed)
+        CONSUMED.labels(self.name, topic, "duplicate").inc(duplicates)
         if processed and self._on_commit is not None:
             self._on_commit()
 

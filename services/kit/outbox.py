@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from uuid import UUID
 
 import asyncpg
 import structlog
@@ -29,19 +31,26 @@ PUBLISHED = Counter("outbox_published_total", "Events published from the outbox"
 BACKLOG = Gauge("outbox_backlog", "Events in the outbox not yet published")
 LAST_PUBLISH = Gauge("outbox_last_publish_timestamp_seconds", "When the relay last published a batch")
 RELAY_ERRORS = Counter("outbox_relay_errors_total", "Failed publish attempts of the outbox relay")
+_BACKLOG_EVERY = 1.0  # seconds between two measurements of the backlog gauge by an idle relay
 
 
 def event_headers(envelope: Envelope) -> list[tuple[str, str]]:
     """Kafka headers of an event: CloudEvents routing attributes and trace context, never personal data."""
+    return _headers(str(envelope.id), envelope.type, envelope.specversion, envelope.correlationid, envelope.traceparent)
+
+
+def _headers(
+    event_id: str, event_type: str, specversion: str, correlation_id: str, traceparent: str | None
+) -> list[tuple[str, str]]:
     headers = [
         ("content-type", CONTENT_TYPE),
-        ("ce_id", str(envelope.id)),
-        ("ce_type", envelope.type),
-        ("ce_specversion", envelope.specversion),
-        ("correlation_id", envelope.correlationid),
+        ("ce_id", event_id),
+        ("ce_type", event_type),
+        ("ce_specversion", specversion),
+        ("correlation_id", correlation_id),
     ]
-    if envelope.traceparent:
-        headers.append(("traceparent", envelope.traceparent))
+    if traceparent:
+        headers.append(("traceparent", traceparent))
     return headers
 
 
@@ -53,6 +62,22 @@ def outbox_values(topic: str, key: str, envelope: Envelope, raw: dict[str, str] 
 
     `raw`: payload fields already serialised (see `schemas.envelope.encode`)."""
     return envelope.id, topic, key.encode(), encode(envelope, raw), [list(h) for h in event_headers(envelope)]
+
+
+def outbox_values_of_bytes(
+    topic: str,
+    key: str,
+    value: bytes,
+    *,
+    event_id: UUID,
+    event_type: str,
+    correlation_id: str,
+    traceparent: str | None,
+) -> tuple[object, ...]:
+    """`outbox_values` of an event already encoded (`schemas.envelope.encode_fresh`): the same row, given the
+    envelope attributes its headers carry."""
+    headers = _headers(str(event_id), event_type, "1.0", correlation_id, traceparent)
+    return event_id, topic, key.encode(), value, [list(h) for h in headers]
 
 
 async def add_to_outbox(conn: Connection, topic: str, key: str, envelope: Envelope) -> None:
@@ -166,11 +191,18 @@ class OutboxRelay:
                 await lock_conn.execute("SELECT pg_advisory_unlock($1)", self._lock_key)
 
     async def _publish_loop(self, producer: AIOKafkaProducer) -> None:
+        backlog_measured = 0.0
         while True:
+            # Cleared before the batch is read, never after: a commit announced while this batch is being
+            # published sets it again, so the relay goes round at once. Cleared after the batch, such a
+            # notification was lost and that commit's rows waited up to a poll interval (0.5 s) for nothing.
+            self._wakeup.clear()
             published = await self.publish_batch(producer)
             if published < self._batch_size:
-                self._wakeup.clear()
-                BACKLOG.set(await outbox_backlog(self._pool))
+                now = time.monotonic()
+                if now - backlog_measured >= _BACKLOG_EVERY:  # count(*) is a scan: not on every round
+                    backlog_measured = now
+                    BACKLOG.set(await outbox_backlog(self._pool))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_interval)
 
