@@ -279,9 +279,15 @@ async def test_two_replicas_claim_rows_without_sending_any_twice(
             return len(rows) == n and all(r["state"] == "delivered" for r in rows)
 
         await eventually(all_delivered, timeout=120, interval=0.5, what="every send delivered")
+
+        async def every_outcome() -> list[DispatchSucceeded | DispatchFailed]:
+            outcomes = await feed.outcomes()
+            return outcomes if len({o.certificate_id for o in outcomes}) >= n else []
+
+        outcomes = await eventually(every_outcome, timeout=60, interval=0.5, what="every outcome published")
     received = await fk.received_counts()
     assert [received[cert.id] for cert, _ in certs] == [1] * n
-    outcomes = [o for o in await feed.outcomes() if isinstance(o, DispatchSucceeded)]
+    assert all(isinstance(o, DispatchSucceeded) for o in outcomes)
     assert sorted(o.certificate_id for o in outcomes) == sorted(cert.id for cert, _ in certs)
 
 
