@@ -142,7 +142,8 @@ class IdempotentConsumer:
                 apply_started = time.perf_counter()
                 # Partitions are applied concurrently, one transaction each: keys (citizens) never span
                 # partitions, so their transactions touch different rows, and the database waits of one overlap
-                # the others'.
+                # the others'. A consumer whose batches all update the same rows (aggregates) asks for one
+                # transaction per fetch instead.
                 if self._one_transaction_per_fetch and len(self._topics) == 1:
                     await self._process_batch([r for records in batches.values() for r in records], dlq)
                 else:
