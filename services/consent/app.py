@@ -2,7 +2,7 @@
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,7 +29,7 @@ from services.kit.kafka import ensure_topics, make_producer
 from services.kit.logging import configure_logging
 from services.kit.outbox import OutboxRelay, outbox_readiness
 from services.kit.problems import Problem, problem_from_pydantic, problems_response
-from services.kit.tasks import stop_all, supervise
+from services.kit.tasks import after, stop_all, supervise
 
 log = structlog.get_logger(__name__)
 
@@ -120,15 +120,11 @@ def create_app(settings: ConsentSettings | None = None, clock: Clock = _utc_now)
                 HELD_NOW.set(await repo.held_count(pool))
                 await asyncio.sleep(15)
 
-        async def after_topics(work: Callable[[], Awaitable[None]]) -> None:
-            await topics()  # idempotent; Kafka may come later than the API
-            await work()
-
         tasks = [asyncio.create_task(supervise("purge", purge)), asyncio.create_task(supervise("gauges", gauges))]
         if settings.relay_enabled:
-            tasks.append(asyncio.create_task(supervise("relay", functools.partial(after_topics, relay.run))))
+            tasks.append(asyncio.create_task(supervise("relay", after(topics, relay.run))))
         if settings.consumer_enabled:
-            tasks.append(asyncio.create_task(supervise("gate", functools.partial(after_topics, consumer.run))))
+            tasks.append(asyncio.create_task(supervise("gate", after(topics, consumer.run))))
         log.info("consent.started", host=settings.host, port=settings.port)
         try:
             yield

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +25,7 @@ from services.kit.http import install_common
 from services.kit.kafka import ensure_topics, make_producer
 from services.kit.logging import configure_logging
 from services.kit.outbox import OutboxRelay, outbox_readiness
-from services.kit.tasks import stop_all, supervise
+from services.kit.tasks import after, stop_all, supervise
 
 log = structlog.get_logger(__name__)
 
@@ -76,20 +76,19 @@ def create_app(settings: DispatchSettings | None = None, clock: Clock = _utc_now
         )
         app.state.dispatch, app.state.relay, app.state.consumer, app.state.sender = dispatch, relay, consumer, sender
 
-        async def after_topics(work: Callable[[], Awaitable[None]]) -> None:
+        async def topics() -> None:
             await ensure_topics(
                 settings, [*CONSUMED_TOPICS, DISPATCH_OUTCOMES, *map(dead_letter, CONSUMED_TOPICS)],
                 deadline_seconds=float("inf"),
             )  # fmt: skip
-            await work()
 
         tasks: list[asyncio.Task[None]] = []
         if settings.sender_enabled:
             tasks.append(asyncio.create_task(supervise("sender", sender.run)))
         if settings.relay_enabled:
-            tasks.append(asyncio.create_task(supervise("relay", functools.partial(after_topics, relay.run))))
+            tasks.append(asyncio.create_task(supervise("relay", after(topics, relay.run))))
         if settings.consumer_enabled:
-            tasks.append(asyncio.create_task(supervise("consumer", functools.partial(after_topics, consumer.run))))
+            tasks.append(asyncio.create_task(supervise("consumer", after(topics, consumer.run))))
         log.info("dispatch.started", host=settings.host, port=settings.port)
         try:
             yield

@@ -26,6 +26,17 @@ async def supervise(name: str, work: Callable[[], Awaitable[None]], *, max_backo
         backoff = min(backoff * 2, max_backoff)
 
 
+def after(prepare: Callable[[], Awaitable[None]], work: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    """`work`, each time only once `prepare` has run: e.g. a consumer or relay that needs its topics, which Kafka may
+    not have yet when the service starts (`supervise` runs both again after a failure)."""
+
+    async def run() -> None:
+        await prepare()
+        await work()
+
+    return run
+
+
 async def stop_all(tasks: list[asyncio.Task[None]], grace: float = 10.0) -> None:
     """Cancel the tasks and wait for them, at most `grace` seconds."""
     for task in tasks:

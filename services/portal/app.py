@@ -4,8 +4,7 @@ read-model consumer and the outbox relay."""
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,7 +27,7 @@ from services.kit.kafka import ensure_topics, make_producer
 from services.kit.logging import configure_logging
 from services.kit.outbox import OutboxRelay, outbox_readiness
 from services.kit.problems import problem_from_pydantic, problems_response
-from services.kit.tasks import stop_all, supervise
+from services.kit.tasks import after, stop_all, supervise
 from services.portal import repo
 from services.portal.actions import Actions, NotFound
 from services.portal.consent_api import ConsentApi, ConsentUnavailable
@@ -146,10 +145,6 @@ def create_app(
                 deadline_seconds=float("inf"),
             )
 
-        async def after_topics(work: Callable[[], Awaitable[None]]) -> None:
-            await topics()
-            await work()
-
         async def purge_sessions() -> None:
             while True:
                 now = clock()
@@ -163,9 +158,9 @@ def create_app(
         await asyncio.to_thread(latin_fonts, settings.font_dir)  # the first PDF need not wait for it
         tasks = [asyncio.create_task(supervise("sessions", purge_sessions))]
         if settings.relay_enabled:
-            tasks.append(asyncio.create_task(supervise("relay", functools.partial(after_topics, relay.run))))
+            tasks.append(asyncio.create_task(supervise("relay", after(topics, relay.run))))
         if settings.consumer_enabled:
-            tasks.append(asyncio.create_task(supervise("read-model", functools.partial(after_topics, consumer.run))))
+            tasks.append(asyncio.create_task(supervise("read-model", after(topics, consumer.run))))
         log.info("portal.started", host=settings.host, port=settings.port)
         try:
             yield

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from importlib import resources
@@ -30,7 +30,7 @@ from services.kit.kafka import ensure_topics, make_producer
 from services.kit.logging import configure_logging
 from services.kit.outbox import OutboxRelay, outbox_readiness
 from services.kit.problems import Problem, error_response, problem_from_pydantic, problems_response
-from services.kit.tasks import stop_all, supervise
+from services.kit.tasks import after, stop_all, supervise
 from services.stats import repo
 from services.stats.feed import FeedPublisher
 from services.stats.handlers import Ingest, on_batch, on_event
@@ -185,10 +185,9 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
         )
         app.state.pool, app.state.relay, app.state.consumer = pool, relay, consumer
 
-        async def after_topics(work: Callable[[], Awaitable[None]]) -> None:
+        async def topics() -> None:
             await ensure_topics(settings, [CONSENT_RELEASED, STATS_SICKLEAVE, dead_letter(CONSENT_RELEASED)],
                                 deadline_seconds=float("inf"))  # fmt: skip
-            await work()
 
         async def consume() -> None:
             while await repo.rebuild_in_progress(pool):  # the operator's rebuild owns the tables until it is done
@@ -198,9 +197,9 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
 
         tasks = []
         if settings.relay_enabled:
-            tasks.append(asyncio.create_task(supervise("relay", functools.partial(after_topics, relay.run))))
+            tasks.append(asyncio.create_task(supervise("relay", after(topics, relay.run))))
         if settings.consumer_enabled:
-            tasks.append(asyncio.create_task(supervise("ingest", functools.partial(after_topics, consume))))
+            tasks.append(asyncio.create_task(supervise("ingest", after(topics, consume))))
         if settings.publisher_enabled:
             tasks.append(asyncio.create_task(supervise("feed", publisher.run)))
         log.info("stats.started", host=settings.host, port=settings.port)
