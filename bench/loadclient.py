@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import multiprocessing.queues
+import queue
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -187,7 +188,16 @@ def sessions_in_process(
     results: multiprocessing.queues.Queue[Drive] = context.Queue()
     child = context.Process(target=_sessions_child, args=((host, port, list(requests), seconds, rate), results))
     child.start()
+    deadline = time.monotonic() + seconds + 120
     try:
-        return results.get(timeout=seconds + 120)
+        while time.monotonic() < deadline:
+            try:
+                return results.get(timeout=0.5)
+            except queue.Empty:
+                if not child.is_alive():
+                    raise RuntimeError(f"the load generator exited with {child.exitcode} before reporting") from None
+        raise RuntimeError(f"the load generator did not report within {seconds + 120:.0f} s")
     finally:
         child.join(timeout=30)
+        if child.is_alive():
+            child.kill()
