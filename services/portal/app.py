@@ -211,6 +211,7 @@ def create_app(
             yield
         finally:
             await stop_all(tasks)
+            app.state.portal.actions.close()
             await consent.close()
             await close_pool(pool)
             await close_pool(background)
