@@ -86,45 +86,79 @@ def templates(count: int) -> list[dict[str, Any]]:
 
 
 async def load(settings: PortalSettings, certificates: int, citizens: int) -> tuple[list[str], dict[str, str]]:
-    """COPY the read model in; returns the citizen refs and one certificate id per citizen (for the PDF phase)."""
+    """COPY the read model in; returns the citizen refs and one certificate id per citizen (for the PDF phase).
+
+    Batches are made in a thread (documents from 40 pre-serialised templates, only id and time filled in) while
+    two connections COPY the previous ones, so Python and PostgreSQL work at the same time."""
     await migrate(settings.database_url, settings.db_schema, MIGRATIONS)
     pool = await create_pool(settings.database_url, settings.db_schema, application="portal-bench", max_size=4)
     rng = random.Random(7)  # noqa: S311 - test data
     docs = templates(40)
+    serialised = [orjson.dumps({**d, "id": "@@ID@@", "signed_at": "@@AT@@"}).decode() for d in docs]
     refs = [uuid.UUID(int=rng.getrandbits(128)).hex + uuid.UUID(int=rng.getrandbits(128)).hex for _ in range(citizens)]
     now = datetime.now(UTC)
     first: dict[str, str] = {}
     started = time.perf_counter()
     batch = 50_000
-    try:
+
+    def make(offset: int) -> tuple[io.BytesIO, io.BytesIO, int]:
+        rows, history = [], []
+        for i in range(offset, min(offset + batch, certificates)):
+            ref = refs[i % citizens] if i < citizens else refs[rng.randrange(citizens)]
+            doc = docs[i % len(docs)]
+            cert_id = f"b{i:09d}"
+            at = (now - timedelta(days=rng.randrange(0, 5 * 365), minutes=rng.randrange(0, 1440))).isoformat()
+            first.setdefault(ref, cert_id)
+            document = serialised[i % len(docs)].replace("@@ID@@", cert_id).replace("@@AT@@", at)
+            rows.append((cert_id, ref, doc["type"], at, doc["care_unit"]["hsa_id"], doc["care_unit"]["name"],
+                         doc["issuer"]["name"], document, "f", "f", at))  # fmt: skip
+            history.append((cert_id, doc["care_unit"]["name"], "RECEIVED", at))
+        return csv_bytes(rows), csv_bytes(history), len(rows)
+
+    loaded = 0
+    batches: asyncio.Queue[tuple[io.BytesIO, io.BytesIO, int] | None] = asyncio.Queue(maxsize=2)
+
+    async def copier() -> None:
+        nonlocal loaded
         async with pool.acquire() as conn:
-            for offset in range(0, certificates, batch):
-                rows, history = [], []
-                for i in range(offset, min(offset + batch, certificates)):
-                    ref = refs[i % citizens] if i < citizens else refs[rng.randrange(citizens)]
-                    doc = dict(docs[i % len(docs)])
-                    cert_id = f"b{i:09d}"
-                    signed = now - timedelta(days=rng.randrange(0, 5 * 365), minutes=rng.randrange(0, 1440))
-                    doc["id"], doc["signed_at"] = cert_id, signed.isoformat()
-                    first.setdefault(ref, cert_id)
-                    at = signed.isoformat()
-                    rows.append((cert_id, ref, doc["type"], at, doc["care_unit"]["hsa_id"], doc["care_unit"]["name"],
-                                 doc["issuer"]["name"], orjson.dumps(doc).decode(), "f", "f", at))  # fmt: skip
-                    history.append((cert_id, doc["care_unit"]["name"], "RECEIVED", at))
+            while (item := await batches.get()) is not None:
+                rows, history, n = item
                 # CSV COPY (text): asyncpg's binary COPY has no jsonb encoder.
                 await conn.copy_to_table(
-                    "certificates", source=csv_bytes(rows), format="csv",
-                    columns=["id", "citizen_ref", "type", "signed_at", "care_unit_hsa", "care_unit_name", "issuer_name",
-                             "document", "archived", "test_patient", "released_at"],
+                    "certificates", source=rows, format="csv",
+                    columns=["id", "citizen_ref", "type", "signed_at", "care_unit_hsa", "care_unit_name",
+                             "issuer_name", "document", "archived", "test_patient", "released_at"],
                 )  # fmt: skip
                 await conn.copy_to_table(
-                    "status_history", source=csv_bytes(history), format="csv",
-                    columns=["certificate_id", "party", "state", "at"],
-                )  # fmt: skip
-                print(
-                    f"  loaded {offset + len(rows):,} certificates ({time.perf_counter() - started:.0f} s)", flush=True
+                    "status_history", source=history, format="csv", columns=["certificate_id", "party", "state", "at"]
                 )
-            await conn.execute("ANALYZE")
+                loaded += n
+                print(f"  loaded {loaded:,} certificates ({time.perf_counter() - started:.0f} s)", flush=True)
+
+    async def put(item: tuple[io.BytesIO, io.BytesIO, int] | None) -> None:
+        """Queue a batch; a copier's error stops the load instead of leaving this waiting on a full queue."""
+        while True:
+            for task in copiers:
+                if task.done():
+                    task.result()
+            try:
+                await asyncio.wait_for(batches.put(item), 1)
+                return
+            except TimeoutError:
+                continue
+
+    try:
+        copiers = [asyncio.create_task(copier()) for _ in range(2)]
+        try:
+            for offset in range(0, certificates, batch):
+                await put(await asyncio.to_thread(make, offset))
+            for _ in copiers:
+                await put(None)
+            await asyncio.gather(*copiers)
+        finally:
+            for task in copiers:
+                task.cancel()
+        await pool.execute("ANALYZE")
     finally:
         await pool.close()
     return refs, first
