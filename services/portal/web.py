@@ -237,6 +237,7 @@ async def _list_page(request: Request, *, archived: bool) -> Response:
         "list.html",
         session,
         archived=archived,
+        archived_notice=bool(q.get("arkiverat")),
         groups=group_by_year(shown),
         total=len(items),
         years=sorted({i.signed_at.year for i in items}, reverse=True),
