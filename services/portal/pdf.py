@@ -37,7 +37,11 @@ def latin_fonts(font_dir: str) -> dict[str, str]:
         options = subset.Options()
         options.name_IDs = ["*"]
         options.notdef_outline = True
-        options.drop_tables += ["FFTM"]  # FontForge's timestamps: nothing a PDF needs
+        # Nothing a PDF without text shaping uses, and what fpdf2 would otherwise parse and drop again for every
+        # PDF: FontForge's timestamps, OpenType layout, kerning and device tables, and the TrueType hinting
+        # programs (viewers rasterise embedded outlines with their own hinting).
+        options.drop_tables += ["FFTM", "GPOS", "GSUB", "GDEF", "kern", "hdmx", "VDMX", "LTSH"]
+        options.hinting = False
         font = subset.load_font(str(Path(font_dir) / name), options)
         subsetter = subset.Subsetter(options)
         subsetter.populate(unicodes=_UNICODES)
