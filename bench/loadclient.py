@@ -7,9 +7,13 @@ this client spends a few microseconds.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import multiprocessing.queues
+import queue
 import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 
 def post_request(host: str, port: int, path: str, body: bytes, headers: dict[str, str]) -> bytes:
@@ -92,3 +96,108 @@ async def open_loop(
     while not idle.empty():
         idle.get_nowait().close()
     return statuses, latencies
+
+
+def get_request(host: str, port: int, path: str, headers: dict[str, str]) -> bytes:
+    lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+@dataclass
+class Drive:
+    """What one load phase measured on the client side."""
+
+    latencies: list[float]  # seconds; from the scheduled send time when paced
+    statuses: Counter[int]
+    seconds: float  # elapsed wall-clock time of the phase
+    client_cpu: float  # CPU seconds the load generator itself spent
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def errors(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status != 200)
+
+
+async def sessions(host: str, port: int, requests: Sequence[bytes], seconds: float, rate: float | None = None) -> Drive:
+    """One keep-alive connection per entry of `requests` (one user session each, sending its own request bytes).
+
+    Closed loop (`rate` None): every session sends its next request when the answer to the last one has arrived,
+    so the server's throughput is measured. Paced (open loop): together the sessions offer `rate` requests/s,
+    session i of n sending at begin + (k·n + i)/rate; latency counts from that scheduled time, so a slow answer
+    also delays (and is charged to) the requests scheduled behind it, as for a real user (no coordinated omission).
+    """
+    connections = [await connect(host, port) for _ in requests]
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    n = len(requests)
+    cpu0 = time.process_time()
+    begin = time.perf_counter() + 0.05
+    end = begin + seconds
+
+    async def closed(conn: Connection, request: bytes) -> None:
+        clock = time.perf_counter
+        while (t0 := clock()) < end:
+            statuses[await conn.exchange(request)] += 1
+            latencies.append(clock() - t0)
+
+    async def paced(conn: Connection, request: bytes, i: int) -> None:
+        assert rate is not None
+        clock = time.perf_counter
+        k = 0
+        while (scheduled := begin + (k * n + i) / rate) < end:
+            delay = scheduled - clock()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            statuses[await conn.exchange(request)] += 1
+            latencies.append(clock() - scheduled)
+            k += 1
+
+    if rate is None:
+        await asyncio.gather(*(closed(c, r) for c, r in zip(connections, requests, strict=True)))
+    else:
+        await asyncio.gather(*(paced(c, r, i) for i, (c, r) in enumerate(zip(connections, requests, strict=True))))
+    elapsed = time.perf_counter() - begin
+    client_cpu = time.process_time() - cpu0
+    for c in connections:
+        c.close()
+    return Drive(latencies, statuses, elapsed, client_cpu)
+
+
+def _sessions_child(
+    args: tuple[str, int, Sequence[bytes], float, float | None], results: multiprocessing.queues.Queue[Drive]
+) -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency; plain asyncio works too
+        pass
+    results.put(asyncio.run(sessions(*args)))
+
+
+def sessions_in_process(
+    host: str, port: int, requests: Sequence[bytes], seconds: float, rate: float | None = None
+) -> Drive:
+    """`sessions` in a separate process (uvloop), so the load generator neither shares the measuring process's
+    event loop nor hides its own CPU cost: `Drive.client_cpu` is what it spent. Blocks; call it in a thread."""
+    context = multiprocessing.get_context("spawn")
+    results: multiprocessing.queues.Queue[Drive] = context.Queue()
+    child = context.Process(target=_sessions_child, args=((host, port, list(requests), seconds, rate), results))
+    child.start()
+    deadline = time.monotonic() + seconds + 120
+    try:
+        while time.monotonic() < deadline:
+            try:
+                return results.get(timeout=0.5)
+            except queue.Empty:
+                if not child.is_alive():
+                    raise RuntimeError(f"the load generator exited with {child.exitcode} before reporting") from None
+        raise RuntimeError(f"the load generator did not report within {seconds + 120:.0f} s")
+    finally:
+        child.join(timeout=30)
+        if child.is_alive():
+            child.kill()

@@ -39,13 +39,25 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
-async def create_pool(database_url: str, schema: str, *, application: str, max_size: int = 10) -> Pool:
-    """A pool whose connections work in `schema` only."""
+async def _rollback_only(conn: asyncpg.Connection) -> None:
+    """Release without asyncpg's reset query: asyncpg has already rolled back a transaction left open."""
+
+
+async def create_pool(
+    database_url: str, schema: str, *, application: str, max_size: int = 10, reset_session: bool = True
+) -> Pool:
+    """A pool whose connections work in `schema` only.
+
+    asyncpg resets every connection it takes back (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL): one more round
+    trip per acquire. `reset_session=False` skips it, for a pool whose users leave no session state behind
+    (no SET, LISTEN, cursors outside a transaction or session-level advisory locks); a transaction left open is
+    still rolled back."""
     pool: Pool = await asyncpg.create_pool(
         database_url,
         min_size=1,
         max_size=max_size,
         init=_init_connection,
+        reset=None if reset_session else _rollback_only,
         server_settings={"search_path": check_schema_name(schema), "application_name": application},
     )
     return pool

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from schemas.base import Frozen
 from services.portal import repo
-from services.portal.app import changing, consented, logged_in, portal_of
+from services.portal.app import changing, consented, consented_list, logged_in, portal_of
 from services.portal.domain import FKASSA, RECIPIENT_NAMES
 from services.portal.handlers import SendRefused
 from services.portal.views import filter_items
@@ -108,8 +108,8 @@ async def list_certificates(
     care_unit: Annotated[str | None, Query(max_length=31)] = None,
     status: Annotated[Literal["nytt", "skickat", "ej-skickat", "ersatt"] | None, Query()] = None,
 ) -> list[dict[str, Any]]:
-    session = await consented(request)
-    items = [i for i in await portal_of(request).actions.list_certificates(session) if i.archived == archived]
+    _session, listed = await consented_list(request)
+    items = [i for i in listed if i.archived == archived]
     shown = filter_items(items, year=year, cert_type=type, care_unit=care_unit, status=status)
     return [i.as_json() for i in shown]
 

@@ -440,6 +440,40 @@ async def touch_session(
     return row
 
 
+async def session_and_list(
+    conn: Connection | Pool, id_hash: bytes, now: datetime, idle_after: datetime, touch_before: datetime
+) -> list[asyncpg.Record]:
+    """`touch_session` and, for a session with consent, `list_certificates` with its access-log row, in one
+    statement (one round trip, one commit). No rows: no such session (or it timed out). Otherwise every row carries
+    the session's columns; the certificate columns (`id` ...) are NULL in the one row of a citizen without any, and
+    on the one row of a session without consent (nothing is then listed or logged)."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"""
+        WITH current AS (
+            SELECT citizen_ref, personnummer, given_name, family_name, csrf_token, consent_given, last_seen
+            FROM sessions WHERE id_hash = $1 AND kind = 'AUTHENTICATED' AND last_seen >= $3
+        ), touched AS (
+            UPDATE sessions SET last_seen = $2
+            WHERE id_hash = $1 AND last_seen < $4 AND EXISTS (SELECT 1 FROM current)
+            RETURNING 1
+        ), logged AS (
+            INSERT INTO access_log (citizen_ref, certificate_id, action, outcome, at)
+            SELECT citizen_ref, NULL, 'list', 'ok', $2 FROM current WHERE consent_given
+        )
+        SELECT s.*, l.* FROM current s LEFT JOIN LATERAL (
+            SELECT {_LIST_COLUMNS} FROM certificates c
+            WHERE c.citizen_ref = s.citizen_ref AND s.consent_given
+        ) l ON true
+        ORDER BY l.signed_at DESC, l.id
+        """,  # noqa: S608 - constant columns
+        id_hash,
+        now,
+        idle_after,
+        touch_before,
+    )
+    return rows
+
+
 async def delete_session(conn: Connection | Pool, id_hash: bytes) -> str | None:
     """Remove a session; returns its ID token (the hint for the identity provider's logout)."""
     token: str | None = await conn.fetchval(

@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import asyncpg
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -72,19 +73,22 @@ class CsrfRefused(Exception):
 TOUCH_GRANULARITY = timedelta(seconds=15)
 
 
-async def load_session(
-    request: Request, pool: Pool, settings: PortalSettings, now: datetime, *, extend: bool = False
-) -> Session | None:
-    """The authenticated session of the request, or None. Its idle clock restarts (at most every 15 s, so most
-    requests only read; at once when `extend`)."""
+def session_id_hash(request: Request) -> bytes | None:
+    """The stored id of the session the request's cookie names (None without a plausible cookie)."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token or len(token) > 100:
         return None
-    id_hash = token_hash(token)
-    idle_after = now - timedelta(seconds=settings.session_idle_seconds)
-    row = await repo.touch_session(pool, id_hash, now, idle_after, now if extend else now - TOUCH_GRANULARITY)
-    if row is None:
-        return None
+    return token_hash(token)
+
+
+def session_window(settings: PortalSettings, now: datetime, *, extend: bool = False) -> tuple[datetime, datetime]:
+    """(idle_after, touch_before) for a session lookup at `now`: a session last seen before idle_after has timed
+    out; its idle clock restarts only if last restarted before touch_before (at most every 15 s, so most requests
+    only read; at once when `extend`)."""
+    return now - timedelta(seconds=settings.session_idle_seconds), now if extend else now - TOUCH_GRANULARITY
+
+
+def session_from_row(id_hash: bytes, row: asyncpg.Record) -> Session:
     return Session(
         id_hash=id_hash,
         citizen_ref=row["citizen_ref"],
@@ -95,6 +99,17 @@ async def load_session(
         consent_given=row["consent_given"],
         last_seen=row["last_seen"],
     )
+
+
+async def load_session(
+    request: Request, pool: Pool, settings: PortalSettings, now: datetime, *, extend: bool = False
+) -> Session | None:
+    """The authenticated session of the request, or None. Its idle clock restarts (see `session_window`)."""
+    id_hash = session_id_hash(request)
+    if id_hash is None:
+        return None
+    row = await repo.touch_session(pool, id_hash, now, *session_window(settings, now, extend=extend))
+    return None if row is None else session_from_row(id_hash, row)
 
 
 async def check_csrf(request: Request, session: Session, settings: PortalSettings) -> None:

@@ -242,6 +242,7 @@ class ListItem:
     replaced: bool
     send_state: str | None
     badges: list[str]
+    signed_date: str = ""  # signed_at as YYYY-MM-DD (Stockholm), for the pages
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -260,11 +261,13 @@ class ListItem:
 
 def list_item(row: Any, now: datetime, new_days: int) -> ListItem:
     replaced = row["replaced_by"] is not None
+    signed_at = row["signed_at"].astimezone(STOCKHOLM)  # years and dates as the citizen reads them
     return ListItem(
         id=row["id"],
         type=row["type"],
         type_name=type_name(row["type"]),
-        signed_at=row["signed_at"].astimezone(STOCKHOLM),  # years and dates as the citizen reads them
+        signed_at=signed_at,
+        signed_date=signed_at.date().isoformat(),
         care_unit_name=row["care_unit_name"],
         care_unit_hsa=row["care_unit_hsa"],
         issuer_name=row["issuer_name"],

@@ -11,11 +11,12 @@ import orjson
 import structlog
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
 
 from services.kit.citizen import citizen_ref
 from services.portal import repo
 from services.portal.actions import NotFound
-from services.portal.app import Portal, changing, consented, logged_in, portal_of
+from services.portal.app import Portal, changing, consented, consented_list, logged_in, portal_of
 from services.portal.domain import FKASSA, RECIPIENT_NAMES, group_by_year
 from services.portal.handlers import SendRefused
 from services.portal.oidc import LoginRefused
@@ -213,12 +214,20 @@ def _int_or_none(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() and len(value) == 4 else None
 
 
-@router.get("/intyg", response_class=HTMLResponse)
-async def certificates(request: Request, archived: bool = False) -> Response:
-    session = await consented(request)
-    portal = portal_of(request)
+async def certificates(request: Request) -> Response:
+    """Mina intyg (the busiest page): a plain Starlette route, matched before every other route (see `LIST_ROUTES`),
+    without FastAPI's parameter machinery."""
+    return await _list_page(request, archived=False)
+
+
+async def archived_certificates(request: Request) -> Response:
+    return await _list_page(request, archived=True)
+
+
+async def _list_page(request: Request, *, archived: bool) -> Response:
+    session, listed = await consented_list(request)
     q = request.query_params
-    items = [i for i in await portal.actions.list_certificates(session) if i.archived == archived]
+    items = [i for i in listed if i.archived == archived]
     shown = filter_items(
         items, year=_int_or_none(q.get("ar")), cert_type=q.get("typ") or None,
         care_unit=q.get("vardenhet") or None, status=q.get("status") or None,
@@ -228,6 +237,7 @@ async def certificates(request: Request, archived: bool = False) -> Response:
         "list.html",
         session,
         archived=archived,
+        archived_notice=bool(q.get("arkiverat")),
         groups=group_by_year(shown),
         total=len(items),
         years=sorted({i.signed_at.year for i in items}, reverse=True),
@@ -238,9 +248,11 @@ async def certificates(request: Request, archived: bool = False) -> Response:
     )
 
 
-@router.get("/intyg/arkiverade", response_class=HTMLResponse)
-async def archived_certificates(request: Request) -> Response:
-    return await certificates(request, archived=True)
+# Mounted by create_app ahead of all other routes: neither path can match any other route.
+LIST_ROUTES = [
+    Route("/intyg", certificates, methods=["GET"], include_in_schema=False),
+    Route("/intyg/arkiverade", archived_certificates, methods=["GET"], include_in_schema=False),
+]
 
 
 @router.get("/intyg/{certificate_id}", response_class=HTMLResponse)
