@@ -5,6 +5,7 @@ the faults of `faults.py`. Everything received is kept in PostgreSQL, in the sim
 """
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -50,6 +51,7 @@ from services.kit.problems import (
 log = structlog.get_logger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+FAULT_COUNT_SECONDS = 1.0  # how often the injected-fault counts are written
 
 # The types whose main recipient is Försäkringskassan: LISJP, FK7263, LUSE, LUAE_NA, LUAE_FS.
 FK_TYPES: frozenset[str] = frozenset(code for code, t in CERTIFICATE_TYPES.items() if t.main_recipient == "FKASSA")
@@ -144,10 +146,15 @@ def create_app(settings: FksimSettings | None = None, clock: Clock = _utc_now) -
         hide_dropped_response_errors()
         await migrate(settings.database_url, settings.db_schema, MIGRATIONS)
         app.state.pool = await create_pool(settings.database_url, settings.db_schema, application="fk-sim")
+        counting = asyncio.create_task(count_faults())
         log.info("fksim.started", host=settings.host, port=settings.port, schema=settings.db_schema)
         try:
             yield
         finally:
+            counting.cancel()
+            await asyncio.gather(counting, return_exceptions=True)
+            await writer.close()
+            await flush_fault_counts()
             await close_pool(app.state.pool)
             log.info("fksim.stopped")
 
@@ -162,8 +169,10 @@ def create_app(settings: FksimSettings | None = None, clock: Clock = _utc_now) -
         pool: Pool = app.state.pool
         return pool
 
-    # Fault counts are added up in memory and written in one statement per kind by whoever writes next: counting
-    # every write's latency fault on one row would serialise all writes on that row's lock.
+    writer = store.ReceiptWriter(pool_of)
+
+    # Fault counts are added up in memory and written once a second (and before /sim/stats answers): a latency
+    # fault is injected into every write, and a database write per request cost as much as storing the receipt.
     unwritten: dict[str, int] = {}
     flush_lock = asyncio.Lock()
 
@@ -176,12 +185,17 @@ def create_app(settings: FksimSettings | None = None, clock: Clock = _utc_now) -
                 except Exception as exc:  # the count is informative; the fault must happen anyway
                     log.warning("fksim.fault.count_failed", error=type(exc).__name__)
 
+    async def count_faults() -> None:
+        while True:
+            await asyncio.sleep(FAULT_COUNT_SECONDS)
+            await flush_fault_counts()
+
     async def on_fault(kind: FaultKind, scope: Scope) -> None:
         FAULTS.labels(kind.value).inc()
-        log.info("fksim.fault.injected", kind=kind.value, method=scope["method"], path=scope["path"])
+        # The latency is added to every write: logging it each time would be noise (the metric counts it).
+        level = logging.DEBUG if kind is FaultKind.LATENCY else logging.INFO
+        log.log(level, "fksim.fault.injected", kind=kind.value, method=scope["method"], path=scope["path"])
         unwritten[kind.value] = unwritten.get(kind.value, 0) + 1
-        if not flush_lock.locked():
-            await flush_fault_counts()
 
     injector = FaultInjector(clock, on_fault)
 
@@ -245,38 +259,43 @@ def create_app(settings: FksimSettings | None = None, clock: Clock = _utc_now) -
         request: Request,
         idempotency_key: IdempotencyKey,
         sender_name: Annotated[str, Depends(caller)],
-    ) -> JSONResponse:
+    ) -> Response:
         body = await request.body()
         try:
-            envelope = _SubmissionEnvelope.model_validate_json(body)
+            # One pass over the JSON for a good submission; a bad one is examined again below for a precise answer.
+            submission = Submission.model_validate_json(body)
         except ValidationError as exc:
-            return problems_response([problem_from_pydantic(e) for e in exc.errors()])
-        cert_type = envelope.certificate.get("type")
-        if cert_type not in FK_TYPES:
-            shown = repr(cert_type) if isinstance(cert_type, str) else "missing"
-            return problems_response([_type_problem()], f"Försäkringskassan does not take certificates of type {shown}")
-        try:
-            # Validated from JSON (not from the dict), so the rules are exactly those intake applies.
-            certificate = CERTIFICATE_ADAPTER.validate_json(orjson.dumps(envelope.certificate))
-        except ValidationError as exc:
+            return _invalid_submission(body, exc)
+        certificate = submission.certificate
+        if certificate.type not in FK_TYPES:
             return problems_response(
-                [problem_from_pydantic(e, prefix="certificate") for e in exc.errors()], "the certificate is invalid"
+                [_type_problem()], f"Försäkringskassan does not take certificates of type {certificate.type!r}"
             )
-        outcome, receipt = await store.receive(
-            pool_of(),
-            idempotency_key=idempotency_key,
-            certificate_id=certificate.id,
-            certificate_type=certificate.type,
-            sender=envelope.sender,
-            caller=sender_name,
-            body={"certificate": envelope.certificate, "sender": envelope.sender},
-            now=clock(),
+        now = clock()
+        receipt = await writer.insert(
+            store.NewReceipt(
+                idempotency_key=idempotency_key,
+                certificate_id=certificate.id,
+                certificate_type=certificate.type,
+                sender=submission.sender,
+                caller=sender_name,
+                body=body.decode(),
+                received_at=now,
+            )
         )
+        if receipt is not None:
+            outcome = store.ReceiveOutcome.STORED
+        else:  # the key was used before: the first receipt answers, or the key is refused for another certificate
+            outcome, receipt = await store.receive(
+                pool_of(), idempotency_key=idempotency_key, certificate_id=certificate.id,
+                certificate_type=certificate.type, sender=submission.sender, caller=sender_name,
+                body=body.decode(), now=now,
+            )  # fmt: skip
         RECEIVED.labels("intyg", outcome.value).inc()
         log.info(
             "fksim.intyg.received",
             certificate_id=certificate.id,
-            sender=envelope.sender,
+            sender=submission.sender,
             outcome=outcome.value,
         )
         if outcome is store.ReceiveOutcome.KEY_CONFLICT:
@@ -288,7 +307,7 @@ def create_app(settings: FksimSettings | None = None, clock: Clock = _utc_now) -
             receipt_id=receipt.receipt_id, certificate_id=receipt.certificate_id, received_at=receipt.received_at
         )
         status = 201 if outcome is store.ReceiveOutcome.STORED else 200
-        return JSONResponse(answer.model_dump(mode="json"), status_code=status)
+        return Response(answer.model_dump_json(), status_code=status, media_type="application/json")
 
     @app.get(
         "/v1/intyg/{certificate_id}/receipts",
@@ -426,6 +445,27 @@ def create_app(settings: FksimSettings | None = None, clock: Clock = _utc_now) -
     # Added last, so it runs first: nothing is read, and no fault injected, for a caller that is not a known sender.
     app.add_middleware(BearerGate, tokens=settings.sender_tokens, path_prefix="/v1/", what="sender")
     return app
+
+
+def _invalid_submission(body: bytes, error: ValidationError) -> JSONResponse:
+    """The answer to a submission that did not validate: the envelope's problems, a type Försäkringskassan does not
+    take (whether or not that certificate is valid), or the certificate's problems."""
+    try:
+        envelope = _SubmissionEnvelope.model_validate_json(body)
+    except ValidationError as exc:
+        return problems_response([problem_from_pydantic(e) for e in exc.errors()])
+    cert_type = envelope.certificate.get("type")
+    if cert_type not in FK_TYPES:
+        shown = repr(cert_type) if isinstance(cert_type, str) else "missing"
+        return problems_response([_type_problem()], f"Försäkringskassan does not take certificates of type {shown}")
+    try:
+        # Validated from JSON (not from the dict), so the rules are exactly those intake applies.
+        CERTIFICATE_ADAPTER.validate_json(orjson.dumps(envelope.certificate))
+    except ValidationError as exc:
+        return problems_response(
+            [problem_from_pydantic(e, prefix="certificate") for e in exc.errors()], "the certificate is invalid"
+        )
+    return problems_response([problem_from_pydantic(e) for e in error.errors()])
 
 
 def _stored_receipt(receipt: store.Receipt) -> StoredReceipt:
