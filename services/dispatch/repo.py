@@ -332,6 +332,18 @@ async def reschedule(pool: Pool, row_id: int, attempts: int, *, state: SendState
     return bool(result)
 
 
+async def make_due(pool: Pool, recipient_id: str, now: datetime) -> int:
+    """Every unfinished send of a recipient that waits for a later retry, and is not being worked on, due now."""
+    result: str = await pool.execute(
+        """
+        UPDATE sends SET next_attempt_at = $2
+        WHERE recipient_id = $1 AND state IN ('pending', 'in_flight') AND claimed_by IS NULL AND next_attempt_at > $2
+        """,
+        recipient_id, now,
+    )  # fmt: skip
+    return int(result.rsplit(" ", 1)[1])
+
+
 async def release_orphans(pool: Pool, *, lock_class: int, now: datetime) -> int:
     """Rows leased to a process that is gone (its advisory lock went with its connection) are due at once."""
     result: str = await pool.execute(

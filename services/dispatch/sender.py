@@ -76,6 +76,7 @@ class RecipientWorker:
         )
         self.wakeup = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()
+        self.release_waiting = False  # the circuit closed: the sends that waited for it are made due now
 
     async def run(self) -> None:
         dispatch = self.sender.dispatch
@@ -83,6 +84,8 @@ class RecipientWorker:
         try:
             while True:
                 self.wakeup.clear()
+                if self.release_waiting:
+                    await self._release_waiting()
                 free = self.recipient.max_concurrency - len(self.tasks)
                 allowed = self.breaker.allowance(time.monotonic(), free)
                 CIRCUIT.labels(self.recipient.id).set(_CIRCUIT_VALUE[self.breaker.state])
@@ -112,6 +115,19 @@ class RecipientWorker:
                 task.cancel()
             await asyncio.gather(*self.tasks, return_exceptions=True)
             await self.adapter.close()
+
+    async def _release_waiting(self) -> None:
+        """The recipient answers again: every send of it waiting for its retry time is due now, so the queue built
+        up during an outage drains at full concurrency instead of as each send's own backoff runs out."""
+        self.release_waiting = False
+        try:
+            released = await repo.make_due(self.sender.dispatch.pool, self.recipient.id, self.sender.dispatch.clock())
+        except Exception as exc:  # the database is away: try again next round; the sends are due later anyway
+            log.warning("dispatch.release.error", recipient=self.recipient.id, error=type(exc).__name__)
+            self.release_waiting = True
+            await asyncio.sleep(1.0)
+            return
+        log.info("dispatch.circuit.closed", recipient=self.recipient.id, released=released)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
@@ -171,7 +187,9 @@ class RecipientWorker:
             RECIPIENT_UP.labels(rid).set(0)
             ATTEMPTS.labels(rid, kind, "failed").inc()
         else:
-            self.breaker.succeeded()
+            if self.breaker.succeeded():
+                self.release_waiting = True
+                self.wakeup.set()
             RECIPIENT_UP.labels(rid).set(1)
             ATTEMPTS.labels(rid, kind, type(answer).__name__.lower()).inc()
         CIRCUIT.labels(rid).set(_CIRCUIT_VALUE[self.breaker.state])
@@ -239,7 +257,7 @@ class RecipientWorker:
         dispatch = self.sender.dispatch
         decision = decide_after_failure(
             state, maybe_delivered=answer.maybe_delivered, now=dispatch.clock(), schedule=self.sender.schedule,
-            rng=self.sender.rng,
+            rng=self.sender.rng, circuit_wait=self.breaker.wait(time.monotonic()),
         )  # fmt: skip
         if isinstance(decision, Fail):
             await self._finish_failed(claimed, decision.code, answer.detail)
