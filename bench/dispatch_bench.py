@@ -201,8 +201,12 @@ async def paced_latencies(settings: DispatchSettings, certs: list[Prepared], rat
     await consumer.start()
     await consumer.getmany(timeout_ms=500)
     await consumer.seek_to_end()
+    for tp in consumer.assignment():
+        await consumer.position(tp)  # the end offsets looked up now, not while the first outcomes arrive
     producer = make_producer(settings, client_id="bench-paced")
     await producer.start()
+    # The topic's metadata fetched now: the first request must not wait for the bench producer's bootstrap.
+    await producer.partitions_for(settings.topic(PORTAL_DISPATCH_REQUESTS.name))
 
     async def collect() -> None:
         while len(arrived) < len(certs):

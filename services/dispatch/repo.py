@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
+import orjson
 
 from services.dispatch.domain import CertificateStatus, KnownCertificate, Recipient, SendKind, SendState
 from services.kit.db import Connection, Pool
@@ -369,6 +370,51 @@ async def finish(conn: Connection | Pool, f: Finish) -> bool:
         event_id, topic, key, value, headers, uuid.uuid4(), revoke_deadline,
     )  # fmt: skip
     return bool(done)
+
+
+async def finish_many(conn: Connection | Pool, finishes: Sequence[Finish]) -> set[int]:
+    """`finish` of many rows in one statement (one round trip, one commit); the ids of the rows whose claim held."""
+    if not finishes:
+        return set()
+    outcomes = [f.outcome or (None, None, None, None, None) for f in finishes]
+    rows = await conn.fetch(
+        """
+        WITH input AS (
+            SELECT * FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
+                                 $7::text[], $8::uuid[], $9::text[], $10::bytea[], $11::bytea[], $12::text[],
+                                 $13::uuid[], $14::timestamptz[])
+                AS i(id, attempts, new_state, at, failure_code, error, reference, event_id, topic, key, value,
+                     headers, revoke_key, revoke_deadline)
+        ), done AS (
+            UPDATE sends s SET state = i.new_state, finished_at = i.at, failure_code = i.failure_code,
+                               last_error = coalesce(i.error, s.last_error), recipient_reference = i.reference,
+                               claimed_by = NULL
+            FROM input i
+            WHERE s.id = i.id AND s.attempts = i.attempts AND s.state = 'in_flight'
+            RETURNING s.id, s.kind, s.certificate_id, s.recipient_id, s.citizen_ref, s.certificate_type,
+                      s.request_key, i.new_state, i.at, i.event_id, i.topic, i.key, i.value, i.headers, i.revoke_key,
+                      i.revoke_deadline,
+                      (SELECT status FROM certificates c WHERE c.id = s.certificate_id) AS certificate_status
+        ), event AS (
+            INSERT INTO outbox (event_id, topic, key, value, headers)
+            SELECT event_id, topic, key, value, headers::jsonb FROM done WHERE event_id IS NOT NULL ORDER BY id
+        ), revocation AS (
+            INSERT INTO sends (kind, certificate_id, recipient_id, citizen_ref, certificate_type, call_key,
+                               request_key, state, next_attempt_at, deadline_at, requested_at)
+            SELECT 'revoke', certificate_id, recipient_id, citizen_ref, certificate_type, revoke_key, request_key,
+                   'pending', at, revoke_deadline, at
+            FROM done WHERE new_state = 'delivered' AND kind = 'send' AND certificate_status = 'revoked'
+            ON CONFLICT (certificate_id, recipient_id, kind) DO NOTHING
+        )
+        SELECT id FROM done
+        """,
+        [f.row.id for f in finishes], [f.row.attempts for f in finishes], [f.state.value for f in finishes],
+        [f.now for f in finishes], [f.failure_code for f in finishes], [f.error for f in finishes],
+        [f.reference for f in finishes], [o[0] for o in outcomes], [o[1] for o in outcomes], [o[2] for o in outcomes],
+        [o[3] for o in outcomes], [orjson.dumps(o[4]).decode() if o[4] is not None else None for o in outcomes],
+        [uuid.uuid4() for _ in finishes], [f.revoke_deadline for f in finishes],
+    )  # fmt: skip
+    return {row["id"] for row in rows}
 
 
 async def reschedule(pool: Pool, row_id: int, attempts: int, *, state: SendState, at: datetime, error: str) -> bool:

@@ -290,9 +290,9 @@ class RecipientWorker:
 
 class OutcomeWriter:
     """Group commit of finished rows: the rows finished while the previous group was being written are written
-    together, in one transaction (one connection, one commit), instead of a transaction each. A row's task waits
-    for the commit of its group, so nothing is reported before it is durable. If the group's transaction fails,
-    each row is written again on its own, so one row's error is never another's."""
+    together (`repo.finish_many`: one statement, one round trip, one commit) instead of a statement and a commit
+    each. A row's task waits for the commit of its group, so nothing is reported before it is durable. If the
+    group's statement fails, each row is written again on its own, so one row's error is never another's."""
 
     def __init__(self, pool: Pool, max_group: int = 200) -> None:
         self._pool = pool
@@ -311,11 +311,10 @@ class OutcomeWriter:
     async def _write(self) -> None:
         while self._waiting:
             group, self._waiting = self._waiting[: self._max_group], self._waiting[self._max_group :]
-            results: list[bool | BaseException] = []
+            results: list[bool | BaseException]
             try:
-                async with self._pool.acquire() as conn, conn.transaction():
-                    for finish, _ in group:
-                        results.append(await repo.finish(conn, finish))
+                held = await repo.finish_many(self._pool, [finish for finish, _ in group])
+                results = [finish.row.id in held for finish, _ in group]
             except Exception as exc:
                 if len(group) == 1:
                     results = [exc]

@@ -1,11 +1,13 @@
-"""The consumer's batch path for send requests (`handlers.on_batch`) has the effects of the one-by-one path
-(`handlers.on_event`): the same batch applied both ways, in two schemas, gives the same ledger, outcomes and waits."""
+"""The batch paths have the effects of the one-by-one paths: a batch of send requests (`handlers.on_batch` against
+`handlers.on_event`, in two schemas: the same ledger, outcomes and waits), and a group of outcomes
+(`repo.finish_many`, as `repo.finish` would write each)."""
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -15,15 +17,19 @@ from deploy.simulators.platform.generator import CertificateFactory
 from schemas.certificate import CERTIFICATE_ADAPTER
 from schemas.envelope import Envelope, decode, new_envelope
 from schemas.events import CertificateReleased, DispatchFailed, DispatchRequested, DispatchSucceeded, EventData
+from services.dispatch import repo
 from services.dispatch.app import prepare
+from services.dispatch.domain import SendKind, SendState
 from services.dispatch.handlers import Dispatch, on_batch, on_event
 from services.dispatch.settings import DispatchSettings
 from services.kit.citizen import citizen_ref
 from services.kit.db import create_pool
 from services.kit.settings import ServiceSettings
-from tests.integration.dispatch.conftest import make_settings
+from tests.integration.dispatch.conftest import ledger, make_settings
 
 pytestmark = pytest.mark.integration
+
+REF = "ab" * 32  # a citizen ref
 
 
 def _envelope(data: EventData, subject: str) -> Envelope:
@@ -127,3 +133,62 @@ async def test_a_batch_of_requests_has_the_effects_of_one_request_at_a_time(
         "RECIPIENT_INACTIVE", "TEST_PATIENT", "TYPE_NOT_ACCEPTED", "UNKNOWN_CERTIFICATE",
     ]  # fmt: skip
     assert batched["waiting"] == [("not-released-yet", "FKASSA")]
+
+
+async def test_outcomes_of_many_rows_are_written_in_one_statement_like_one_at_a_time(
+    base_settings: ServiceSettings, schema: str, unique: str
+) -> None:
+    settings = make_settings(schema, unique, "http://127.0.0.1:9")
+    await prepare(settings)
+    pool = await create_pool(settings.database_url, settings.db_schema, application="t")
+    now = datetime.now(UTC)
+    later = now + timedelta(hours=24)
+    try:
+        async with pool.acquire() as conn:
+            for cert in ("c-ok", "c-fail", "c-lost", "c-revoked"):
+                await repo.store_released(
+                    conn, certificate_id=cert, citizen_ref=REF, certificate_type="LISJP", test_patient=False,
+                    document="{}", at=now,
+                )  # fmt: skip
+                await repo.queue_send(
+                    conn, kind=SendKind.SEND, certificate_id=cert, recipient_id="FKASSA", citizen_ref=REF,
+                    certificate_type="LISJP", request_key=uuid.uuid4(), now=now, deadline_at=later,
+                )  # fmt: skip
+            # Revoked while its send was under way: delivered anyway, so the revocation is forwarded after it.
+            await repo.mark_revoked(conn, certificate_id="c-revoked", citizen_ref=REF, certificate_type="LISJP", at=now)
+        claimed = {
+            c.row.certificate_id: c.row
+            for c in await repo.claim_due(pool, "FKASSA", 10, now=now, lease_until=later, claimer=1)
+        }
+        dispatch = Dispatch(settings=settings, pool=pool, clock=lambda: now)
+
+        def outcome(cert: str) -> tuple[object, ...]:
+            data = DispatchSucceeded(
+                idempotency_key=claimed[cert].request_key, certificate_id=cert, recipient_id="FKASSA",
+                citizen_ref=REF, delivered_at=now, recipient_reference="r",
+            )  # fmt: skip
+            return dispatch.outcome_row(data, correlation_id="t")
+
+        lost = replace(claimed["c-lost"], attempts=claimed["c-lost"].attempts + 1)  # another claim since
+        finishes = [
+            repo.Finish(claimed["c-ok"], SendState.DELIVERED, now, later, reference="r", outcome=outcome("c-ok")),
+            repo.Finish(claimed["c-fail"], SendState.FAILED, now, later, failure_code="REJECTED_BY_RECIPIENT",
+                        error="HTTP 422"),
+            repo.Finish(lost, SendState.DELIVERED, now, later, reference="r", outcome=outcome("c-lost")),
+            repo.Finish(claimed["c-revoked"], SendState.DELIVERED, now, later, reference="r",
+                        outcome=outcome("c-revoked")),
+        ]  # fmt: skip
+        held = await repo.finish_many(pool, finishes)
+        assert held == {claimed[c].id for c in ("c-ok", "c-fail", "c-revoked")}
+        rows = {(r["certificate_id"], r["kind"]): r for r in await ledger(settings)}
+        assert rows[("c-ok", "send")]["state"] == "delivered"
+        assert rows[("c-ok", "send")]["recipient_reference"] == "r"
+        assert rows[("c-fail", "send")]["state"] == "failed"
+        assert rows[("c-fail", "send")]["failure_code"] == "REJECTED_BY_RECIPIENT"
+        assert rows[("c-lost", "send")]["state"] == "in_flight"  # the claim was lost: left to its holder
+        assert rows[("c-revoked", "revoke")]["state"] == "pending"
+        outbox = [decode(r["value"]).data for r in await pool.fetch("SELECT value FROM outbox ORDER BY id")]
+        assert sorted(o.certificate_id for o in outbox if isinstance(o, DispatchSucceeded)) == ["c-ok", "c-revoked"]
+        assert await repo.finish_many(pool, finishes) == set()  # a second write of the same outcomes holds nothing
+    finally:
+        await pool.close()
