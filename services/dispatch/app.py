@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from schemas.topics import CONSENT_RELEASED, DISPATCH_OUTCOMES, PORTAL_DISPATCH_REQUESTS, dead_letter
 from services.dispatch import repo
-from services.dispatch.handlers import Clock, Dispatch, on_event
+from services.dispatch.handlers import Clock, Dispatch, on_batch, on_event
 from services.dispatch.sender import Sender
 from services.dispatch.settings import DispatchSettings
 from services.kit.consumer import IdempotentConsumer
@@ -72,6 +72,7 @@ def create_app(settings: DispatchSettings | None = None, clock: Clock = _utc_now
             group_id=settings.consumer_group,
             topics=CONSUMED_TOPICS,
             handler=functools.partial(on_event, dispatch),
+            batch_handler=functools.partial(on_batch, dispatch),
             on_commit=committed,
         )
         app.state.dispatch, app.state.relay, app.state.consumer, app.state.sender = dispatch, relay, consumer, sender

@@ -229,13 +229,18 @@ def decide_not_received(row: Claimed, now: datetime) -> ClaimAction:
 
 
 def decide_after_failure(
-    row: Claimed, *, maybe_delivered: bool, now: datetime, schedule: RetrySchedule, rng: random.Random
-) -> Retry | Fail:
+    row: Claimed, *, maybe_delivered: bool, now: datetime, schedule: RetrySchedule, rng: random.Random,
+    circuit_wait: float | None = None,
+) -> Retry | Fail:  # fmt: skip
     """A call failed without a definite answer: retry later, or give up once past the deadline.
 
     A call that may have arrived is never given up on unasked: the retry reconciles first, even past the deadline.
+    `circuit_wait`: seconds until the recipient's next probe when its circuit is open. The failure is then the
+    recipient's, not the send's: the send waits for the circuit instead of backing off on its own (its own backoff
+    would keep it waiting for minutes after the recipient is back), and is released when the probe succeeds.
     """
-    at = now + timedelta(seconds=schedule.pause(row.attempts, rng))
+    pause = circuit_wait if circuit_wait is not None else schedule.pause(row.attempts, rng)
+    at = now + timedelta(seconds=pause)
     if maybe_delivered:
         return Retry(at, SendState.IN_FLIGHT)
     if row.kind is SendKind.SEND and at >= row.deadline_at:
@@ -287,8 +292,17 @@ class CircuitBreaker:
         """A call ended, answered or not (a probe that made no call must not hold the circuit half-open)."""
         self.probing = False
 
-    def succeeded(self) -> None:
+    def succeeded(self) -> bool:
+        """An answer came. True if that closed an open or half-open circuit (the recipient is back)."""
+        reopened = self.state is not Circuit.CLOSED
         self.state, self.consecutive, self.trips, self.probing = Circuit.CLOSED, 0, 0, False
+        return reopened
+
+    def wait(self, now: float) -> float | None:
+        """Seconds until the next probe while the circuit is open; None when calls may be made."""
+        if self.state is not Circuit.OPEN:
+            return None
+        return max(self.open_until - now, 0.0)
 
     def failed(self, now: float) -> None:
         self.consecutive += 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import structlog
@@ -30,15 +30,18 @@ from services.dispatch.domain import (
     AlreadyQueued,
     AlreadySent,
     FailureCode,
+    Queue,
     Refuse,
+    RequestDecision,
     SendKind,
+    SendState,
     decide_request,
     reason,
 )
 from services.dispatch.settings import DispatchSettings
 from services.kit.consumer import HandlerError
 from services.kit.db import Connection, Pool
-from services.kit.outbox import add_to_outbox, outbox_values
+from services.kit.outbox import add_many_to_outbox, add_to_outbox, outbox_values
 
 log = structlog.get_logger(__name__)
 
@@ -169,10 +172,75 @@ async def refuse_expired(dispatch: Dispatch) -> int:
     return len(expired)
 
 
-async def decide_and_apply(dispatch: Dispatch, conn: Connection, data: repo.WaitingRequest, *, may_wait: bool) -> None:
-    """Decide a send request and apply the decision (ledger row, outcome event, or a wait for the certificate)."""
+@dataclass
+class Writes:
+    """The writes of a batch of requests, made together at its end (in the same transaction)."""
+
+    queued: list[tuple[object, ...]] = field(default_factory=list)
+    outbox: list[tuple[object, ...]] = field(default_factory=list)
+    outcomes: list[DispatchSucceeded | DispatchFailed] = field(default_factory=list)
+
+    async def flush(self, conn: Connection) -> None:
+        await repo.queue_sends(conn, self.queued)
+        await add_many_to_outbox(conn, self.outbox)
+        for outcome in self.outcomes:
+            Dispatch.count_outcome(outcome)
+        self.queued, self.outbox, self.outcomes = [], [], []
+
+
+async def on_batch(dispatch: Dispatch, conn: Connection, envelopes: list[Envelope]) -> None:
+    """Consumer batch handler: the same as `on_event` one by one, with a batch of send requests decided on contexts
+    read in one round trip and their ledger rows and outcomes written in two."""
+    requests = [e for e in envelopes if isinstance(e.data, DispatchRequested)]
+    if len(envelopes) < 2 or len(requests) < len(envelopes):  # released certificates and the like: one by one
+        for envelope in envelopes:
+            structlog.contextvars.bind_contextvars(correlation_id=envelope.correlationid)
+            await on_event(dispatch, conn, envelope)
+        structlog.contextvars.unbind_contextvars("correlation_id")
+        return
+    pairs = list(dict.fromkeys(_pair(e) for e in requests))
+    contexts: dict[tuple[str, str], repo.RequestContext | None] = dict(await repo.request_contexts(conn, pairs))
+    writes = Writes()
+    for envelope in requests:
+        data = envelope.data
+        assert isinstance(data, DispatchRequested)
+        structlog.contextvars.bind_contextvars(correlation_id=envelope.correlationid)
+        pair = _pair(envelope)
+        context = contexts.get(pair)
+        if context is None or context.certificate is None:
+            # The certificate is not here (yet): the one-by-one path, which waits for a release being committed.
+            await writes.flush(conn)
+            await dispatch_requested(dispatch, conn, data, envelope)
+            contexts[pair] = None  # later requests of it read the ledger again
+            continue
+        waiting = repo.WaitingRequest(
+            data.idempotency_key, data.certificate_id, data.recipient_id, data.citizen_ref, data.requested_at,
+            envelope.correlationid,
+        )  # fmt: skip
+        decision = await decide_and_apply(dispatch, conn, waiting, may_wait=True, context=context, writes=writes)
+        if isinstance(decision, Queue):
+            contexts[pair] = replace(context, send_state=SendState.PENDING)  # what the ledger now says
+    structlog.contextvars.unbind_contextvars("correlation_id")
+    await writes.flush(conn)
+
+
+def _pair(envelope: Envelope) -> tuple[str, str]:
+    data = envelope.data
+    assert isinstance(data, DispatchRequested)
+    return data.certificate_id, data.recipient_id
+
+
+async def decide_and_apply(
+    dispatch: Dispatch, conn: Connection, data: repo.WaitingRequest, *, may_wait: bool,
+    context: repo.RequestContext | None = None, writes: Writes | None = None,
+) -> RequestDecision | None:  # fmt: skip
+    """Decide a send request and apply the decision (ledger row, outcome event, or a wait for the certificate).
+
+    `context`: read already (a batch); `writes`: collect the writes there instead of making them now. Returns the
+    decision, None for a wait."""
     now = dispatch.clock()
-    context = await repo.request_context(conn, data.certificate_id, data.recipient_id)
+    if context is None:
+        context = await repo.request_context(conn, data.certificate_id, data.recipient_id)
     if may_wait and context.certificate is None:
         # Its release may be committing right now in another transaction: wait for it, then look again.
         await repo.lock_certificate(conn, dispatch.lock_class, data.certificate_id)
@@ -184,14 +252,14 @@ async def decide_and_apply(dispatch: Dispatch, conn: Connection, data: repo.Wait
         expires = now + timedelta(seconds=dispatch.settings.unknown_certificate_grace_seconds)
         await repo.wait_for_certificate(conn, data, expires)
         log.info("dispatch.request.waiting", certificate_id=data.certificate_id, recipient=data.recipient_id)
-        return
+        return None
     if isinstance(decision, Refuse):
         outcome = dispatch.failed(
             code=decision.code, recipient_name=name, request_key=data.request_key,
             certificate_id=data.certificate_id, recipient_id=data.recipient_id, citizen_ref=data.citizen_ref,
             certificate_type=certificate.type if certificate else "",
         )  # fmt: skip
-        await dispatch.emit_outcome(conn, outcome, correlation_id=data.correlation_id)
+        await _emit(dispatch, conn, outcome, data.correlation_id, writes)
         log.info("dispatch.request.refused", certificate_id=data.certificate_id, recipient=data.recipient_id,
                  code=decision.code, citizen_ref=data.citizen_ref)  # fmt: skip
     elif isinstance(decision, AlreadySent):
@@ -201,16 +269,32 @@ async def decide_and_apply(dispatch: Dispatch, conn: Connection, data: repo.Wait
             citizen_ref=data.citizen_ref, delivered_at=context.delivered_at,
             recipient_reference=context.recipient_reference,
         )  # fmt: skip
-        await dispatch.emit_outcome(conn, succeeded, correlation_id=data.correlation_id)
+        await _emit(dispatch, conn, succeeded, data.correlation_id, writes)
         log.info("dispatch.request.already_sent", certificate_id=data.certificate_id, recipient=data.recipient_id)
     elif isinstance(decision, AlreadyQueued):
         log.info("dispatch.request.already_queued", certificate_id=data.certificate_id, recipient=data.recipient_id)
     else:
         assert certificate is not None
-        await repo.queue_send(
-            conn, kind=SendKind.SEND, certificate_id=data.certificate_id, recipient_id=data.recipient_id,
+        values = repo.queued_values(
+            kind=SendKind.SEND, certificate_id=data.certificate_id, recipient_id=data.recipient_id,
             citizen_ref=data.citizen_ref, certificate_type=certificate.type, request_key=data.request_key,
             now=now, deadline_at=now + dispatch.deadline,
         )  # fmt: skip
+        if writes is not None:
+            writes.queued.append(values)
+        else:
+            await repo.queue_sends(conn, [values])
         log.info("dispatch.request.queued", certificate_id=data.certificate_id, recipient=data.recipient_id,
                  citizen_ref=data.citizen_ref)  # fmt: skip
+    return decision
+
+
+async def _emit(
+    dispatch: Dispatch, conn: Connection, outcome: DispatchSucceeded | DispatchFailed, correlation_id: str,
+    writes: Writes | None,
+) -> None:  # fmt: skip
+    if writes is None:
+        await dispatch.emit_outcome(conn, outcome, correlation_id=correlation_id)
+    else:
+        writes.outbox.append(dispatch.outcome_row(outcome, correlation_id=correlation_id))
+        writes.outcomes.append(outcome)

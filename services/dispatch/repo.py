@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
+import orjson
 
 from services.dispatch.domain import CertificateStatus, KnownCertificate, Recipient, SendKind, SendState
 from services.kit.db import Connection, Pool
@@ -167,22 +168,45 @@ class RequestContext:
     recipient_reference: str | None
 
 
+_CONTEXT_COLUMNS = """r.id AS r_id, r.name, r.active, r.certificate_types, r.endpoint, r.adapter_kind,
+               r.trusted_for_protected_identities, r.max_concurrency,
+               c.citizen_ref, c.type, c.test_patient, c.status,
+               s.state, s.finished_at, s.recipient_reference"""
+
+
 async def request_context(conn: Connection, certificate_id: str, recipient_id: str) -> RequestContext:
     """The recipient, the certificate copy and an earlier send of it, in one round trip."""
     row = await conn.fetchrow(
-        """
-        SELECT r.id AS r_id, r.name, r.active, r.certificate_types, r.endpoint, r.adapter_kind,
-               r.trusted_for_protected_identities, r.max_concurrency,
-               c.citizen_ref, c.type, c.test_patient, c.status,
-               s.state, s.finished_at, s.recipient_reference
+        f"""
+        SELECT {_CONTEXT_COLUMNS}
         FROM (SELECT 1) AS one
         LEFT JOIN recipients r ON r.id = $2
         LEFT JOIN certificates c ON c.id = $1
         LEFT JOIN sends s ON s.certificate_id = $1 AND s.recipient_id = $2 AND s.kind = 'send'
-        """,
+        """,  # noqa: S608 - constant columns
         certificate_id, recipient_id,
     )  # fmt: skip
     assert row is not None
+    return _context(row)
+
+
+async def request_contexts(conn: Connection, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], RequestContext]:
+    """`request_context` of many (certificate id, recipient id) pairs in one round trip."""
+    rows = await conn.fetch(
+        f"""
+        SELECT p.certificate_id AS p_certificate_id, p.recipient_id AS p_recipient_id, {_CONTEXT_COLUMNS}
+        FROM unnest($1::text[], $2::text[]) AS p(certificate_id, recipient_id)
+        LEFT JOIN recipients r ON r.id = p.recipient_id
+        LEFT JOIN certificates c ON c.id = p.certificate_id
+        LEFT JOIN sends s ON s.certificate_id = p.certificate_id AND s.recipient_id = p.recipient_id
+                          AND s.kind = 'send'
+        """,  # noqa: S608 - constant columns
+        [c for c, _ in pairs], [r for _, r in pairs],
+    )  # fmt: skip
+    return {(row["p_certificate_id"], row["p_recipient_id"]): _context(row) for row in rows}
+
+
+def _context(row: asyncpg.Record) -> RequestContext:
     recipient = (
         Recipient(
             id=row["r_id"],
@@ -208,13 +232,7 @@ async def request_context(conn: Connection, certificate_id: str, recipient_id: s
     )  # fmt: skip
 
 
-async def queue_send(
-    conn: Connection, *, kind: SendKind, certificate_id: str, recipient_id: str, citizen_ref: str,
-    certificate_type: str, request_key: uuid.UUID, now: datetime, deadline_at: datetime,
-) -> bool:  # fmt: skip
-    """Write a ledger row due now; a failed row is put back in the queue (with its key). False if already queued."""
-    result = await conn.fetchval(
-        """
+_QUEUE_SEND = """
         INSERT INTO sends (kind, certificate_id, recipient_id, citizen_ref, certificate_type, call_key, request_key,
                            state, next_attempt_at, deadline_at, requested_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $8)
@@ -224,11 +242,34 @@ async def queue_send(
                 failure_code = NULL, claimed_by = NULL
             WHERE sends.state = 'failed'
         RETURNING true
-        """,
-        kind.value, certificate_id, recipient_id, citizen_ref, certificate_type, uuid.uuid4(), request_key, now,
-        deadline_at,
-    )  # fmt: skip
+        """
+
+
+async def queue_send(
+    conn: Connection, *, kind: SendKind, certificate_id: str, recipient_id: str, citizen_ref: str,
+    certificate_type: str, request_key: uuid.UUID, now: datetime, deadline_at: datetime,
+) -> bool:  # fmt: skip
+    """Write a ledger row due now; a failed row is put back in the queue (with its key). False if already queued."""
+    result = await conn.fetchval(_QUEUE_SEND, *queued_values(
+        kind=kind, certificate_id=certificate_id, recipient_id=recipient_id, citizen_ref=citizen_ref,
+        certificate_type=certificate_type, request_key=request_key, now=now, deadline_at=deadline_at,
+    ))  # fmt: skip
     return bool(result)
+
+
+def queued_values(
+    *, kind: SendKind, certificate_id: str, recipient_id: str, citizen_ref: str, certificate_type: str,
+    request_key: uuid.UUID, now: datetime, deadline_at: datetime,
+) -> tuple[object, ...]:  # fmt: skip
+    """The values of `queue_send`, for `queue_sends`."""
+    return (kind.value, certificate_id, recipient_id, citizen_ref, certificate_type, uuid.uuid4(), request_key, now,
+            deadline_at)  # fmt: skip
+
+
+async def queue_sends(conn: Connection, rows: Sequence[tuple[object, ...]]) -> None:
+    """`queue_send` of many rows (from `queued_values`) in one round trip."""
+    if rows:
+        await conn.executemany(_QUEUE_SEND, rows)
 
 
 async def delivered_recipients(conn: Connection, certificate_id: str) -> list[SendRow]:
@@ -283,16 +324,28 @@ async def claim_due(
     ]
 
 
-async def finish(
-    pool: Pool, row: SendRow, *, state: SendState, now: datetime, failure_code: str | None = None,
-    error: str | None = None, reference: str | None = None, outcome: tuple[object, ...] | None = None,
-    revoke_deadline: datetime,
-) -> bool:  # fmt: skip
+@dataclass(frozen=True)
+class Finish:
+    """How a claimed row ends (see `finish`)."""
+
+    row: SendRow
+    state: SendState
+    now: datetime
+    revoke_deadline: datetime
+    failure_code: str | None = None
+    error: str | None = None
+    reference: str | None = None
+    outcome: tuple[object, ...] | None = None  # the outbox row of the outcome event
+
+
+async def finish(conn: Connection | Pool, f: Finish) -> bool:
     """End a claimed row, delivered or failed, in one statement: the row, its outcome event in the outbox, and, for
     a send delivered while its certificate was being revoked, the forwarding of the revocation. False if the claim
     was lost (another sender took the row over; it will finish it)."""
+    row, state, now, outcome = f.row, f.state, f.now, f.outcome
+    failure_code, error, reference, revoke_deadline = f.failure_code, f.error, f.reference, f.revoke_deadline
     event_id, topic, key, value, headers = outcome or (None, None, None, None, None)
-    done = await pool.fetchval(
+    done = await conn.fetchval(
         """
         WITH done AS (
             UPDATE sends SET state = $3, finished_at = $4, failure_code = $5, last_error = coalesce($6, last_error),
@@ -319,6 +372,51 @@ async def finish(
     return bool(done)
 
 
+async def finish_many(conn: Connection | Pool, finishes: Sequence[Finish]) -> set[int]:
+    """`finish` of many rows in one statement (one round trip, one commit); the ids of the rows whose claim held."""
+    if not finishes:
+        return set()
+    outcomes = [f.outcome or (None, None, None, None, None) for f in finishes]
+    rows = await conn.fetch(
+        """
+        WITH input AS (
+            SELECT * FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
+                                 $7::text[], $8::uuid[], $9::text[], $10::bytea[], $11::bytea[], $12::text[],
+                                 $13::uuid[], $14::timestamptz[])
+                AS i(id, attempts, new_state, at, failure_code, error, reference, event_id, topic, key, value,
+                     headers, revoke_key, revoke_deadline)
+        ), done AS (
+            UPDATE sends s SET state = i.new_state, finished_at = i.at, failure_code = i.failure_code,
+                               last_error = coalesce(i.error, s.last_error), recipient_reference = i.reference,
+                               claimed_by = NULL
+            FROM input i
+            WHERE s.id = i.id AND s.attempts = i.attempts AND s.state = 'in_flight'
+            RETURNING s.id, s.kind, s.certificate_id, s.recipient_id, s.citizen_ref, s.certificate_type,
+                      s.request_key, i.new_state, i.at, i.event_id, i.topic, i.key, i.value, i.headers, i.revoke_key,
+                      i.revoke_deadline,
+                      (SELECT status FROM certificates c WHERE c.id = s.certificate_id) AS certificate_status
+        ), event AS (
+            INSERT INTO outbox (event_id, topic, key, value, headers)
+            SELECT event_id, topic, key, value, headers::jsonb FROM done WHERE event_id IS NOT NULL ORDER BY id
+        ), revocation AS (
+            INSERT INTO sends (kind, certificate_id, recipient_id, citizen_ref, certificate_type, call_key,
+                               request_key, state, next_attempt_at, deadline_at, requested_at)
+            SELECT 'revoke', certificate_id, recipient_id, citizen_ref, certificate_type, revoke_key, request_key,
+                   'pending', at, revoke_deadline, at
+            FROM done WHERE new_state = 'delivered' AND kind = 'send' AND certificate_status = 'revoked'
+            ON CONFLICT (certificate_id, recipient_id, kind) DO NOTHING
+        )
+        SELECT id FROM done
+        """,
+        [f.row.id for f in finishes], [f.row.attempts for f in finishes], [f.state.value for f in finishes],
+        [f.now for f in finishes], [f.failure_code for f in finishes], [f.error for f in finishes],
+        [f.reference for f in finishes], [o[0] for o in outcomes], [o[1] for o in outcomes], [o[2] for o in outcomes],
+        [o[3] for o in outcomes], [orjson.dumps(o[4]).decode() if o[4] is not None else None for o in outcomes],
+        [uuid.uuid4() for _ in finishes], [f.revoke_deadline for f in finishes],
+    )  # fmt: skip
+    return {row["id"] for row in rows}
+
+
 async def reschedule(pool: Pool, row_id: int, attempts: int, *, state: SendState, at: datetime, error: str) -> bool:
     """Put a claimed row back on the schedule after a failed attempt."""
     result = await pool.fetchval(
@@ -330,6 +428,18 @@ async def reschedule(pool: Pool, row_id: int, attempts: int, *, state: SendState
         row_id, attempts, state.value, at, error,
     )  # fmt: skip
     return bool(result)
+
+
+async def make_due(pool: Pool, recipient_id: str, now: datetime) -> int:
+    """Every unfinished send of a recipient that waits for a later retry, and is not being worked on, due now."""
+    result: str = await pool.execute(
+        """
+        UPDATE sends SET next_attempt_at = $2
+        WHERE recipient_id = $1 AND state IN ('pending', 'in_flight') AND claimed_by IS NULL AND next_attempt_at > $2
+        """,
+        recipient_id, now,
+    )  # fmt: skip
+    return int(result.rsplit(" ", 1)[1])
 
 
 async def release_orphans(pool: Pool, *, lock_class: int, now: datetime) -> int:

@@ -47,6 +47,7 @@ from services.dispatch.domain import (
     decide_not_received,
 )
 from services.dispatch.handlers import Dispatch, refuse_expired
+from services.kit.db import Pool
 from services.kit.logging import mask_personnummer
 
 log = structlog.get_logger(__name__)
@@ -76,6 +77,10 @@ class RecipientWorker:
         )
         self.wakeup = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()
+        # Rows whose calls to the recipient are not over: what `max_concurrency` bounds. A row whose calls are over
+        # frees its place at once, while its outcome is being written, so the recipient is kept busy.
+        self.calling: set[int] = set()
+        self.release_waiting = False  # the circuit closed: the sends that waited for it are made due now
 
     async def run(self) -> None:
         dispatch = self.sender.dispatch
@@ -83,7 +88,11 @@ class RecipientWorker:
         try:
             while True:
                 self.wakeup.clear()
-                free = self.recipient.max_concurrency - len(self.tasks)
+                if self.release_waiting:
+                    await self._release_waiting()
+                free = self.recipient.max_concurrency - len(self.calling)
+                if len(self.tasks) >= 2 * self.recipient.max_concurrency:
+                    free = 0  # outcomes are written more slowly than answers come: wait for the database
                 allowed = self.breaker.allowance(time.monotonic(), free)
                 CIRCUIT.labels(self.recipient.id).set(_CIRCUIT_VALUE[self.breaker.state])
                 claimed: list[repo.ClaimedRow] = []
@@ -100,6 +109,7 @@ class RecipientWorker:
                         continue
                     for row in claimed:
                         self.breaker.started()
+                        self.calling.add(row.row.id)
                         task = asyncio.create_task(self._attempt(row))
                         self.tasks.add(task)
                         task.add_done_callback(self._done)
@@ -112,6 +122,25 @@ class RecipientWorker:
                 task.cancel()
             await asyncio.gather(*self.tasks, return_exceptions=True)
             await self.adapter.close()
+
+    async def _release_waiting(self) -> None:
+        """The recipient answers again: every send of it waiting for its retry time is due now, so the queue built
+        up during an outage drains at full concurrency instead of as each send's own backoff runs out."""
+        self.release_waiting = False
+        try:
+            released = await repo.make_due(self.sender.dispatch.pool, self.recipient.id, self.sender.dispatch.clock())
+        except Exception as exc:  # the database is away: try again next round; the sends are due later anyway
+            log.warning("dispatch.release.error", recipient=self.recipient.id, error=type(exc).__name__)
+            self.release_waiting = True
+            await asyncio.sleep(1.0)
+            return
+        log.info("dispatch.circuit.closed", recipient=self.recipient.id, released=released)
+
+    def _calls_over(self, row: repo.SendRow) -> None:
+        """The row will not call the recipient again in this attempt: its place is free for another row."""
+        if row.id in self.calling:
+            self.calling.discard(row.id)
+            self.wakeup.set()
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
@@ -160,6 +189,7 @@ class RecipientWorker:
             # The row stays in flight: the lease (or the next process) reconciles it. Nothing is lost.
             log.error("dispatch.attempt.error", error=mask_personnummer(f"{type(exc).__name__}: {exc}"))
         finally:
+            self._calls_over(row)
             self.breaker.finished()
             IN_FLIGHT.labels(self.recipient.id).dec()
             structlog.contextvars.unbind_contextvars("certificate_id", "recipient")
@@ -171,13 +201,16 @@ class RecipientWorker:
             RECIPIENT_UP.labels(rid).set(0)
             ATTEMPTS.labels(rid, kind, "failed").inc()
         else:
-            self.breaker.succeeded()
+            if self.breaker.succeeded():
+                self.release_waiting = True
+                self.wakeup.set()
             RECIPIENT_UP.labels(rid).set(1)
             ATTEMPTS.labels(rid, kind, type(answer).__name__.lower()).inc()
         CIRCUIT.labels(rid).set(_CIRCUIT_VALUE[self.breaker.state])
 
     async def _delivered(self, claimed: repo.ClaimedRow, reference: str | None) -> None:
         row = claimed.row
+        self._calls_over(row)
         dispatch = self.sender.dispatch
         now = dispatch.clock()
         outcome = (
@@ -197,6 +230,7 @@ class RecipientWorker:
 
     async def _finish_failed(self, claimed: repo.ClaimedRow, code: FailureCode, error: str | None) -> None:
         row = claimed.row
+        self._calls_over(row)
         dispatch = self.sender.dispatch
         outcome = (
             dispatch.failed(
@@ -221,10 +255,12 @@ class RecipientWorker:
         code: FailureCode | None = None, error: str | None = None,
     ) -> bool:  # fmt: skip
         dispatch = self.sender.dispatch
-        held = await repo.finish(
-            dispatch.pool, claimed.row, state=state, now=now, failure_code=code, error=error, reference=reference,
-            outcome=dispatch.outcome_row(outcome, correlation_id=str(claimed.row.request_key)) if outcome else None,
-            revoke_deadline=now + dispatch.deadline,
+        held = await self.sender.outcomes.finish(
+            repo.Finish(
+                claimed.row, state=state, now=now, failure_code=code, error=error, reference=reference,
+                outcome=dispatch.outcome_row(outcome, correlation_id=str(claimed.row.request_key)) if outcome else None,
+                revoke_deadline=now + dispatch.deadline,
+            )
         )  # fmt: skip
         if not held:
             log.warning("dispatch.claim.lost", attempts=claimed.row.attempts)
@@ -236,10 +272,11 @@ class RecipientWorker:
 
     async def _failed(self, claimed: repo.ClaimedRow, state: Claimed, answer: Failed) -> None:
         row = claimed.row
+        self._calls_over(row)
         dispatch = self.sender.dispatch
         decision = decide_after_failure(
             state, maybe_delivered=answer.maybe_delivered, now=dispatch.clock(), schedule=self.sender.schedule,
-            rng=self.sender.rng,
+            rng=self.sender.rng, circuit_wait=self.breaker.wait(time.monotonic()),
         )  # fmt: skip
         if isinstance(decision, Fail):
             await self._finish_failed(claimed, decision.code, answer.detail)
@@ -249,6 +286,59 @@ class RecipientWorker:
         )
         RETRIES.labels(row.recipient_id, row.kind.value).inc()
         log.info("dispatch.retry", attempts=row.attempts, at=decision.at.isoformat(), error=answer.detail)
+
+
+class OutcomeWriter:
+    """Group commit of finished rows: the rows finished while the previous group was being written are written
+    together (`repo.finish_many`: one statement, one round trip, one commit) instead of a statement and a commit
+    each. A row's task waits for the commit of its group, so nothing is reported before it is durable. If the
+    group's statement fails, each row is written again on its own, so one row's error is never another's."""
+
+    def __init__(self, pool: Pool, max_group: int = 200) -> None:
+        self._pool = pool
+        self._max_group = max_group
+        self._waiting: list[tuple[repo.Finish, asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def finish(self, finish: repo.Finish) -> bool:
+        """`repo.finish` of one row, in the next group; False if the claim was lost."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((finish, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        return await future
+
+    async def _write(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting[: self._max_group], self._waiting[self._max_group :]
+            results: list[bool | BaseException]
+            try:
+                held = await repo.finish_many(self._pool, [finish for finish, _ in group])
+                results = [finish.row.id in held for finish, _ in group]
+            except Exception as exc:
+                if len(group) == 1:
+                    results = [exc]
+                else:
+                    log.warning("dispatch.outcomes.group_failed", size=len(group), error=type(exc).__name__)
+                    results = [await self._alone(finish) for finish, _ in group]
+            for (_, future), result in zip(group, results, strict=True):
+                if future.done():
+                    continue
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+
+    async def _alone(self, finish: repo.Finish) -> bool | BaseException:
+        try:
+            return await repo.finish(self._pool, finish)
+        except Exception as exc:
+            return exc
+
+    async def close(self) -> None:
+        """Wait for the group being written."""
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
 
 
 class Sender:
@@ -263,6 +353,7 @@ class Sender:
         self.lock_class = zlib.crc32(f"{settings.db_schema}.senders".encode()) & 0x7FFFFFFF
         self._on_commit = on_commit
         self.workers: dict[str, tuple[RecipientWorker, asyncio.Task[None]]] = {}
+        self.outcomes = OutcomeWriter(dispatch.pool)
 
     def wake(self) -> None:
         """New sends may be due (called after a commit that queued some)."""
@@ -283,6 +374,7 @@ class Sender:
                     task.cancel()
                 await asyncio.gather(*(t for _, t in self.workers.values()), return_exceptions=True)
                 self.workers.clear()
+                await self.outcomes.close()
                 with contextlib.suppress(Exception):
                     await lock_conn.execute("SELECT pg_advisory_unlock($1, $2)", self.lock_class, self.claimer)
 

@@ -31,7 +31,9 @@ class DispatchSettings(ServiceSettings):
     lease_seconds: float = Field(60.0, gt=0, description="A claimed send is reclaimed after this (a hung process)")
     breaker_failures: int = Field(5, ge=1, description="Consecutive failures that open a recipient's circuit")
     breaker_open_seconds: float = Field(5.0, gt=0, description="First pause before a half-open probe")
-    breaker_max_open_seconds: float = Field(30.0, gt=0, description="Longest pause between probes")
+    breaker_max_open_seconds: float = Field(
+        10.0, gt=0, description="Longest pause between probes (a probe is one call; a long pause delays recovery)"
+    )
     unknown_certificate_grace_seconds: float = Field(
         60.0, ge=0, description="How long a request waits for its certificate's release before it is refused"
     )

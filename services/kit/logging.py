@@ -61,7 +61,9 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
     ]
     renderer: Any = _render_json if json else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # filter_by_level first: an event below the level is dropped before the processors (timestamp, masking)
+        # run on it, instead of being rendered and then discarded by the standard library's handler.
+        processors=[structlog.stdlib.filter_by_level, *shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

@@ -5,6 +5,7 @@ The dropped response and the timeout are only meaningful over a socket, so those
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -412,3 +413,24 @@ async def test_over_http_a_dropped_response_is_stored_a_timeout_is_not_and_both_
     assert cert["patient"]["personnummer"] not in logged
     assert cert["patient"]["family_name"] not in logged
     assert "Exception in ASGI application" not in logged  # the intended cut is not logged as a crash
+
+
+async def test_concurrent_writes_are_stored_together_and_each_answered_as_if_alone(
+    fk: httpx.AsyncClient, factory: CertificateFactory
+) -> None:
+    """Receipts of concurrent requests are committed in groups (store.ReceiptWriter): a repeated key in a group is
+    still answered as a replay of the one stored, never stored twice."""
+    certs = [factory.certificate("LISJP") for _ in range(19)]
+    key = uuid.uuid4()
+    responses = await asyncio.gather(
+        *(send(fk, cert) for cert in certs[1:]), *(send(fk, certs[0], key) for _ in range(5))
+    )
+    distinct, repeated = responses[:18], responses[18:]
+    assert [r.status_code for r in distinct] == [201] * 18
+    assert len({r.json()["receipt_id"] for r in distinct}) == 18
+    assert sorted(r.status_code for r in repeated) == [200, 200, 200, 200, 201]
+    assert len({r.json()["receipt_id"] for r in repeated}) == 1
+    assert len(await receipts(fk, certs[0]["id"])) == 1
+    counted = await stats(fk)
+    assert counted["received"] == 19
+    assert counted["duplicates_by_key"] == 4

@@ -162,6 +162,24 @@ def test_a_retry_that_would_come_after_the_deadline_is_a_final_failure_unless_it
     assert retry.state is SendState.IN_FLIGHT
 
 
+def test_while_the_circuit_is_open_a_failed_send_waits_for_the_probe_not_its_own_backoff() -> None:
+    schedule = RetrySchedule(1.0, 300.0)
+    rng = random.Random(5)
+    row = claimed(attempts=9)  # its own backoff would be up to 256 s
+    waiting = decide_after_failure(row, maybe_delivered=False, now=NOW, schedule=schedule, rng=rng, circuit_wait=3.0)
+    assert waiting == Retry(NOW + timedelta(seconds=3), SendState.PENDING)
+    maybe = decide_after_failure(row, maybe_delivered=True, now=NOW, schedule=schedule, rng=rng, circuit_wait=3.0)
+    assert maybe == Retry(NOW + timedelta(seconds=3), SendState.IN_FLIGHT)  # still reconciled first
+    # The deadline is kept: waiting for the circuit past it is a final failure, unless the call may have arrived.
+    near = claimed(attempts=1, deadline=NOW + timedelta(seconds=2))
+    assert decide_after_failure(
+        near, maybe_delivered=False, now=NOW, schedule=schedule, rng=rng, circuit_wait=3.0
+    ) == Fail("DEADLINE_EXCEEDED")
+    assert isinstance(
+        decide_after_failure(near, maybe_delivered=True, now=NOW, schedule=schedule, rng=rng, circuit_wait=3.0), Retry
+    )
+
+
 # --- the retry schedule -------------------------------------------------------------------------------------
 
 
@@ -231,6 +249,20 @@ def test_a_probe_that_made_no_call_frees_the_half_open_circuit() -> None:
     assert breaker.allowance(1, 4) == 0
     breaker.finished()  # e.g. the claimed row failed for good without a call
     assert breaker.allowance(1, 4) == 1
+
+
+def test_the_circuit_tells_how_long_sends_wait_and_when_the_recipient_is_back() -> None:
+    breaker = CircuitBreaker(failures=2, open_seconds=5, max_open_seconds=20)
+    breaker.failed(0)
+    assert breaker.wait(0) is None  # still closed: a failed send backs off on its own
+    breaker.failed(1)
+    assert breaker.wait(1) == 5  # open: until the probe
+    assert breaker.wait(7) == 0
+    assert breaker.allowance(7, 4) == 1
+    breaker.started()
+    assert breaker.wait(7) is None  # half-open
+    assert breaker.succeeded() is True  # the probe got an answer: the recipient is back, release its sends
+    assert breaker.succeeded() is False  # an ordinary success of a closed circuit
 
 
 def test_the_open_pause_is_capped() -> None:
