@@ -26,47 +26,25 @@ Group = tuple[str, str]  # (pseudonym, care provider)
 
 
 def _fact(row: asyncpg.Record) -> Fact:
-    return Fact(
-        certificate_id=row["certificate_id"],
-        pseudonym=row["pseudonym"],
-        cert_type=row["cert_type"],
-        provider=row["provider"],
-        county=row["county"],
-        sex=row["sex"],
-        age=row["age"],
-        code=row["code"],
-        chapter=row["chapter"],
-        group=row["grp"],
-        signed_on=row["signed_on"],
-        signed_at_us=row["signed_at_us"],
-        periods=tuple((date.fromisoformat(s), date.fromisoformat(e), d) for s, e, d in row["periods"]),
-    )
+    """A fact from a row of _FACT_COLUMNS (in Fact's field order)."""
+    fromisoformat = date.fromisoformat
+    periods = tuple([(fromisoformat(s), fromisoformat(e), d) for s, e, d in row[12]])
+    return Fact(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[10], row[11],
+                periods)  # fmt: skip
 
 
 def _case(row: asyncpg.Record) -> Case:
-    return Case(
-        pseudonym=row["pseudonym"],
-        provider=row["provider"],
-        county=row["county"],
-        sex=row["sex"],
-        first_day=row["first_day"],
-        last_day=row["last_day"],
-        days=row["days"],
-        age=row["age"],
-        code=row["code"],
-        chapter=row["chapter"],
-        group=row["grp"],
-        degree=row["degree"],
-        certificates=row["certificates"],
-    )
+    """A case from a row of _CASE_COLUMNS (Case's fields, in order)."""
+    return Case._make(row)
 
 
 def _json(rows: object) -> str:
-    """Rows for a set-based statement, as one JSON text parameter (`json_to_recordset`, `json_array_elements`).
+    """Rows for a set-based statement, as one JSON text parameter (`json_array_elements`): facts and cases (named
+    tuples) become arrays, read by position in their field order (the column lists above).
 
-    Far cheaper than one array parameter per column: orjson writes the rows (dataclasses, dates) in C, where
+    Far cheaper than one array parameter per column: orjson writes the rows (tuples, dates) in C, where
     asyncpg's array encoder checks every element of every array in Python."""
-    return orjson.dumps(rows).decode()
+    return orjson.dumps(rows, default=tuple).decode()  # named tuples (orjson writes only plain tuples itself)
 
 
 _GROUPS = "SELECT g->>0, g->>1 FROM json_array_elements($1::text::json) AS g"
@@ -106,12 +84,9 @@ async def insert_facts(conn: Connection, facts: Sequence[Fact]) -> list[Fact]:
         return []
     rows = await conn.fetch(
         f"INSERT INTO facts ({_FACT_COLUMNS}) "  # noqa: S608 - constant column list
-        'SELECT certificate_id, pseudonym, cert_type, provider, county, sex, age, code, chapter, "group", '
-        "signed_on, signed_at_us, periods "
-        "FROM json_to_recordset($1::text::json) AS u(certificate_id text, pseudonym text, cert_type text, "
-        'provider text, county text, sex text, age smallint, code text, chapter text, "group" text, '
-        "signed_on date, signed_at_us bigint, periods jsonb) "
-        "ON CONFLICT DO NOTHING RETURNING certificate_id",
+        "SELECT f->>0, f->>1, f->>2, f->>3, f->>4, f->>5, (f->>6)::smallint, f->>7, f->>8, f->>9, "
+        "(f->>10)::date, (f->>11)::bigint, (f->12)::jsonb "
+        "FROM json_array_elements($1::text::json) AS f ON CONFLICT DO NOTHING RETURNING certificate_id",
         _json(facts),
     )
     if len(rows) == len(facts):
@@ -203,10 +178,8 @@ async def insert_cases(conn: Connection, cases: Sequence[Case]) -> None:
         return
     await conn.execute(
         f"INSERT INTO cases ({_CASE_COLUMNS}) "  # noqa: S608 - constant column list
-        'SELECT pseudonym, provider, county, sex, first_day, last_day, days, age, code, chapter, "group", degree, '
-        "certificates FROM json_to_recordset($1::text::json) AS u(pseudonym text, provider text, county text, "
-        "sex text, first_day date, last_day date, days integer, age smallint, code text, chapter text, "
-        '"group" text, degree smallint, certificates integer)',
+        "SELECT c->>0, c->>1, c->>2, c->>3, (c->>4)::date, (c->>5)::date, (c->>6)::integer, (c->>7)::smallint, "
+        "c->>8, c->>9, c->>10, (c->>11)::smallint, (c->>12)::integer FROM json_array_elements($1::text::json) AS c",
         _json(cases),
     )
 
