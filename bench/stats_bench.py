@@ -82,10 +82,10 @@ def generate(settings: StatsSettings, n: int, seed: int, expected: Expected) -> 
     Streamed in chunks, so 1,000,000 certificates (2 GB of JSON) never sit in memory at once."""
     rnd = random.Random(seed)  # noqa: S311 - synthetic data
     key = settings.citizen_ref_key.get_secret_value()
-    persons: list[tuple[bytes, bytes]] = []
-    for _ in range(max(n // 5, 10)):
-        number = synthetic_personnummer(rnd)
-        persons.append((number.encode(), citizen_ref(number, key).encode()))
+    numbers: dict[str, None] = {}  # distinct: two persons with one personnummer would be one person
+    while len(numbers) < max(n // 5, 10):
+        numbers[synthetic_personnummer(rnd)] = None
+    persons = [(number.encode(), citizen_ref(number, key).encode()) for number in numbers]
     shapes = templates(min(2000, n), seed)
     now = datetime.now(UTC)
     revocable: list[tuple[bytes, str]] = []
