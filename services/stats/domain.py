@@ -95,12 +95,13 @@ class PersonFacts(NamedTuple):
 
 
 _TWELVE = re.compile(r"^(\d{4})(\d{2})(\d{2})-?(\d{3})(\d)$")
-_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # a digit doubled, its digits summed (Luhn)
+_PLAIN = {str(d): d for d in range(10)}
+_DOUBLED = {str(d): (2 * d) // 10 + (2 * d) % 10 for d in range(10)}  # a digit doubled, its digits summed (Luhn)
 
 
 def _luhn_valid(digits: str) -> bool:
     """The Luhn check of a string of digits (what `stdnum.luhn.is_valid` says of it, at a fraction of the cost)."""
-    return (sum(map(int, digits[-1::-2])) + sum(_DOUBLED[int(d)] for d in digits[-2::-2])) % 10 == 0
+    return (sum(map(_PLAIN.__getitem__, digits[-1::-2])) + sum(map(_DOUBLED.__getitem__, digits[-2::-2]))) % 10 == 0
 
 
 def person_of(personnummer: str, signed_on: date) -> PersonFacts:
