@@ -53,10 +53,11 @@ class StatsContent(msgspec.Struct, frozen=True):
 
 
 class StatsCertificate(msgspec.Struct, frozen=True):
-    """The fields of a certificate statistics reads."""
+    """The fields of a certificate statistics reads. (Patterns end in \\Z: msgspec matches with Python's `re`, whose
+    `$` also matches before a final newline, which the contract's patterns do not allow.)"""
 
-    id: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
-    type: Annotated[str, Meta(pattern=r"^[A-Z0-9_]{2,16}$")]
+    id: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")]
+    type: Annotated[str, Meta(pattern=r"^[A-Z0-9_]{2,16}\Z")]
     signed_at: Annotated[datetime, Meta(tz=True)]
     patient: StatsPatient
     care_unit: StatsUnit
@@ -68,7 +69,7 @@ class ReleasedForStats(msgspec.Struct, frozen=True):
 
     Unknown fields are skipped here and in every part (the certificate has many that statistics never reads)."""
 
-    citizen_ref: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]
+    citizen_ref: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}\Z")]
     certificate: StatsCertificate
     test_patient: bool
 

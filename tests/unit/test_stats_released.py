@@ -57,6 +57,8 @@ def test_other_events_and_invalid_ones_decode_as_usual() -> None:
         (lambda d: d["data"]["certificate"].update(signed_at="2026-01-01T10:00:00"), "signed_at"),
         (lambda d: d["data"]["certificate"]["content"]["sick_leave_periods"][0].update(degree=30), "degree"),
         (lambda d: d["data"].update(citizen_ref="not-a-ref"), "citizen_ref"),
+        (lambda d: d["data"].update(citizen_ref=d["data"]["citizen_ref"] + "\n"), "citizen_ref"),
+        (lambda d: d["data"]["certificate"].update(type="LISJP\n"), "type"),
     ],
 )
 def test_what_the_fast_path_refuses_the_full_model_names(change: Callable[[dict[str, Any]], None], named: str) -> None:
