@@ -196,17 +196,22 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
             await ensure_topics(settings, [CONSENT_RELEASED, STATS_SICKLEAVE, dead_letter(CONSENT_RELEASED)],
                                 deadline_seconds=float("inf"))  # fmt: skip
 
-        async def consume() -> None:
+        async def consume(consumer: IdempotentConsumer) -> None:
             while await repo.rebuild_in_progress(pool):  # the operator's rebuild owns the tables until it is done
                 log.warning("stats.ingest.waiting_for_rebuild")
                 await asyncio.sleep(5)
-            await asyncio.gather(*(consumer.run() for consumer in consumers))
+            await consumer.run()
 
         tasks = []
         if settings.relay_enabled:
             tasks.append(asyncio.create_task(supervise("relay", after(topics, relay.run))))
         if settings.consumer_enabled:
-            tasks.append(asyncio.create_task(supervise("ingest", after(topics, consume))))
+            # One supervised task per consumer: each restarts on its own, and on shutdown `stop_all` waits until
+            # every one has left the group (a rebuild started right after a stop finds the group empty).
+            tasks += [
+                asyncio.create_task(supervise(f"ingest-{i}", after(topics, functools.partial(consume, consumer))))
+                for i, consumer in enumerate(consumers)
+            ]
         if settings.publisher_enabled:
             tasks.append(asyncio.create_task(supervise("feed", publisher.run)))
         log.info("stats.started", host=settings.host, port=settings.port)
