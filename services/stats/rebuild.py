@@ -60,14 +60,26 @@ async def _group_state(settings: StatsSettings, group: str) -> str:
         await admin.close()
 
 
+# How long a group that still has members may take to empty: the service's consumers leave it when they stop, but one
+# that was rejoining while another left is only dropped by the coordinator after its session timeout (10 s).
+SETTLE_SECONDS = 15.0
+
+
+async def _wait_for_empty_group(settings: StatsSettings, group: str, settle: float = SETTLE_SECONDS) -> None:
+    """Return once the ingest's consumer group has no members; refuse if it still has some after `settle` s."""
+    deadline = asyncio.get_running_loop().time() + settle
+    while (state := await _group_state(settings, group)) not in ("Empty", "Dead", ""):
+        if asyncio.get_running_loop().time() >= deadline:
+            raise RebuildRefused(f"the stats service is consuming (consumer group {group} is {state}); stop it first")
+        await asyncio.sleep(0.5)
+
+
 async def rebuild(
     settings: StatsSettings, *, batch_size: int = 5000, progress: bool = True, stop_after_batches: int | None = None
 ) -> RebuildResult:
     """Rebuild (or resume rebuilding) statistics from the released topic."""
     group = settings.topic_prefix + CONSUMER_NAME
-    state = await _group_state(settings, group)
-    if state not in ("Empty", "Dead", ""):
-        raise RebuildRefused(f"the stats service is consuming (consumer group {group} is {state}); stop it first")
+    await _wait_for_empty_group(settings, group)
     await migrate(settings.database_url, settings.db_schema, MIGRATIONS)
     pool = await create_pool(settings.database_url, settings.db_schema, application="stats-rebuild", max_size=2)
     topic = settings.topic(CONSENT_RELEASED.name)

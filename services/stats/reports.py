@@ -124,6 +124,7 @@ NOTES = [
     "Antal under 5 per vårdgivare och kön räknas inte med innan summeringen.",
     "Celler med färre än 5 och celler som annars kunde räknas fram ur summorna redovisas inte (null / '..').",
     "Källa för invånarantal: SCB, folkmängd per län 31 december 2024.",
+    "Län vars invånarantal saknas i tabellen har inget värde för sjukfall per 1 000 invånare (uppgift saknas, inte 0).",
 ]
 
 

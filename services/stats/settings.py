@@ -26,6 +26,12 @@ class StatsSettings(ServiceSettings):
         5.0, ge=0, description="A computed report is served again until the ingest commits or this many seconds pass"
     )
     max_records: int = Field(5000, ge=1, description="Events per consumer batch")
+    ingest_consumers: int = Field(
+        2,
+        ge=1,
+        le=8,
+        description="Ingest consumers (group members): one's Python overlaps another's SQL",
+    )
     relay_enabled: bool = True
     consumer_enabled: bool = True
     publisher_enabled: bool = True

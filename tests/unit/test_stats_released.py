@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import pytest
 
 from deploy.simulators.platform.generator import CertificateFactory
 from schemas.certificate import CERTIFICATE_ADAPTER
-from schemas.envelope import InvalidEvent, decode, encode, new_envelope
+from schemas.envelope import Envelope, InvalidEvent, decode, encode, new_envelope
 from schemas.events import CertificateReleased, CertificateRevoked
 from services.stats.domain import fact_of
 from services.stats.released import ReleasedForStats, decode_released
@@ -30,7 +32,9 @@ def test_the_facts_are_those_of_the_full_model() -> None:
         slim, full = decode_released(raw), decode(raw)
         assert isinstance(slim.data, ReleasedForStats)
         assert isinstance(full.data, CertificateReleased)
-        assert slim.id == full.id
+        attributes = [name for name in Envelope.model_fields if name != "data"]
+        assert [getattr(slim, name) for name in attributes] == [getattr(full, name) for name in attributes]
+        assert slim.model_dump(exclude={"data"}) == full.model_dump(exclude={"data"})
         assert fact_of(slim.data.certificate, "k") == fact_of(full.data.certificate, "k")
 
 
@@ -42,4 +46,23 @@ def test_other_events_and_invalid_ones_decode_as_usual() -> None:
     document = orjson.loads(released_bytes(CertificateFactory(seed=4).certificate()))
     document["data"]["certificate"]["care_unit"]["county"] = "99"
     with pytest.raises(InvalidEvent, match="county"):
+        decode_released(orjson.dumps(document))
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (lambda d: d.update(unexpected="x"), "unexpected"),
+        (lambda d: d["data"]["certificate"]["patient"].update(personnummer="1"), "personnummer"),
+        (lambda d: d["data"]["certificate"].update(signed_at="2026-01-01T10:00:00"), "signed_at"),
+        (lambda d: d["data"]["certificate"]["content"]["sick_leave_periods"][0].update(degree=30), "degree"),
+        (lambda d: d["data"].update(citizen_ref="not-a-ref"), "citizen_ref"),
+        (lambda d: d["data"].update(citizen_ref=d["data"]["citizen_ref"] + "\n"), "citizen_ref"),
+        (lambda d: d["data"]["certificate"].update(type="LISJP\n"), "type"),
+    ],
+)
+def test_what_the_fast_path_refuses_the_full_model_names(change: Callable[[dict[str, Any]], None], named: str) -> None:
+    document = orjson.loads(released_bytes(CertificateFactory(seed=5).certificate()))
+    change(document)
+    with pytest.raises(InvalidEvent, match=named):
         decode_released(orjson.dumps(document))

@@ -72,7 +72,10 @@ async def populate(released: Released) -> None:
     ahead = released.factory.certificate("LISJP", person=persons[0])
     await released.revoke(persons[0], ahead["id"])
     await released.release(persons[0], periods=None)
+    # a withdrawal between releases in one batch: what the batch staged before it must not come back after it
+    await released.release(persons[1])
     await released.withdraw(persons[1])
+    await released.release(persons[2])
 
 
 async def topic_ends(settings: StatsSettings) -> dict[TopicPartition, int]:
