@@ -48,6 +48,7 @@ from services.dispatch.domain import (
 )
 from services.dispatch.handlers import Dispatch, refuse_expired
 from services.kit.db import Pool
+from services.kit.groupcommit import GroupCommit
 from services.kit.logging import mask_personnummer
 
 log = structlog.get_logger(__name__)
@@ -289,45 +290,29 @@ class RecipientWorker:
 
 
 class OutcomeWriter:
-    """Group commit of finished rows: the rows finished while the previous group was being written are written
-    together (`repo.finish_many`: one statement, one round trip, one commit) instead of a statement and a commit
-    each. A row's task waits for the commit of its group, so nothing is reported before it is durable. If the
-    group's statement fails, each row is written again on its own, so one row's error is never another's."""
+    """Group commit of finished rows (`kit.groupcommit`): the rows finished while the previous group was being
+    written are written together (`repo.finish_many`: one statement, one round trip, one commit) instead of a
+    statement and a commit each. A row's task waits for the commit of its group, so nothing is reported before it is
+    durable. If the group's statement fails, each row is written again on its own, so one row's error is never
+    another's."""
 
     def __init__(self, pool: Pool, max_group: int = 200) -> None:
         self._pool = pool
-        self._max_group = max_group
-        self._waiting: list[tuple[repo.Finish, asyncio.Future[bool]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._group: GroupCommit[repo.Finish, bool] = GroupCommit(self._write_group, max_group)
 
     async def finish(self, finish: repo.Finish) -> bool:
         """`repo.finish` of one row, in the next group; False if the claim was lost."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting.append((finish, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write())
-        return await future
+        return await self._group.submit(finish)
 
-    async def _write(self) -> None:
-        while self._waiting:
-            group, self._waiting = self._waiting[: self._max_group], self._waiting[self._max_group :]
-            results: list[bool | BaseException]
-            try:
-                held = await repo.finish_many(self._pool, [finish for finish, _ in group])
-                results = [finish.row.id in held for finish, _ in group]
-            except Exception as exc:
-                if len(group) == 1:
-                    results = [exc]
-                else:
-                    log.warning("dispatch.outcomes.group_failed", size=len(group), error=type(exc).__name__)
-                    results = [await self._alone(finish) for finish, _ in group]
-            for (_, future), result in zip(group, results, strict=True):
-                if future.done():
-                    continue
-                if isinstance(result, BaseException):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
+    async def _write_group(self, group: list[repo.Finish]) -> list[bool | BaseException]:
+        try:
+            held = await repo.finish_many(self._pool, group)
+        except Exception as exc:
+            if len(group) == 1:
+                raise
+            log.warning("dispatch.outcomes.group_failed", size=len(group), error=type(exc).__name__)
+            return [await self._alone(finish) for finish in group]
+        return [finish.row.id in held for finish in group]
 
     async def _alone(self, finish: repo.Finish) -> bool | BaseException:
         try:
@@ -337,8 +322,7 @@ class OutcomeWriter:
 
     async def close(self) -> None:
         """Wait for the group being written."""
-        if self._writer is not None:
-            await asyncio.gather(self._writer, return_exceptions=True)
+        await self._group.close()
 
 
 class Sender:

@@ -415,13 +415,9 @@ async def create_session(
     )
 
 
-async def touch_session(
-    conn: Connection | Pool, id_hash: bytes, now: datetime, idle_after: datetime, touch_before: datetime
-) -> asyncpg.Record | None:
-    """The authenticated session, None if unknown or idle since before `idle_after`. Its idle clock restarts
-    only if it was last restarted before `touch_before`: most requests then only read, and commit no write."""
-    row: asyncpg.Record | None = await conn.fetchrow(
-        """
+# The authenticated session ($1 id hash) as `current`, unless idle since before $3; its idle clock restarted ($2)
+# only if last restarted before $4. Shared by `touch_session` and `session_and_list`.
+_CURRENT_SESSION = """
         WITH current AS (
             SELECT citizen_ref, personnummer, given_name, family_name, csrf_token, consent_given, last_seen
             FROM sessions WHERE id_hash = $1 AND kind = 'AUTHENTICATED' AND last_seen >= $3
@@ -429,9 +425,18 @@ async def touch_session(
             UPDATE sessions SET last_seen = $2
             WHERE id_hash = $1 AND last_seen < $4 AND EXISTS (SELECT 1 FROM current)
             RETURNING 1
-        )
+        )"""
+
+
+async def touch_session(
+    conn: Connection | Pool, id_hash: bytes, now: datetime, idle_after: datetime, touch_before: datetime
+) -> asyncpg.Record | None:
+    """The authenticated session, None if unknown or idle since before `idle_after`. Its idle clock restarts
+    only if it was last restarted before `touch_before`: most requests then only read, and commit no write."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        f"""{_CURRENT_SESSION}
         SELECT * FROM current
-        """,
+        """,  # noqa: S608 - constant SQL
         id_hash,
         now,
         idle_after,
@@ -448,15 +453,7 @@ async def session_and_list(
     the session's columns; the certificate columns (`id` ...) are NULL in the one row of a citizen without any, and
     on the one row of a session without consent (nothing is then listed or logged)."""
     rows: list[asyncpg.Record] = await conn.fetch(
-        f"""
-        WITH current AS (
-            SELECT citizen_ref, personnummer, given_name, family_name, csrf_token, consent_given, last_seen
-            FROM sessions WHERE id_hash = $1 AND kind = 'AUTHENTICATED' AND last_seen >= $3
-        ), touched AS (
-            UPDATE sessions SET last_seen = $2
-            WHERE id_hash = $1 AND last_seen < $4 AND EXISTS (SELECT 1 FROM current)
-            RETURNING 1
-        ), logged AS (
+        f"""{_CURRENT_SESSION}, logged AS (
             INSERT INTO access_log (citizen_ref, certificate_id, action, outcome, at)
             SELECT citizen_ref, NULL, 'list', 'ok', $2 FROM current WHERE consent_given
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import uuid
 from collections.abc import Callable, Sequence
@@ -13,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from services.kit.db import Pool
+from services.kit.groupcommit import GroupCommit
 
 
 class ReceiveOutcome(enum.Enum):
@@ -159,49 +159,31 @@ async def insert_new(pool: Pool, items: Sequence[NewReceipt]) -> dict[uuid.UUID,
 
 
 class ReceiptWriter:
-    """Group commit: the receipts of concurrent requests are stored together, in one statement and one commit,
-    while the previous group is being written. Each request is answered after the commit of its receipt, as
-    before; only the number of round trips and commits goes down (one per group instead of three per request)."""
+    """Group commit (`kit.groupcommit`): the receipts of concurrent requests are stored together, in one statement
+    and one commit, while the previous group is being written. Each request is answered after the commit of its
+    receipt, as before; only the number of round trips and commits goes down (one per group instead of three per
+    request)."""
 
     def __init__(self, pool: Callable[[], Pool], max_group: int = 500) -> None:
         self._pool = pool
-        self._max_group = max_group
-        self._waiting: list[tuple[NewReceipt, asyncio.Future[Receipt | None]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._group: GroupCommit[NewReceipt, Receipt | None] = GroupCommit(self._write_group, max_group)
 
     async def insert(self, item: NewReceipt) -> Receipt | None:
         """The receipt stored for `item`, or None if its key was already used (see `receive`)."""
-        future: asyncio.Future[Receipt | None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((item, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write())
-        return await future
+        return await self._group.submit(item)
 
-    async def _write(self) -> None:
-        while self._waiting:
-            group, self._waiting = self._waiting[: self._max_group], self._waiting[self._max_group :]
-            keys: set[uuid.UUID] = set()
-            firsts: list[NewReceipt] = []
-            for item, _ in group:
-                if item.idempotency_key not in keys:
-                    keys.add(item.idempotency_key)
-                    firsts.append(item)
-            try:
-                stored = await insert_new(self._pool(), firsts)
-            except Exception as exc:  # every request of the group gets the error (a 500), none is answered stored
-                for _, future in group:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for item, future in group:
-                receipt = stored.pop(item.idempotency_key, None)  # popped: a second use of a key is not "stored"
-                if not future.done():
-                    future.set_result(receipt)
+    async def _write_group(self, group: list[NewReceipt]) -> list[Receipt | BaseException | None]:
+        firsts: dict[uuid.UUID, NewReceipt] = {}
+        for item in group:
+            firsts.setdefault(item.idempotency_key, item)
+        # an error reaches every request of the group (a 500): none is answered stored
+        stored = await insert_new(self._pool(), list(firsts.values()))
+        # popped: a second use of a key in the group is not "stored"
+        return [stored.pop(item.idempotency_key, None) for item in group]
 
     async def close(self) -> None:
         """Wait for the group being written."""
-        if self._writer is not None:
-            await asyncio.gather(self._writer, return_exceptions=True)
+        await self._group.close()
 
 
 async def receipts_for(pool: Pool, certificate_id: str, idempotency_key: uuid.UUID | None = None) -> list[Receipt]:
