@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -79,11 +81,38 @@ def _yoyo_url(database_url: str, schema: str) -> str:
     return urlunsplit((scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
+# How long a start waits for another process's migrations before it gives up (and is restarted).
+MIGRATION_LOCK_WAIT = "120s"
+
+
+@contextmanager
+def _session_lock(backend: Any, schema: str) -> Iterator[None]:
+    """A session-level advisory lock on the migrating connection, in place of yoyo's lock row.
+
+    yoyo's own lock is a committed row that only its `finally` deletes: a process killed while migrating leaves it,
+    and every later start waits for it and exits with LockTimeout until someone runs `yoyo break-lock`. PostgreSQL
+    releases an advisory lock when the session ends, however the process died."""
+    conn = backend.connection
+    with conn.cursor() as cursor:
+        cursor.execute(f"SET lock_timeout = '{MIGRATION_LOCK_WAIT}'")
+        cursor.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"yoyo-migrations:{schema}",))
+        cursor.execute("SET lock_timeout = DEFAULT")
+    conn.commit()
+    try:
+        yield
+    finally:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (f"yoyo-migrations:{schema}",))
+        conn.commit()
+
+
 def _migrate(database_url: str, schema: str, directories: tuple[Path, ...]) -> list[str]:
     backend = get_backend(_yoyo_url(database_url, schema))
     try:
         applied: list[str] = []
-        with backend.lock():
+        with _session_lock(backend, schema):
+            # yoyo takes its row lock again inside (e.g. to upgrade its own tables): under ours it is not needed.
+            backend.lock = lambda timeout=10: nullcontext()
             for directory in directories:
                 pending = backend.to_apply(read_migrations(str(directory)))
                 backend.apply_migrations(pending)

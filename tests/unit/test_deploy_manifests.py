@@ -21,6 +21,30 @@ K8S = sorted((ROOT / "deploy" / "k8s").glob("*.yaml"))
 COMPOSE = ROOT / "deploy" / "compose.yaml"
 
 
+class StrictLoader(yaml.SafeLoader):
+    """YAML as Kubernetes and compose read it: a key twice in one mapping is an error, not "the last one wins"
+    (`yaml.safe_load` keeps the last silently, which hid a duplicated service and two run-together manifests)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *anchor` merges are overridden on purpose
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_all(text: str) -> list[Any]:
+    return list(yaml.load_all(text, Loader=StrictLoader))
+
+
+def load(text: str) -> Any:
+    return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def port_of(settings: type[BaseSettings], env: dict[str, str]) -> int:
     prefix = str(settings.model_config.get("env_prefix", "")).upper()
     default = settings.model_fields["port"].default
@@ -29,7 +53,7 @@ def port_of(settings: type[BaseSettings], env: dict[str, str]) -> int:
 
 def k8s_documents() -> Iterator[tuple[Path, dict[str, Any]]]:
     for path in K8S:
-        for document in yaml.safe_load_all(path.read_text()):
+        for document in load_all(path.read_text()):
             if document is not None:
                 yield path, document
 
@@ -109,7 +133,7 @@ def test_the_services_behind_each_service_object_exist() -> None:
 
 
 def compose_services() -> dict[str, dict[str, Any]]:
-    services: dict[str, dict[str, Any]] = yaml.safe_load(COMPOSE.read_text())["services"]
+    services: dict[str, dict[str, Any]] = load(COMPOSE.read_text())["services"]
     return services
 
 
@@ -121,9 +145,7 @@ def test_compose_runs_every_service_and_simulator_on_official_images() -> None:
     assert services["postgres"]["image"].startswith("postgres:")
 
 
-@pytest.mark.parametrize(
-    "name", [n for n, s in yaml.safe_load(COMPOSE.read_text())["services"].items() if "command" in s]
-)
+@pytest.mark.parametrize("name", [n for n, s in load(COMPOSE.read_text())["services"].items() if "command" in s])
 def test_a_compose_service_names_only_what_it_reads(name: str) -> None:
     service = compose_services()[name]
     settings = settings_of(service["command"][0])
@@ -145,3 +167,22 @@ def test_the_readme_documents_every_variable() -> None:
     variables = set().union(*(env_names(s) for c in SCRIPTS if (s := settings_of(c)) is not None))
     missing = sorted(v for v in variables if f"`{v}`" not in readme)
     assert not missing, f"README.md does not document {missing} (python -m deploy.settings_reference prints rows)"
+
+
+def test_strict_loader_refuses_a_duplicate_key_and_run_together_documents() -> None:
+    with pytest.raises(yaml.constructor.ConstructorError, match="duplicate key 'idp-sim'"):
+        load("services:\n  idp-sim: {image: a}\n  idp-sim: {image: b}\n")
+    # Two manifests without `---` between them are one mapping with every top-level key twice.
+    with pytest.raises(yaml.constructor.ConstructorError, match="duplicate key 'apiVersion'"):
+        load_all("apiVersion: v1\nkind: Service\napiVersion: apps/v1\nkind: Deployment\n")
+    # Merge keys still override what they merge, as compose uses them.
+    assert load("base: &b {x: 1, y: 2}\nother: {<<: *b, y: 3}\n")["other"] == {"x": 1, "y": 3}
+
+
+@pytest.mark.parametrize("path", [*K8S, COMPOSE], ids=lambda p: p.name)
+def test_every_deploy_file_loads_strictly(path: Path) -> None:
+    documents = [d for d in load_all(path.read_text()) if d is not None]
+    assert documents
+    if path.parent.name == "k8s":
+        for document in documents:
+            assert {"apiVersion", "kind", "metadata"} <= set(document), f"{path.name}: {document.get('kind')}"
