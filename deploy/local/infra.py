@@ -263,6 +263,34 @@ def _clusters() -> list[list[str]]:
     return [line.split() for line in out.splitlines() if line.strip()]
 
 
+def start_cluster(version: str, name: str, deadline_seconds: float = 60.0) -> bool:
+    """Start the cluster; True if this call started it. A cluster in the middle of a restart (its postmaster.pid
+    still there, so `pg_ctlcluster start` refuses) is waited for until it is online, or startable again."""
+    deadline = time.monotonic() + deadline_seconds
+    while True:
+        try:
+            run([*_sudo(), "pg_ctlcluster", version, name, "start"], capture_output=True)
+            return True
+        except subprocess.CalledProcessError as exc:
+            status = next((c[3] for c in _clusters() if c[:2] == [version, name]), "unknown")
+            if status.startswith("online"):
+                say(f"PostgreSQL {version}/{name} came up by itself (it was restarting)")
+                return False
+            if time.monotonic() > deadline:
+                raise InfraError(f"PostgreSQL {version}/{name} does not start: {(exc.stderr or '').strip()}") from exc
+            say(f"PostgreSQL {version}/{name} is {status}; waiting to start it ({(exc.stderr or '').strip()})")
+            time.sleep(1.0)
+
+
+def wait_accepting(port: str, deadline_seconds: float = 60.0) -> None:
+    """Until PostgreSQL accepts connections on 127.0.0.1 (a listening server may still be recovering)."""
+    deadline = time.monotonic() + deadline_seconds
+    while subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1", "-p", port], check=False).returncode != 0:
+        if time.monotonic() > deadline:
+            raise InfraError(f"PostgreSQL does not accept connections on 127.0.0.1:{port}")
+        time.sleep(0.2)
+
+
 def postgres_up() -> None:
     """Start the machine's PostgreSQL cluster (installing it if missing) and create our role and database."""
     if shutil.which("pg_lsclusters") is None:
@@ -273,10 +301,11 @@ def postgres_up() -> None:
         run([*_sudo(), "pg_createcluster", version, "main", "--port", "5432"], stdout=subprocess.DEVNULL)
         clusters = _clusters()
     version, name, port, status = clusters[0][:4]
-    if status != "online":
-        run([*_sudo(), "pg_ctlcluster", version, name, "start"])
+    # "online,recovery" right after an immediate restart is up already: starting it again fails.
+    if not status.startswith("online") and start_cluster(version, name):
         (CACHE / "postgres-started-by-us").write_text(f"{version} {name}\n")
         say(f"PostgreSQL {version}/{name} started on port {port}")
+    wait_accepting(port)
     psql = _as_postgres(["psql", "-p", port, "-v", "ON_ERROR_STOP=1", "-qtA"])
     # The names are constants of this module, not input: interpolating them is safe.
     exists = run([*psql, "-c", f"SELECT 1 FROM pg_roles WHERE rolname = '{DB_USER}'"], capture_output=True)  # noqa: S608
@@ -285,11 +314,6 @@ def postgres_up() -> None:
     exists = run([*psql, "-c", f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"], capture_output=True)  # noqa: S608
     if exists.stdout.strip() != "1":
         run([*psql, "-c", f"CREATE DATABASE {DB_NAME} OWNER {DB_USER}"])
-    deadline = time.monotonic() + 30
-    while not port_open("127.0.0.1", int(port)):
-        if time.monotonic() > deadline:
-            raise InfraError("PostgreSQL does not listen on 127.0.0.1")
-        time.sleep(0.2)
     say(f"PostgreSQL ready: postgresql://{DB_USER}:***@127.0.0.1:{port}/{DB_NAME}")
 
 
