@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install infra-up infra-down run test test-unit test-integration lint format schemas bench clean
+.PHONY: help install tools infra-up infra-down run test test-unit test-integration lint format schemas bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml deploy/local/bootstrap.sh
 	@touch $@
 
 install: $(STAMP) ## create .venv and install the project with its console scripts
+
+tools: install ## tools the tests run that are not Python packages (kustomize), into .cache/bin
+	@bash deploy/local/tools.sh
 
 infra-up: install ## start Kafka (KRaft) and PostgreSQL unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL are set
 	@$(BIN)/minaintyg-infra up
@@ -37,13 +40,13 @@ format: install ## apply ruff's fixes and formatting
 schemas: install ## regenerate the committed JSON Schemas from the models
 	@$(BIN)/python -m schemas.compat write
 
-test-unit: install ## unit tests only (no broker, no database)
+test-unit: tools ## unit tests only (no broker, no database)
 	@$(BIN)/pytest tests/unit -q
 
 test-integration: infra-up ## integration tests against the real Kafka and PostgreSQL
 	@$(BIN)/pytest tests/integration -q
 
-test: lint infra-up ## everything: lint, unit and integration tests
+test: lint tools infra-up ## everything: lint, unit and integration tests
 	@$(BIN)/pytest tests -q -p no:cacheprovider
 
 bench: infra-up ## benchmarks, with the machine they ran on

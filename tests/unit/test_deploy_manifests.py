@@ -17,7 +17,7 @@ SCRIPTS = console_scripts()
 # Long-running processes: each needs a Deployment (services) or a compose service (services and simulators).
 SERVICES = sorted(c for c in SCRIPTS if c.startswith("minaintyg-") and c not in {"minaintyg-admin", "minaintyg-infra"})
 SIMULATORS = sorted(c for c in SCRIPTS if c.endswith("-sim"))
-K8S = sorted((ROOT / "deploy" / "k8s").glob("*.yaml"))
+K8S = sorted(p for p in (ROOT / "deploy" / "k8s").glob("*.yaml") if p.name != "kustomization.yaml")
 COMPOSE = ROOT / "deploy" / "compose.yaml"
 
 
