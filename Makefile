@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install tools infra-up infra-down run test test-unit test-integration lint format schemas bench clean
+.PHONY: help install tools infra-up infra-down cluster-up cluster-down run test test-unit test-integration lint format schemas bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -25,8 +25,16 @@ infra-up: install ## start Kafka (KRaft) and PostgreSQL unless KAFKA_BOOTSTRAP_S
 infra-down: install ## stop the local Kafka and the PostgreSQL cluster this project started
 	@$(BIN)/minaintyg-infra down
 
-run: infra-up ## the whole system on this machine (Ctrl-C stops it)
-	@PATH="$(CURDIR)/$(BIN):$$PATH" bash deploy/local/run.sh
+cluster-up: install ## three Kafka nodes (KRaft, 9092-9094, replication 3, min.insync.replicas 2) and PostgreSQL
+	@$(BIN)/minaintyg-infra cluster-up
+
+cluster-down: install ## stop the three local Kafka nodes
+	@$(BIN)/minaintyg-infra cluster-down
+
+# `make run CLUSTER=3`: the same system on the three-node cluster, two replicas of every service that may have two.
+CLUSTER ?=
+run: $(if $(CLUSTER),cluster-up,infra-up) ## the whole system on this machine (Ctrl-C stops it; CLUSTER=3 on three Kafka nodes)
+	@PATH="$(CURDIR)/$(BIN):$$PATH" CLUSTER="$(CLUSTER)" bash deploy/local/run.sh
 
 lint: install ## ruff and mypy (strict)
 	@$(BIN)/ruff check .

@@ -108,6 +108,11 @@ class KafkaNode:
     port: int = 9092
     controller_port: int = 9093
     heap: str = "1g"
+    node_id: int = 1
+    # Cluster mode: every voter of the controller quorum ("1@127.0.0.1:19092,..."); one node is its own quorum.
+    voters: str | None = None
+    replication: int = 1
+    cluster_id_file: Path | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -127,8 +132,8 @@ class KafkaNode:
             "\n".join(
                 [
                     "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+                    f"node.id={self.node_id}",
+                    f"controller.quorum.voters={self.voters or f'{self.node_id}@127.0.0.1:{self.controller_port}'}",
                     f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
                     f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
                     "controller.listener.names=CONTROLLER",
@@ -136,12 +141,15 @@ class KafkaNode:
                     "inter.broker.listener.name=PLAINTEXT",
                     f"log.dirs={self.home / 'data'}",
                     "num.partitions=6",
-                    "offsets.topic.replication.factor=1",
+                    f"offsets.topic.replication.factor={self.replication}",
                     "offsets.topic.num.partitions=6",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "share.coordinator.state.topic.replication.factor=1",
-                    "share.coordinator.state.topic.min.isr=1",
+                    f"transaction.state.log.replication.factor={self.replication}",
+                    f"transaction.state.log.min.isr={self.min_insync}",
+                    f"share.coordinator.state.topic.replication.factor={self.replication}",
+                    f"share.coordinator.state.topic.min.isr={self.min_insync}",
+                    f"default.replication.factor={self.replication}",
+                    f"min.insync.replicas={self.min_insync}",
+                    "unclean.leader.election.enable=false",
                     "group.initial.rebalance.delay.ms=0",
                     "auto.create.topics.enable=false",
                     "log.retention.hours=168",
@@ -150,6 +158,20 @@ class KafkaNode:
             )
         )
         return config
+
+    @property
+    def min_insync(self) -> int:
+        """A write is acknowledged by two replicas of three (one node: by itself)."""
+        return 2 if self.replication >= 3 else 1
+
+    def cluster_id(self) -> str:
+        """One node formats with a new id; the nodes of a cluster share the id kept in `cluster_id_file`."""
+        if self.cluster_id_file is None:
+            return _cluster_id()
+        if not self.cluster_id_file.exists():
+            self.cluster_id_file.parent.mkdir(parents=True, exist_ok=True)
+            self.cluster_id_file.write_text(_cluster_id())
+        return self.cluster_id_file.read_text().strip()
 
     def pid(self) -> int | None:
         """The broker's pid while it runs."""
@@ -174,8 +196,12 @@ class KafkaNode:
 
     def start(self, deadline_seconds: float = 90.0) -> None:
         """Start the node unless it runs, and wait until it answers metadata requests."""
+        self.launch()
+        self.wait_ready(deadline_seconds)
+
+    def launch(self) -> None:
+        """Start the node's process unless it runs (a cluster's node answers only once a quorum of voters runs)."""
         if self.pid() is not None:
-            self.wait_ready(deadline_seconds)
             return
         if port_open("127.0.0.1", self.port):
             raise InfraError(f"port {self.port} is taken by another process; set KAFKA_BOOTSTRAP_SERVERS to use it")
@@ -183,7 +209,7 @@ class KafkaNode:
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
         config = self._config()
         if not (self.home / "data" / "meta.properties").exists():
-            run(self._java(libs, "kafka.tools.StorageTool", "format", f"--cluster-id={_cluster_id()}",
+            run(self._java(libs, "kafka.tools.StorageTool", "format", f"--cluster-id={self.cluster_id()}",
                            "-c", str(config)), stdout=subprocess.DEVNULL)  # fmt: skip
         with open(self.home / "logs" / "stdout.log", "ab") as out:
             process = subprocess.Popen(
@@ -192,7 +218,6 @@ class KafkaNode:
             )  # fmt: skip
         self.pid_file.write_text(str(process.pid))
         say(f"Kafka starting on {self.bootstrap} (pid {process.pid})")
-        self.wait_ready(deadline_seconds)
 
     def wait_ready(self, deadline_seconds: float) -> None:
         deadline = time.monotonic() + deadline_seconds
@@ -227,6 +252,62 @@ class KafkaNode:
             while self.pid() is not None:
                 time.sleep(0.05)
 
+    def pause(self) -> None:
+        """SIGSTOP: the node stays a member but stops answering (loses leadership), for fault tests."""
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGCONT)
+
+
+@dataclass(frozen=True)
+class KafkaCluster:
+    """Three KRaft nodes on 127.0.0.1 (brokers 9092-9094, a three-voter controller quorum on 19092-19094), topics
+    replicated three times with `min.insync.replicas` 2 and no unclean leader election."""
+
+    home: Path
+    size: int = 3
+    first_port: int = 9092
+    first_controller_port: int = 19092
+    heap: str = "512m"
+
+    @property
+    def nodes(self) -> list[KafkaNode]:
+        voters = ",".join(f"{i}@127.0.0.1:{self.first_controller_port + i - 1}" for i in range(1, self.size + 1))
+        return [
+            KafkaNode(
+                self.home / f"node-{i}",
+                port=self.first_port + i - 1,
+                controller_port=self.first_controller_port + i - 1,
+                heap=self.heap,
+                node_id=i,
+                voters=voters,
+                replication=self.size,
+                cluster_id_file=self.home / "cluster-id",
+            )
+            for i in range(1, self.size + 1)
+        ]
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(node.bootstrap for node in self.nodes)
+
+    def start(self, deadline_seconds: float = 120.0) -> None:
+        for node in self.nodes:
+            node.launch()
+        for node in self.nodes:
+            node.wait_ready(deadline_seconds)
+        say(f"Kafka cluster of {self.size} ready: KAFKA_BOOTSTRAP_SERVERS={self.bootstrap} KAFKA_REPLICATION_FACTOR=3")
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.resume()  # a paused node cannot act on SIGTERM
+            node.stop()
+
 
 def _cluster_id() -> str:
     import base64
@@ -249,6 +330,7 @@ async def _kafka_answers(bootstrap: str) -> bool:
 
 
 LOCAL_KAFKA = KafkaNode(CACHE / "kafka" / "node")
+LOCAL_CLUSTER = KafkaCluster(CACHE / "kafka" / "cluster")
 
 
 # --- PostgreSQL -------------------------------------------------------------------------------------------
@@ -342,6 +424,22 @@ def up() -> None:
         LOCAL_KAFKA.start()
 
 
+def cluster_up() -> None:
+    """PostgreSQL as for `up`, and the three-node Kafka cluster instead of the one node."""
+    CACHE.mkdir(exist_ok=True)
+    if os.environ.get("DATABASE_URL"):
+        say("DATABASE_URL is set: using that PostgreSQL")
+    else:
+        postgres_up()
+    if LOCAL_KAFKA.pid() is not None:
+        raise InfraError("the one-node Kafka runs on 9092-9093: `make infra-down` first (the cluster uses 9092-9094)")
+    LOCAL_CLUSTER.start()
+
+
+def cluster_down() -> None:
+    LOCAL_CLUSTER.stop()
+
+
 def down() -> None:
     if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         LOCAL_KAFKA.stop()
@@ -350,18 +448,29 @@ def down() -> None:
 
 
 def status() -> None:
-    pid = LOCAL_KAFKA.pid()
-    say(f"Kafka: {'running, pid ' + str(pid) if pid else 'not running'} ({LOCAL_KAFKA.bootstrap})")
+    for node in [LOCAL_KAFKA, *LOCAL_CLUSTER.nodes]:
+        pid = node.pid()
+        if pid or node is LOCAL_KAFKA:
+            state = f"running, pid {pid}" if pid else "not running"
+            say(f"Kafka node {node.home.name}: {state} ({node.bootstrap})")
     say(f"PostgreSQL: {'listening' if port_open('127.0.0.1', 5432) else 'not listening'} on 127.0.0.1:5432")
 
 
 def main() -> None:
     """Entry point of `minaintyg-infra`."""
     parser = argparse.ArgumentParser(prog="minaintyg-infra", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["up", "down", "status", "fetch-kafka"])
+    commands = {
+        "up": up,
+        "down": down,
+        "status": status,
+        "fetch-kafka": kafka_libs,
+        "cluster-up": cluster_up,
+        "cluster-down": cluster_down,
+    }
+    parser.add_argument("command", choices=list(commands))
     args = parser.parse_args()
     try:
-        {"up": up, "down": down, "status": status, "fetch-kafka": kafka_libs}[args.command]()
+        commands[args.command]()
     except (InfraError, subprocess.CalledProcessError) as exc:
         print(f"[infra] failed: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -2,6 +2,13 @@
 # `make run`: connect the simulator's care units, then run every process of the Procfile under honcho.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+procfile=deploy/local/Procfile
+if [ -n "${CLUSTER:-}" ]; then
+  # Three Kafka nodes (`make cluster-up`), topics replicated three times; two replicas of every service that may
+  # have two (the statistics ingest is one; a second stats process serves reports only).
+  export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094" KAFKA_REPLICATION_FACTOR=3
+  procfile=deploy/local/Procfile.cluster
+fi
 minaintyg-admin care-units connect-simulated >/dev/null
 cat <<MSG
 
@@ -17,6 +24,12 @@ cat <<MSG
     FK simulator    http://127.0.0.1:${FKSIM_PORT:-8011}/docs   (bearer token: dev-minaintyg-to-fk; faults at /sim/faults)
     metrics         /metrics on every service above (Prometheus); consumer lag: minaintyg-admin lag
     Kafka           ${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}
+MSG
+if [ -n "${CLUSTER:-}" ]; then cat <<MSG
+    second replicas portal :8100, intake :8101, consent :8102, dispatch :8103, stats reports :8104
+MSG
+fi
+cat <<MSG
 
   Test persons to log in as (BankID (test) page; or type any valid personnummer):
 MSG
@@ -25,4 +38,4 @@ echo
 # Development: the simulated citizens consent (all but those offered on the BankID (test) page), so statistics has
 # data within seconds.
 (minaintyg-admin stats consent-simulated --consent-url "http://127.0.0.1:${CONSENT_PORT:-8002}" >/dev/null 2>&1 &)
-exec honcho --no-prefix -f deploy/local/Procfile start
+exec honcho --no-prefix -f "$procfile" start
