@@ -49,13 +49,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request
+from starlette.middleware import Middleware
 
 from schemas.topics import TopicSpec
 from services.kit.consumer import IdempotentConsumer
@@ -214,11 +215,14 @@ def service_app(
     version: str = "1.0.0",
     migrations: Path | None = None,
     log_name: str | None = None,
+    inner_middleware: Sequence[Middleware] = (),
     grace: float = 10.0,
     **fastapi_options: Any,
 ) -> FastAPI:
     """A FastAPI app whose lifespan is the host's (see the module docstring), with the operational routes and
-    middlewares of `install_common`. `log_name`: the prefix of the started/stopped log events (default `name`)."""
+    middlewares of `install_common`. `log_name`: the prefix of the started/stopped log events (default `name`);
+    `inner_middleware`: middlewares that run inside the common ones (after the body limit and the request context),
+    the first innermost; a middleware added to the app afterwards runs outside them all."""
     event = log_name or name
     hosts: list[Host] = []  # the running host; a lifespan started again (tests) gets a fresh one
 
@@ -247,6 +251,8 @@ def service_app(
             return {"service": {"ok": False, "error": "not started"}}
         return await hosts[0].readiness()
 
+    for middleware in inner_middleware:
+        app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
     install_common(app, readiness, max_body_bytes=max_body_bytes)
     return app
 
