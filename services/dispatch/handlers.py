@@ -23,13 +23,13 @@ from schemas.events import (
     DispatchRequested,
     DispatchSucceeded,
     EventData,
+    FailureCode,
 )
 from schemas.topics import DISPATCH_OUTCOMES
 from services.dispatch import repo
 from services.dispatch.domain import (
     AlreadyQueued,
     AlreadySent,
-    FailureCode,
     Queue,
     Refuse,
     RequestDecision,
