@@ -12,11 +12,12 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import APIRouter, Depends, FastAPI
+from starlette.middleware import Middleware
 
 from schemas.topics import TopicSpec
 from services.kit.db import Pool
 from services.kit.outbox import OutboxRelay
-from services.kit.service import Host, app_state, service_app, state_dependency
+from services.kit.service import Host, add_routes, app_state, service_app, state_dependency
 from services.kit.settings import ServiceSettings
 
 
@@ -217,3 +218,32 @@ async def test_the_operational_routes_are_mounted(settings: HostedSettings) -> N
         assert (await client.get("/healthz")).status_code == 200
         assert (await client.get("/metrics")).status_code == 200
         assert (await client.post("/healthz", content=b"x" * 2048)).status_code == 413
+
+
+async def test_inner_middleware_runs_inside_the_common_ones_and_routes_are_added_flat(settings: HostedSettings) -> None:
+    seen: list[tuple[str, bool]] = []
+
+    class Inner:
+        def __init__(self, app: Any) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http":  # the request context middleware has run: its correlation id is there
+                seen.append((scope["path"], "correlation_id" in scope.get("state", {})))
+            await self.app(scope, receive, send)
+
+    async def bootstrap(_host: Host) -> State:
+        return State()
+
+    app = service_app(
+        "hosted", settings, bootstrap, title="t", summary="s", max_body_bytes=1024, inner_middleware=[Middleware(Inner)]
+    )
+    add_routes(app, router)
+    assert "/state" in {getattr(r, "path", "") for r in app.routes}
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as client,
+    ):
+        assert (await client.get("/state")).status_code == 200
+        assert (await client.post("/state", content=b"x" * 2048)).status_code == 413  # the body limit runs first
+    assert seen == [("/state", True)]
