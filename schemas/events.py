@@ -101,6 +101,19 @@ class DispatchSucceeded(EventData):
     recipient_reference: Annotated[str, Field(max_length=200)] | None = None
 
 
+# Why a dispatch failed for good: part of the dispatch.failed contract, and the codes dispatch's rules decide.
+FailureCode = Literal[
+    "REVOKED",
+    "TYPE_NOT_ACCEPTED",
+    "TEST_PATIENT",
+    "NO_CONSENT",
+    "UNKNOWN_CERTIFICATE",
+    "RECIPIENT_INACTIVE",
+    "DEADLINE_EXCEEDED",
+    "REJECTED_BY_RECIPIENT",
+]
+
+
 class DispatchFailed(EventData):
     event_type: ClassVar[str] = "dispatch.failed"
     idempotency_key: UUID
@@ -108,16 +121,7 @@ class DispatchFailed(EventData):
     recipient_id: RecipientId
     citizen_ref: CitizenRef
     failed_at: AwareDatetime
-    reason_code: Literal[
-        "REVOKED",
-        "TYPE_NOT_ACCEPTED",
-        "TEST_PATIENT",
-        "NO_CONSENT",
-        "UNKNOWN_CERTIFICATE",
-        "RECIPIENT_INACTIVE",
-        "DEADLINE_EXCEEDED",
-        "REJECTED_BY_RECIPIENT",
-    ]
+    reason_code: FailureCode
     reason: Annotated[str, Field(max_length=500, description="Swedish text the portal can show")]
 
 

@@ -73,31 +73,29 @@ class Gate:
 
 
 async def on_intake_event(gate: Gate, conn: Connection, envelope: Envelope) -> None:
-    """Consumer handler for intake.certificates.v1 (runs inside the idempotent consumer's transaction)."""
-    data = envelope.data
-    if isinstance(data, CertificateIssued):
-        await certificate_arrived(gate, conn, data, envelope)
-    elif isinstance(data, CertificateRevoked):
-        await certificate_revoked(gate, conn, data, envelope)
-    else:
-        raise HandlerError(f"unexpected event type {envelope.type} on the intake topic")
+    """Consumer handler for intake.certificates.v1 (runs inside the idempotent consumer's transaction): a batch
+    of one, so there is one implementation."""
+    await on_intake_batch(gate, conn, [envelope])
 
 
 async def on_intake_batch(gate: Gate, conn: Connection, envelopes: list[Envelope]) -> None:
-    """Set-based form of `on_intake_event` for a batch, with the same effect as handling them one by one.
+    """Intake's events in order, with the same effect as handling them one by one.
 
     The batch's citizens are locked first, so their consent cannot change while it runs; runs of consecutive
-    arrivals are then stored with one statement, and anything else is handled on its own, in order.
+    arrivals are then stored with one statement, and a revocation is handled on its own, in order.
     """
     consents = await repo.lock_citizens(conn, [_citizen_of(e) for e in envelopes])
     run: list[tuple[Envelope, CertificateIssued]] = []
     for envelope in envelopes:
-        if isinstance(envelope.data, CertificateIssued):
-            run.append((envelope, envelope.data))
+        data = envelope.data
+        if isinstance(data, CertificateIssued):
+            run.append((envelope, data))
             continue
         await _arrivals(gate, conn, run, consents)
         run = []
-        await on_intake_event(gate, conn, envelope)
+        if not isinstance(data, CertificateRevoked):
+            raise HandlerError(f"unexpected event type {envelope.type} on the intake topic")
+        await certificate_revoked(gate, conn, data, envelope)
     await _arrivals(gate, conn, run, consents)
 
 
@@ -165,8 +163,8 @@ def _release(topic: str, envelope: Envelope, data: CertificateIssued, document: 
 
 async def certificate_arrived(gate: Gate, conn: Connection, data: CertificateIssued, envelope: Envelope) -> None:
     """One arrival: a batch of one."""
-    citizen = await repo.lock_citizen(conn, data.citizen_ref)
-    await _arrivals(gate, conn, [(envelope, data)], {data.citizen_ref: citizen.consent})
+    consents = await repo.lock_citizens(conn, [data.citizen_ref])
+    await _arrivals(gate, conn, [(envelope, data)], consents)
 
 
 async def certificate_revoked(gate: Gate, conn: Connection, data: CertificateRevoked, envelope: Envelope) -> None:

@@ -12,20 +12,9 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Literal
 
 from schemas.certificate_types import CERTIFICATE_TYPES
-
-FailureCode = Literal[
-    "REVOKED",
-    "TYPE_NOT_ACCEPTED",
-    "TEST_PATIENT",
-    "NO_CONSENT",
-    "UNKNOWN_CERTIFICATE",
-    "RECIPIENT_INACTIVE",
-    "DEADLINE_EXCEEDED",
-    "REJECTED_BY_RECIPIENT",
-]
+from schemas.events import FailureCode
 
 
 @dataclass(frozen=True)

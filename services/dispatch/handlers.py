@@ -23,13 +23,13 @@ from schemas.events import (
     DispatchRequested,
     DispatchSucceeded,
     EventData,
+    FailureCode,
 )
 from schemas.topics import DISPATCH_OUTCOMES
 from services.dispatch import repo
 from services.dispatch.domain import (
     AlreadyQueued,
     AlreadySent,
-    FailureCode,
     Queue,
     Refuse,
     RequestDecision,
@@ -101,7 +101,13 @@ class Dispatch:
 
 
 async def on_event(dispatch: Dispatch, conn: Connection, envelope: Envelope) -> None:
-    """Consumer handler for consent.released.v1 and portal.dispatch-requests.v1."""
+    """Consumer handler for consent.released.v1 and portal.dispatch-requests.v1: a batch of one, so there is one
+    implementation."""
+    await on_batch(dispatch, conn, [envelope])
+
+
+async def _other_event(dispatch: Dispatch, conn: Connection, envelope: Envelope) -> None:
+    """An event that is not a send request."""
     data: EventData = envelope.data
     now = dispatch.clock()
     if isinstance(data, CertificateReleased):
@@ -118,8 +124,6 @@ async def on_event(dispatch: Dispatch, conn: Connection, envelope: Envelope) -> 
     elif isinstance(data, CitizenDataWithdrawn):
         dropped = await repo.withdraw_citizen(conn, data.citizen_ref, now)
         log.info("dispatch.citizen.withdrawn", citizen_ref=data.citizen_ref, copies_dropped=dropped)
-    elif isinstance(data, DispatchRequested):
-        await dispatch_requested(dispatch, conn, data, envelope)
     else:
         raise HandlerError(f"unexpected event type {envelope.type} for dispatch")
 
@@ -189,14 +193,23 @@ class Writes:
 
 
 async def on_batch(dispatch: Dispatch, conn: Connection, envelopes: list[Envelope]) -> None:
-    """Consumer batch handler: the same as `on_event` one by one, with a batch of send requests decided on contexts
-    read in one round trip and their ledger rows and outcomes written in two."""
-    requests = [e for e in envelopes if isinstance(e.data, DispatchRequested)]
-    if len(envelopes) < 2 or len(requests) < len(envelopes):  # released certificates and the like: one by one
-        for envelope in envelopes:
-            structlog.contextvars.bind_contextvars(correlation_id=envelope.correlationid)
-            await on_event(dispatch, conn, envelope)
-        structlog.contextvars.unbind_contextvars("correlation_id")
+    """Consumer batch handler, in order: each run of consecutive send requests is decided on contexts read in one
+    round trip, with its ledger rows and outcomes written in two; any other event on its own."""
+    run: list[Envelope] = []
+    for envelope in envelopes:
+        if isinstance(envelope.data, DispatchRequested):
+            run.append(envelope)
+            continue
+        await _requests(dispatch, conn, run)
+        run = []
+        structlog.contextvars.bind_contextvars(correlation_id=envelope.correlationid)
+        await _other_event(dispatch, conn, envelope)
+    await _requests(dispatch, conn, run)
+    structlog.contextvars.unbind_contextvars("correlation_id")
+
+
+async def _requests(dispatch: Dispatch, conn: Connection, requests: list[Envelope]) -> None:
+    if not requests:
         return
     pairs = list(dict.fromkeys(_pair(e) for e in requests))
     contexts: dict[tuple[str, str], repo.RequestContext | None] = dict(await repo.request_contexts(conn, pairs))

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 import structlog
 from prometheus_client import Counter, Gauge
 
-from schemas.events import DispatchFailed, DispatchSucceeded
+from schemas.events import DispatchFailed, DispatchSucceeded, FailureCode
 from services.dispatch import repo
 from services.dispatch.adapters import (
     Delivered,
@@ -36,7 +36,6 @@ from services.dispatch.domain import (
     CircuitBreaker,
     Claimed,
     Fail,
-    FailureCode,
     Recipient,
     Reconcile,
     RetrySchedule,

@@ -33,7 +33,7 @@ Clock = Callable[[], datetime]
 
 @dataclass(frozen=True)
 class Intake:
-    """What the use cases need, wired once by the app's lifespan."""
+    """What the use cases need, wired once by `bootstrap.py`."""
 
     settings: IntakeSettings
     pool: Pool

@@ -67,6 +67,24 @@ class RetryPolicy:
         return min(self.first_backoff * float(2 ** min(attempt - 1, 32)), self.max_backoff)
 
 
+async def track(conn: Connection, consumer: str, envelopes: list[Envelope]) -> list[Envelope]:
+    """Write the tracking rows of `consumer` for the envelopes (in the caller's transaction); the envelopes not seen
+    before, in order (an event twice in the list counts once)."""
+    rows = await conn.fetch(
+        "INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::uuid[]) "
+        "ON CONFLICT DO NOTHING RETURNING event_id",
+        consumer,
+        [e.id for e in envelopes],
+    )
+    new = {row["event_id"] for row in rows}
+    fresh = []
+    for envelope in envelopes:
+        if envelope.id in new:
+            new.discard(envelope.id)
+            fresh.append(envelope)
+    return fresh
+
+
 class IdempotentConsumer:
     """Consumes topics with one consumer group, processing each event exactly once in effect."""
 
@@ -218,19 +236,9 @@ class IdempotentConsumer:
 
     async def _apply_batch(self, envelopes: list[Envelope]) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                "INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::uuid[]) "
-                "ON CONFLICT DO NOTHING RETURNING event_id",
-                self.name,
-                [e.id for e in envelopes],
-            )
-            new = {row["event_id"] for row in rows}
-            fresh = []
-            for envelope in envelopes:
-                if envelope.id in new:
-                    new.discard(envelope.id)  # the same event twice in one batch takes effect once
-                    _as_hop(envelope, child_traceparent(envelope.traceparent))
-                    fresh.append(envelope)
+            fresh = await track(conn, self.name, envelopes)
+            for envelope in fresh:
+                _as_hop(envelope, child_traceparent(envelope.traceparent))
             if self._batch_handler is not None:
                 await self._batch_handler(conn, fresh)
             else:

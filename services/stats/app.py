@@ -1,19 +1,18 @@
-"""Statistics: the ingest (consumer), the feed publisher and relay, the report API and the Swedish dashboard."""
+"""Statistics: the report API and the Swedish dashboard (wired by `bootstrap.py`: the ingest consumers, the feed
+publisher and the relay; run by the kit's service host)."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import structlog
-from fastapi import FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
@@ -22,20 +21,9 @@ from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schemas.certificate import COUNTY_NAMES, County
-from schemas.topics import CONSENT_RELEASED, STATS_SICKLEAVE, dead_letter
-from services.kit.consumer import IdempotentConsumer
-from services.kit.db import close_pool, create_pool, migrate
-from services.kit.http import install_common
-from services.kit.kafka import ensure_topics, make_producer
-from services.kit.logging import configure_logging
-from services.kit.outbox import OutboxRelay, outbox_readiness
 from services.kit.problems import Problem, error_response, problem_from_pydantic, problems_response
-from services.kit.tasks import after, stop_all, supervise
-from services.stats import repo
-from services.stats.feed import FeedPublisher
-from services.stats.handlers import Ingest, on_batch, on_event
-from services.stats.rebuild import CONSUMER_NAME
-from services.stats.released import decode_released
+from services.kit.service import service_app, state_dependency
+from services.stats.bootstrap import Stats, bootstrap
 from services.stats.repo import MIGRATIONS
 from services.stats.reports import (
     MAX_MONTHS,
@@ -96,32 +84,6 @@ def _month(text: str) -> int:
     return int(text[:4]) * 12 + int(text[5:7]) - 1
 
 
-class ReportCache:
-    """Computed reports, until this process's ingest commits anything or `max_age` seconds pass (the age bound
-    covers replicas whose ingest is idle while another replica's consumes)."""
-
-    def __init__(self, max_age: float) -> None:
-        self.version = 0
-        self._max_age = max_age
-        self._entries: dict[tuple[str, int, int, str | None], tuple[int, float, ReportView]] = {}
-
-    def changed(self) -> None:
-        self.version += 1
-        self._entries.clear()
-
-    def get(self, key: tuple[str, int, int, str | None]) -> ReportView | None:
-        entry = self._entries.get(key)
-        if entry is None or entry[0] != self.version or time.monotonic() - entry[1] > self._max_age:
-            return None
-        return entry[2]
-
-    def put(self, key: tuple[str, int, int, str | None], version: int, report: ReportView) -> None:
-        if version == self.version and self._max_age > 0:
-            if len(self._entries) > 1000:
-                self._entries.clear()
-            self._entries[key] = (version, time.monotonic(), report)
-
-
 class UnknownReport(LookupError):
     def __init__(self, name: str) -> None:
         super().__init__(name)
@@ -150,208 +112,157 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers if ours else send)
 
 
+router = APIRouter()
+StatsState = Annotated[Stats, Depends(state_dependency(Stats))]
+TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+async def invalid_request(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return problems_response([problem_from_pydantic(e) for e in exc.errors()])
+
+
+async def invalid_period(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, InvalidPeriod)
+    return problems_response([Problem(exc.path, str(exc))])
+
+
+async def unknown_report(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, UnknownReport)
+    return error_response(404, f"no report named {exc.name!r}; the reports are: {', '.join(REPORTS)}")
+
+
+async def report_of(stats: Stats, name: str, first: str | None, last: str | None, county: County | None) -> ReportView:
+    spec = REPORTS.get(name)
+    if spec is None:
+        raise UnknownReport(name)
+    now = stats.clock()
+    period = parse_period(first, last, now.date())
+    key = (name, period.first_month, period.last_month, county.value if county else None)
+    if (cached := stats.cache.get(key)) is not None:
+        return cached
+    version = stats.cache.version
+    started = time.perf_counter()
+    report = await compute(stats.pool, spec, period, county.value if county else None, now, stats.population)
+    REPORT_SECONDS.labels(name).observe(time.perf_counter() - started)
+    stats.cache.put(key, version, report)
+    return report
+
+
+@router.get("/v1/reports", response_model=list[ReportInfo], summary="The reports", tags=["reports"])
+async def list_reports() -> list[ReportInfo]:
+    return [ReportInfo(name=s.name, title=s.title, description=s.description, url=f"/v1/reports/{s.name}")
+            for s in REPORTS.values()]  # fmt: skip
+
+
+@router.get(
+    "/v1/reports/{name}",
+    response_model=ReportView,
+    summary="One report (JSON, or CSV with ?format=csv)",
+    tags=["reports"],
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        404: {"description": "No such report"},
+        422: {"description": "Invalid filter"},
+    },
+)
+async def get_report(
+    stats: StatsState,
+    name: ReportName,
+    first: Annotated[Month | None, Query(alias="from", description="First month (YYYY-MM)")] = None,
+    last: Annotated[Month | None, Query(alias="to", description="Last month (YYYY-MM), default this month")] = None,
+    county: Annotated[County | None, Query(description="Only this county (län code, e.g. 01)")] = None,
+    format: Annotated[Literal["json", "csv"], Query(description="json (default) or csv")] = "json",
+) -> Any:
+    report = await report_of(stats, name, first, last, county)
+    if format == "csv":
+        filename = f"{report.report}_{report.period_start:%Y-%m}_{report.period_end:%Y-%m}.csv"
+        return Response(
+            to_csv(report),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="{filename}"',
+                "X-Report-Period": f"{report.period_start}/{report.period_end}",
+                "X-Report-Computed-At": report.computed_at.isoformat(),
+            },
+        )
+    # Serialised directly: the model is already validated (FastAPI would validate it again per request).
+    return Response(report.model_dump_json(), media_type="application/json")
+
+
+# --- dashboard ------------------------------------------------------------------------------------
+
+
+def chart_data(report: ReportView) -> dict[str, Any]:
+    body = [r for r in report.rows if r[0] not in ("Totalt", "Riket")]
+    if report.columns[1] == "Sjukfall":  # one column: the rows are the series' points
+        return {"type": report.chart, "x": [r[0] for r in body], "series": [
+            {"name": "Sjukfall", "y": [r[1] for r in body]}]}  # fmt: skip
+    return {
+        "type": report.chart,
+        "x": [r[0] for r in body],
+        "series": [{"name": name, "y": [r[1 + k] for r in body]} for k, (_, name) in enumerate(SEXES)],
+    }
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def dashboard(request: Request) -> HTMLResponse:
+    return TEMPLATES.TemplateResponse(request, "index.html", {"reports": list(REPORTS.values())})
+
+
+@router.get("/rapporter/{name}", response_class=HTMLResponse, include_in_schema=False)
+async def dashboard_report(
+    request: Request,
+    stats: StatsState,
+    name: ReportName,
+    first: Annotated[Month | None, Query(alias="from")] = None,
+    last: Annotated[Month | None, Query(alias="to")] = None,
+    county: Annotated[County | None, Query()] = None,
+) -> HTMLResponse:
+    report = await report_of(stats, name, first, last, county)
+    query = {"from": f"{report.period_start:%Y-%m}", "to": f"{report.period_end:%Y-%m}"}
+    if county:
+        query["county"] = county.value
+    context = {
+        "report": report,
+        "reports": list(REPORTS.values()),
+        "chart": chart_data(report),
+        "suppressed": {(i, j) for i, j in report.suppressed},
+        "query": query,
+        "counties": [(c.value, COUNTY_NAMES[c]) for c in County],
+        "county_name": COUNTY_NAMES[county] if county else None,
+    }
+    return TEMPLATES.TemplateResponse(request, "report.html", context)
+
+
+plotly_js = resources.files("plotly").joinpath("package_data/plotly.min.js")
+
+
+@router.get("/static/plotly.min.js", include_in_schema=False)
+async def plotly_script() -> FileResponse:
+    return FileResponse(str(plotly_js), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
+
+
+@router.get("/static/{asset}", include_in_schema=False)
+async def static_asset(asset: Literal["dashboard.js", "dashboard.css"]) -> FileResponse:
+    media = "text/javascript" if asset.endswith(".js") else "text/css"
+    return FileResponse(str(HERE / "static" / asset), media_type=media)
+
+
 def create_app(settings: StatsSettings | None = None, clock: Callable[[], datetime] = _utc_now) -> FastAPI:
     settings = settings or StatsSettings()
-    population = load_population()
-    templates = Jinja2Templates(directory=str(HERE / "templates"))
-    cache = ReportCache(settings.report_cache_seconds)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging("stats", settings.log_level, settings.log_json)
-        await migrate(settings.database_url, settings.db_schema, MIGRATIONS)
-        pool = await create_pool(settings.database_url, settings.db_schema, application="stats", max_size=20)
-        relay = OutboxRelay(
-            pool, lambda: make_producer(settings, client_id="stats-relay"), lock_name=f"{settings.db_schema}.outbox"
-        )
-        publisher = FeedPublisher(pool, settings, population, clock, relay.notify)
-
-        def committed() -> None:
-            publisher.mark_changed()
-            cache.changed()
-
-        ingest = Ingest(pseudonym_key=settings.pseudonym_key.get_secret_value())
-        # Several consumers of the one group: while one waits for PostgreSQL, another decodes and merges its batch
-        # (the ingest's wall time was half Python, half SQL, one after the other). A person's events are all in
-        # one partition, so consumers never touch the same facts or cases; the aggregates, which all batches
-        # change, are locked in key order and only at the end of each transaction.
-        consumers = [
-            IdempotentConsumer(
-                settings,
-                pool,
-                name=CONSUMER_NAME,
-                topics=[CONSENT_RELEASED],
-                handler=functools.partial(on_event, ingest),
-                batch_handler=functools.partial(on_batch, ingest),
-                max_records=settings.max_records,
-                on_commit=committed,
-                one_transaction_per_fetch=True,
-                decoder=decode_released,
-            )
-            for _ in range(settings.ingest_consumers)
-        ]
-        app.state.pool, app.state.relay, app.state.consumers = pool, relay, consumers
-
-        async def topics() -> None:
-            await ensure_topics(settings, [CONSENT_RELEASED, STATS_SICKLEAVE, dead_letter(CONSENT_RELEASED)],
-                                deadline_seconds=float("inf"))  # fmt: skip
-
-        async def consume(consumer: IdempotentConsumer) -> None:
-            while await repo.rebuild_in_progress(pool):  # the operator's rebuild owns the tables until it is done
-                log.warning("stats.ingest.waiting_for_rebuild")
-                await asyncio.sleep(5)
-            await consumer.run()
-
-        tasks = []
-        if settings.relay_enabled:
-            tasks.append(asyncio.create_task(supervise("relay", after(topics, relay.run))))
-        if settings.consumer_enabled:
-            # One supervised task per consumer: each restarts on its own, and on shutdown `stop_all` waits until
-            # every one has left the group (a rebuild started right after a stop finds the group empty).
-            tasks += [
-                asyncio.create_task(supervise(f"ingest-{i}", after(topics, functools.partial(consume, consumer))))
-                for i, consumer in enumerate(consumers)
-            ]
-        if settings.publisher_enabled:
-            tasks.append(asyncio.create_task(supervise("feed", publisher.run)))
-        log.info("stats.started", host=settings.host, port=settings.port)
-        try:
-            yield
-        finally:
-            await stop_all(tasks)
-            await close_pool(pool)
-            log.info("stats.stopped")
-
-    app = FastAPI(
+    app = service_app(
+        "stats",
+        settings,
+        functools.partial(bootstrap, settings=settings, clock=clock, population=load_population()),
+        migrations=MIGRATIONS,
         title="Mina intyg – statistik",
-        version="1.0.0",
         summary="Anonymised sick-leave statistics: reports, the analysts' feed and a dashboard.",
-        lifespan=lifespan,
+        max_body_bytes=16 * 1024,
     )
-
-    async def readiness() -> dict[str, Any]:
-        checks: dict[str, Any] = await outbox_readiness(app.state.pool, app.state.relay)
-        checks["ingest"] = {"ok": any(c.assigned for c in app.state.consumers), "required": False}
-        return checks
-
-    install_common(app, readiness, max_body_bytes=16 * 1024)
     app.add_middleware(SecurityHeaders)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return problems_response([problem_from_pydantic(e) for e in exc.errors()])
-
-    @app.exception_handler(InvalidPeriod)
-    async def invalid_period(_request: Request, exc: InvalidPeriod) -> JSONResponse:
-        return problems_response([Problem(exc.path, str(exc))])
-
-    @app.exception_handler(UnknownReport)
-    async def unknown_report(_request: Request, exc: UnknownReport) -> JSONResponse:
-        return error_response(404, f"no report named {exc.name!r}; the reports are: {', '.join(REPORTS)}")
-
-    async def report_of(name: str, first: str | None, last: str | None, county: County | None) -> ReportView:
-        spec = REPORTS.get(name)
-        if spec is None:
-            raise UnknownReport(name)
-        now = clock()
-        period = parse_period(first, last, now.date())
-        key = (name, period.first_month, period.last_month, county.value if county else None)
-        if (cached := cache.get(key)) is not None:
-            return cached
-        version = cache.version
-        started = time.perf_counter()
-        report = await compute(app.state.pool, spec, period, county.value if county else None, now, population)
-        REPORT_SECONDS.labels(name).observe(time.perf_counter() - started)
-        cache.put(key, version, report)
-        return report
-
-    @app.get("/v1/reports", response_model=list[ReportInfo], summary="The reports", tags=["reports"])
-    async def list_reports() -> list[ReportInfo]:
-        return [ReportInfo(name=s.name, title=s.title, description=s.description, url=f"/v1/reports/{s.name}")
-                for s in REPORTS.values()]  # fmt: skip
-
-    @app.get(
-        "/v1/reports/{name}",
-        response_model=ReportView,
-        summary="One report (JSON, or CSV with ?format=csv)",
-        tags=["reports"],
-        responses={
-            200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
-            404: {"description": "No such report"},
-            422: {"description": "Invalid filter"},
-        },
-    )
-    async def get_report(
-        name: ReportName,
-        first: Annotated[Month | None, Query(alias="from", description="First month (YYYY-MM)")] = None,
-        last: Annotated[Month | None, Query(alias="to", description="Last month (YYYY-MM), default this month")] = None,
-        county: Annotated[County | None, Query(description="Only this county (län code, e.g. 01)")] = None,
-        format: Annotated[Literal["json", "csv"], Query(description="json (default) or csv")] = "json",
-    ) -> Any:
-        report = await report_of(name, first, last, county)
-        if format == "csv":
-            filename = f"{report.report}_{report.period_start:%Y-%m}_{report.period_end:%Y-%m}.csv"
-            return Response(
-                to_csv(report),
-                media_type="text/csv; charset=utf-8",
-                headers={
-                    "Content-Disposition": f'attachment; filename="{filename}"',
-                    "X-Report-Period": f"{report.period_start}/{report.period_end}",
-                    "X-Report-Computed-At": report.computed_at.isoformat(),
-                },
-            )
-        # Serialised directly: the model is already validated (FastAPI would validate it again per request).
-        return Response(report.model_dump_json(), media_type="application/json")
-
-    # --- dashboard ------------------------------------------------------------------------------------
-
-    def chart_data(report: ReportView) -> dict[str, Any]:
-        body = [r for r in report.rows if r[0] not in ("Totalt", "Riket")]
-        if report.columns[1] == "Sjukfall":  # one column: the rows are the series' points
-            return {"type": report.chart, "x": [r[0] for r in body], "series": [
-                {"name": "Sjukfall", "y": [r[1] for r in body]}]}  # fmt: skip
-        return {
-            "type": report.chart,
-            "x": [r[0] for r in body],
-            "series": [{"name": name, "y": [r[1 + k] for r in body]} for k, (_, name) in enumerate(SEXES)],
-        }
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def dashboard(request: Request) -> HTMLResponse:
-        return templates.TemplateResponse(request, "index.html", {"reports": list(REPORTS.values())})
-
-    @app.get("/rapporter/{name}", response_class=HTMLResponse, include_in_schema=False)
-    async def dashboard_report(
-        request: Request,
-        name: ReportName,
-        first: Annotated[Month | None, Query(alias="from")] = None,
-        last: Annotated[Month | None, Query(alias="to")] = None,
-        county: Annotated[County | None, Query()] = None,
-    ) -> HTMLResponse:
-        report = await report_of(name, first, last, county)
-        query = {"from": f"{report.period_start:%Y-%m}", "to": f"{report.period_end:%Y-%m}"}
-        if county:
-            query["county"] = county.value
-        context = {
-            "report": report,
-            "reports": list(REPORTS.values()),
-            "chart": chart_data(report),
-            "suppressed": {(i, j) for i, j in report.suppressed},
-            "query": query,
-            "counties": [(c.value, COUNTY_NAMES[c]) for c in County],
-            "county_name": COUNTY_NAMES[county] if county else None,
-        }
-        return templates.TemplateResponse(request, "report.html", context)
-
-    plotly_js = resources.files("plotly").joinpath("package_data/plotly.min.js")
-
-    @app.get("/static/plotly.min.js", include_in_schema=False)
-    async def plotly_script() -> FileResponse:
-        return FileResponse(str(plotly_js), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
-
-    @app.get("/static/{asset}", include_in_schema=False)
-    async def static_asset(asset: Literal["dashboard.js", "dashboard.css"]) -> FileResponse:
-        media = "text/javascript" if asset.endswith(".js") else "text/css"
-        return FileResponse(str(HERE / "static" / asset), media_type=media)
-
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(InvalidPeriod, invalid_period)
+    app.add_exception_handler(UnknownReport, unknown_report)
+    app.include_router(router)
     return app

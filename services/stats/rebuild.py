@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from schemas.envelope import Envelope, InvalidEvent
 from schemas.topics import CONSENT_RELEASED
-from services.kit.consumer import HandlerError
+from services.kit.consumer import HandlerError, track
 from services.kit.db import Connection, Pool, close_pool, create_pool, migrate
 from services.stats.handlers import Ingest, derive_all, ingest_gc, on_batch
 from services.stats.released import decode_released
@@ -199,7 +199,7 @@ async def _apply(pool: Pool, ingest: Ingest, topic: str, decoded: _Decoded) -> t
     envelopes, skipped, next_offsets = decoded.envelopes, decoded.skipped, decoded.next_offsets
     try:
         async with pool.acquire() as conn, conn.transaction():
-            fresh = await _track(conn, envelopes)
+            fresh = await track(conn, CONSUMER_NAME, envelopes)
             await on_batch(ingest, conn, fresh, derive=False)
             await _save_progress(conn, topic, next_offsets)
         return len(fresh), skipped
@@ -209,7 +209,7 @@ async def _apply(pool: Pool, ingest: Ingest, topic: str, decoded: _Decoded) -> t
     for envelope in envelopes:  # the batch held an event the ingest refuses: one at a time, leaving that out
         try:
             async with pool.acquire() as conn, conn.transaction():
-                fresh = await _track(conn, [envelope])
+                fresh = await track(conn, CONSUMER_NAME, [envelope])
                 await on_batch(ingest, conn, fresh, derive=False)
                 applied += len(fresh)
         except (HandlerError, asyncpg.DataError):
@@ -217,22 +217,6 @@ async def _apply(pool: Pool, ingest: Ingest, topic: str, decoded: _Decoded) -> t
     async with pool.acquire() as conn:
         await _save_progress(conn, topic, next_offsets)
     return applied, skipped
-
-
-async def _track(conn: Connection, envelopes: list[Envelope]) -> list[Envelope]:
-    rows = await conn.fetch(
-        "INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::uuid[]) "
-        "ON CONFLICT DO NOTHING RETURNING event_id",
-        CONSUMER_NAME,
-        [e.id for e in envelopes],
-    )
-    new = {r["event_id"] for r in rows}
-    fresh = []
-    for envelope in envelopes:
-        if envelope.id in new:
-            new.discard(envelope.id)
-            fresh.append(envelope)
-    return fresh
 
 
 async def _save_progress(conn: Connection, topic: str, next_offsets: dict[int, int]) -> None:
