@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 import httpx
@@ -15,57 +15,43 @@ from starlette.routing import Route
 
 from services.kit.citizen import citizen_ref
 from services.portal import repo
-from services.portal.actions import NotFound
-from services.portal.app import Portal, changing, consented, consented_list, logged_in, portal_of
-from services.portal.domain import FKASSA, RECIPIENT_NAMES, group_by_year
-from services.portal.handlers import SendRefused
-from services.portal.oidc import LoginRefused
-from services.portal.security import (
-    CSRF_FIELD,
-    LOGIN_COOKIE,
-    SESSION_COOKIE,
-    Session,
-    cookie_header,
-    load_session,
-    new_token,
-    token_hash,
+from services.portal.deps import (
+    Changing,
+    ChangingWithoutConsent,
+    Consented,
+    CorrelationId,
+    Extending,
+    HandlersDep,
+    LoggedIn,
+    MaybeSession,
+    PortalDep,
+    SettingsDep,
+    consented_list,
 )
+from services.portal.domain import FKASSA, RECIPIENT_NAMES, group_by_year
+from services.portal.handlers import NotFound, SendRefused
+from services.portal.oidc import LoginRefused
+from services.portal.responses import pdf_response, refused, render
+from services.portal.security import LOGIN_COOKIE, SESSION_COOKIE, cookie_header, new_token, token_hash
 from services.portal.views import STATUS_FILTERS, filter_items
 
 log = structlog.get_logger(__name__)
 router = APIRouter(include_in_schema=False)
 
 
-def render(request: Request, name: str, session: Session | None, status: int = 200, **context: Any) -> Response:
-    portal = portal_of(request)
-    return portal.templates.TemplateResponse(
-        request,
-        name,
-        {"settings": portal.settings, "session": session, "csrf_field": CSRF_FIELD, **context},
-        status_code=status,
-    )
-
-
-def refused(request: Request, title: str, message: str, status: int = 403) -> Response:
-    return render(request, "error.html", None, status, title=title, message=message)
-
-
 # --- Start, login, logout ---------------------------------------------------------------------------------
 
 
 @router.get("/", response_class=HTMLResponse)
-async def start(request: Request) -> Response:
-    portal = portal_of(request)
-    session = await load_session(request, portal.pool, portal.settings, portal.clock())
+async def start(request: Request, session: MaybeSession) -> Response:
     if session is not None:
         return RedirectResponse("/intyg" if session.consent_given else "/samtycke", status_code=303)
     return render(request, "start.html", None, required=request.query_params.get("inloggning") == "kravs")
 
 
 @router.get("/login")
-async def login(request: Request) -> Response:
+async def login(request: Request, portal: PortalDep) -> Response:
     """Start a login: a pre-login session holds state, nonce and PKCE verifier; the browser goes to the IdP."""
-    portal = portal_of(request)
     token, state, nonce, verifier = new_token(), new_token(), new_token(), secrets.token_urlsafe(48)
     try:
         url = await portal.oidc.authorization_url(state=state, nonce=nonce, code_verifier=verifier)
@@ -83,18 +69,17 @@ async def login(request: Request) -> Response:
 
 
 @router.get("/auth/callback")
-async def callback(request: Request) -> Response:
+async def callback(request: Request, portal: PortalDep) -> Response:
     """The IdP's answer: check state, trade the code, validate the ID token, start a new session."""
-    portal = portal_of(request)
     params = request.query_params
     token = request.cookies.get(LOGIN_COOKIE)
     pre = await repo.take_pre_login(portal.pool, token_hash(token)) if token and len(token) < 100 else None
     again = "Försök logga in igen."
-    if pre is None or (portal.clock() - pre["created_at"]).total_seconds() > portal.settings.pre_login_seconds:
+    if pre is None or (portal.clock() - pre.created_at).total_seconds() > portal.settings.pre_login_seconds:
         return refused(
             request, "Inloggningen misslyckades", f"Inloggningen hade gått ut eller kom inte härifrån. {again}", 400
         )
-    if not secrets.compare_digest(params.get("state", ""), pre["oidc_state"]):
+    if not secrets.compare_digest(params.get("state", ""), pre.oidc_state):
         log.warning("portal.login.refused", reason="state_mismatch")
         return refused(request, "Inloggningen misslyckades", f"Inloggningen kunde inte verifieras. {again}", 400)
     if "error" in params or not params.get("code"):
@@ -102,8 +87,8 @@ async def callback(request: Request) -> Response:
         return refused(request, "Inloggningen avbröts", f"Inloggningen avbröts. {again}", 400)
     now = portal.clock()
     try:
-        id_token = await portal.oidc.exchange(params["code"], pre["code_verifier"])
-        identity = await portal.oidc.identity(id_token, pre["oidc_nonce"], now=int(now.timestamp()), today=now.date())
+        id_token = await portal.oidc.exchange(params["code"], pre.code_verifier)
+        identity = await portal.oidc.identity(id_token, pre.oidc_nonce, now=int(now.timestamp()), today=now.date())
     except LoginRefused as exc:
         log.warning("portal.login.refused", reason=exc.code)
         return refused(request, "Inloggningen nekades", exc.message)
@@ -113,7 +98,7 @@ async def callback(request: Request) -> Response:
             request, "Inloggningen misslyckades", f"Inloggningstjänsten svarade inte som väntat. {again}", 502
         )
     ref = citizen_ref(identity.personnummer, portal.settings.citizen_ref_key.get_secret_value())
-    consent = await portal.consent.get(ref)
+    consent = await portal.handlers.consent_api.get(ref)
     previous = request.cookies.get(SESSION_COOKIE)
     if previous and len(previous) < 100:
         await repo.delete_session(portal.pool, token_hash(previous))  # one browser, one session
@@ -131,19 +116,15 @@ async def callback(request: Request) -> Response:
 
 
 @router.get("/logout", response_class=HTMLResponse)
-async def logout_page(request: Request) -> Response:
-    portal = portal_of(request)
-    session = await load_session(request, portal.pool, portal.settings, portal.clock())
+async def logout_page(request: Request, session: MaybeSession) -> Response:
     if session is None:
         return RedirectResponse("/utloggad", status_code=303)
     return render(request, "logout.html", session)
 
 
 @router.post("/logout")
-async def logout(request: Request) -> Response:
+async def logout(session: ChangingWithoutConsent, portal: PortalDep) -> Response:
     """End the session here and at the identity provider."""
-    session = await changing(request, need_consent=False)
-    portal = portal_of(request)
     id_token = await repo.delete_session(portal.pool, session.id_hash)
     log.info("portal.logout", citizen_ref=session.citizen_ref)
     url = await portal.oidc.end_session_url(id_token, f"{portal.settings.public_origin}/")
@@ -158,53 +139,34 @@ async def logged_out(request: Request) -> Response:
 
 
 @router.post("/session/extend")
-async def extend(request: Request) -> Response:
+async def extend(_session: Extending, settings: SettingsDep) -> Response:
     """The idle-timeout warning's "stay logged in": any authenticated request restarts the idle clock."""
-    await changing(request, need_consent=False, extend=True)
-    return JSONResponse({"idle_seconds": portal_of(request).settings.session_idle_seconds})
+    return JSONResponse({"idle_seconds": settings.session_idle_seconds})
 
 
 # --- Consent ----------------------------------------------------------------------------------------------
 
 
 @router.get("/samtycke", response_class=HTMLResponse)
-async def consent_page(request: Request) -> Response:
-    session = await logged_in(request)
+async def consent_page(request: Request, session: LoggedIn) -> Response:
     return render(request, "consent.html", session)
 
 
 @router.post("/samtycke")
-async def give_consent(request: Request) -> Response:
-    session = await changing(request, need_consent=False)
-    portal = portal_of(request)
-    await portal.consent.give(session.citizen_ref)
-    await repo.set_session_consent(portal.pool, session.citizen_ref, True)
-    log.info("portal.consent.given", citizen_ref=session.citizen_ref)
+async def give_consent(session: ChangingWithoutConsent, handlers: HandlersDep) -> Response:
+    await handlers.give_consent(session)
     return RedirectResponse("/intyg", status_code=303)
 
 
 @router.get("/installningar", response_class=HTMLResponse)
-async def settings_page(request: Request) -> Response:
-    session = await logged_in(request)
-    consent = await portal_of(request).consent.get(session.citizen_ref)
-    return render(request, "settings.html", session, consent=consent)
+async def settings_page(request: Request, session: LoggedIn, handlers: HandlersDep) -> Response:
+    return render(request, "settings.html", session, consent=await handlers.consent(session))
 
 
 @router.post("/installningar/aterkalla")
-async def withdraw_consent(request: Request) -> Response:
-    session = await changing(request)
-    await withdraw(portal_of(request), session)
+async def withdraw_consent(session: Changing, handlers: HandlersDep) -> Response:
+    await handlers.withdraw_consent(session)
     return RedirectResponse("/samtycke?aterkallat=1", status_code=303)
-
-
-async def withdraw(portal: Portal, session: Session) -> None:
-    """Withdraw at the consent service, and remove the citizen's certificates here at once (the consumer does
-    the same when citizen.data_withdrawn arrives)."""
-    await portal.consent.withdraw(session.citizen_ref)
-    async with portal.pool.acquire() as conn, conn.transaction():
-        await repo.delete_citizen_data(conn, session.citizen_ref)
-        await repo.set_session_consent(conn, session.citizen_ref, False)
-    log.info("portal.consent.withdrawn", citizen_ref=session.citizen_ref)
 
 
 # --- Mina intyg -------------------------------------------------------------------------------------------
@@ -229,9 +191,12 @@ async def _list_page(request: Request, *, archived: bool) -> Response:
     q = request.query_params
     items = [i for i in listed if i.archived == archived]
     shown = filter_items(
-        items, year=_int_or_none(q.get("ar")), cert_type=q.get("typ") or None,
-        care_unit=q.get("vardenhet") or None, status=q.get("status") or None,
-    )  # fmt: skip
+        items,
+        year=_int_or_none(q.get("ar")),
+        cert_type=q.get("typ") or None,
+        care_unit=q.get("vardenhet") or None,
+        status=q.get("status") or None,
+    )
     return render(
         request,
         "list.html",
@@ -256,76 +221,71 @@ LIST_ROUTES = [
 
 
 @router.get("/intyg/{certificate_id}", response_class=HTMLResponse)
-async def certificate_page(request: Request, certificate_id: str) -> Response:
-    session = await consented(request)
-    view = await portal_of(request).actions.certificate(session, certificate_id)
-    return render(request, "certificate.html", session, view=view, fkassa=RECIPIENT_NAMES[FKASSA],
-                  sent=request.query_params.get("skickat") == "1")  # fmt: skip
+async def certificate_page(
+    request: Request, certificate_id: str, session: Consented, handlers: HandlersDep
+) -> Response:
+    view = await handlers.certificate(session, certificate_id)
+    sent = request.query_params.get("skickat") == "1"
+    return render(request, "certificate.html", session, view=view, fkassa=RECIPIENT_NAMES[FKASSA], sent=sent)
 
 
 @router.get("/intyg/{certificate_id}/skriv-ut", response_class=HTMLResponse)
-async def print_page(request: Request, certificate_id: str) -> Response:
-    session = await consented(request)
-    view = await portal_of(request).actions.certificate(session, certificate_id, action="")
+async def print_page(request: Request, certificate_id: str, session: Consented, handlers: HandlersDep) -> Response:
+    view = await handlers.certificate(session, certificate_id, action="")
     return render(request, "print.html", session, view=view)
 
 
 @router.get("/intyg/{certificate_id}/pdf")
-async def certificate_pdf(request: Request, certificate_id: str, spara: bool = False) -> Response:
-    session = await consented(request)
-    data, filename = await portal_of(request).actions.pdf(session, certificate_id, save=spara)
+async def certificate_pdf(
+    certificate_id: str, session: Consented, handlers: HandlersDep, spara: bool = False
+) -> Response:
+    data, filename = await handlers.pdf(session, certificate_id, save=spara)
     return pdf_response(data, filename, save=spara)
 
 
-def pdf_response(data: bytes, filename: str, *, save: bool) -> Response:
-    disposition = "attachment" if save else "inline"
-    return Response(data, media_type="application/pdf",
-                    headers={"Content-Disposition": f'{disposition}; filename="{filename}"'})  # fmt: skip
-
-
 @router.get("/intyg/{certificate_id}/anpassa", response_class=HTMLResponse)
-async def employer_page(request: Request, certificate_id: str) -> Response:
-    session = await consented(request)
-    actions = portal_of(request).actions
-    view = await actions.certificate(session, certificate_id, action="employer_copy_preview")
+async def employer_page(request: Request, certificate_id: str, session: Consented, handlers: HandlersDep) -> Response:
+    view = await handlers.certificate(session, certificate_id, action="employer_copy_preview")
     if not view.employer_fields and view.item.type not in ("LISJP", "AG7804"):
         raise NotFound(certificate_id)
     include = request.query_params.getlist("visa")
-    preview, left_out = actions.employer_preview(view, include)
-    return render(request, "employer.html", session, view=view, include=include, preview=preview,
-                  left_out=left_out)  # fmt: skip
+    preview, left_out = handlers.employer_preview(view, include)
+    return render(request, "employer.html", session, view=view, include=include, preview=preview, left_out=left_out)
 
 
 @router.get("/intyg/{certificate_id}/anpassa/pdf")
-async def employer_pdf(request: Request, certificate_id: str, spara: bool = False) -> Response:
-    session = await consented(request)
+async def employer_pdf(
+    request: Request, certificate_id: str, session: Consented, handlers: HandlersDep, spara: bool = False
+) -> Response:
     include = request.query_params.getlist("visa")
-    data, filename = await portal_of(request).actions.employer_pdf(session, certificate_id, include, save=spara)
+    data, filename = await handlers.employer_pdf(session, certificate_id, include, save=spara)
     return pdf_response(data, filename, save=spara)
 
 
 @router.get("/intyg/{certificate_id}/skicka", response_class=HTMLResponse)
-async def send_page(request: Request, certificate_id: str) -> Response:
+async def send_page(request: Request, certificate_id: str, session: Consented, handlers: HandlersDep) -> Response:
     """Preview of what is sent and the confirmation; the idempotency key is minted here, so a double click or a
     resubmitted form sends once."""
-    session = await consented(request)
-    actions = portal_of(request).actions
-    view = await actions.certificate(session, certificate_id, action="send_preview")
-    return render(request, "send.html", session, view=view, key=actions.new_idempotency_key(),
-                  recipient=RECIPIENT_NAMES[FKASSA])  # fmt: skip
+    view = await handlers.certificate(session, certificate_id, action="send_preview")
+    key = handlers.new_idempotency_key()
+    return render(request, "send.html", session, view=view, key=key, recipient=RECIPIENT_NAMES[FKASSA])
 
 
 @router.post("/intyg/{certificate_id}/skicka")
-async def send(request: Request, certificate_id: str, idempotency_key: Annotated[str, Form()]) -> Response:
-    session = await changing(request)
+async def send(
+    request: Request,
+    certificate_id: str,
+    idempotency_key: Annotated[str, Form()],
+    session: Changing,
+    handlers: HandlersDep,
+    correlation_id: CorrelationId,
+) -> Response:
     try:
         key = UUID(idempotency_key)
     except ValueError:
         return refused(request, "Felaktig förfrågan", "Skicka-formuläret var ofullständigt. Försök igen.", 400)
     try:
-        await portal_of(request).actions.send(
-            session, certificate_id, FKASSA, key, request.scope["state"]["correlation_id"]
-        )
+        await handlers.send(session, certificate_id, FKASSA, key, correlation_id)
     except SendRefused:
         why = "Intyget har redan skickats, är på väg, har ersatts eller tas inte emot av mottagaren."
         return refused(request, "Intyget kan inte skickas", why, 409)
@@ -333,16 +293,14 @@ async def send(request: Request, certificate_id: str, idempotency_key: Annotated
 
 
 @router.post("/intyg/{certificate_id}/arkivera")
-async def archive(request: Request, certificate_id: str) -> Response:
-    session = await changing(request)
-    await portal_of(request).actions.set_archived(session, certificate_id, True)
+async def archive(certificate_id: str, session: Changing, handlers: HandlersDep) -> Response:
+    await handlers.set_archived(session, certificate_id, True)
     return RedirectResponse("/intyg?arkiverat=1", status_code=303)
 
 
 @router.post("/intyg/{certificate_id}/aterstall")
-async def restore(request: Request, certificate_id: str) -> Response:
-    session = await changing(request)
-    await portal_of(request).actions.set_archived(session, certificate_id, False)
+async def restore(certificate_id: str, session: Changing, handlers: HandlersDep) -> Response:
+    await handlers.set_archived(session, certificate_id, False)
     return RedirectResponse(f"/intyg/{certificate_id}", status_code=303)
 
 
@@ -350,46 +308,41 @@ async def restore(request: Request, certificate_id: str) -> Response:
 
 
 @router.get("/om-dina-uppgifter", response_class=HTMLResponse)
-async def about(request: Request) -> Response:
-    session = await consented(request)
-    portal = portal_of(request)
-    entries = await portal.actions.access_log(session)
-    mine = await repo.requests(portal.pool, session.citizen_ref)
-    return render(request, "about.html", session, access_log=entries, requests=mine,
-                  received=request.query_params.get("mottaget"))  # fmt: skip
+async def about(request: Request, session: Consented, handlers: HandlersDep) -> Response:
+    entries = await handlers.access_log(session)
+    mine = await handlers.requests(session)
+    received = request.query_params.get("mottaget")
+    return render(request, "about.html", session, access_log=entries, requests=mine, received=received)
 
 
 @router.get("/om-dina-uppgifter/utdrag.json")
-async def extract_json(request: Request) -> Response:
-    session = await consented(request)
-    portal = portal_of(request)
-    data = await portal.actions.extract(session, await portal.consent.get(session.citizen_ref))
-    return Response(orjson.dumps(data, option=orjson.OPT_INDENT_2), media_type="application/json",
-                    headers={"Content-Disposition": 'attachment; filename="mina-intyg-utdrag.json"'})  # fmt: skip
+async def extract_json(session: Consented, handlers: HandlersDep) -> Response:
+    data = await handlers.extract(session)
+    return Response(
+        orjson.dumps(data, option=orjson.OPT_INDENT_2),
+        media_type="application/json",
+        headers={"Content-Disposition": 'attachment; filename="mina-intyg-utdrag.json"'},
+    )
 
 
 @router.get("/om-dina-uppgifter/utdrag.pdf")
-async def extract_pdf(request: Request) -> Response:
-    session = await consented(request)
-    portal = portal_of(request)
-    data = await portal.actions.extract_pdf(session, await portal.consent.get(session.citizen_ref))
+async def extract_pdf(session: Consented, handlers: HandlersDep) -> Response:
+    data = await handlers.extract_pdf(session)
     return pdf_response(data, "mina-intyg-utdrag.pdf", save=True)
 
 
 @router.post("/om-dina-uppgifter/begaran")
 async def citizen_request(
-    request: Request,
     kind: Annotated[str, Form(pattern="^(RECTIFICATION|BLOCKING)$")],
     message: Annotated[str, Form(min_length=1, max_length=2000)],
+    session: Changing,
+    handlers: HandlersDep,
     certificate_id: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
-    session = await changing(request)
-    request_id = await portal_of(request).actions.add_request(session, kind, certificate_id or None, message)
+    request_id = await handlers.add_request(session, kind, certificate_id or None, message)
     return RedirectResponse(f"/om-dina-uppgifter?mottaget={request_id}", status_code=303)
 
 
 @router.get("/hjalp", response_class=HTMLResponse)
-async def guidance(request: Request) -> Response:
-    portal = portal_of(request)
-    session = await load_session(request, portal.pool, portal.settings, portal.clock())
+async def guidance(request: Request, session: MaybeSession) -> Response:
     return render(request, "help.html", session)
