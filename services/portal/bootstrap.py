@@ -61,13 +61,12 @@ async def running(
     )
     consumer = read_model_consumer(settings, background)
     consent = ConsentApi(settings, consent_transport)
-    handlers = Handlers(pool, settings, clock, consent)
+    handlers = Handlers(pool, settings, clock, consent, OidcClient(settings, idp_transport))
     portal = Portal(
         settings=settings,
         pool=pool,
         relay_pool=background,
         handlers=handlers,
-        oidc=OidcClient(settings, idp_transport),
         relay=relay,
         consumer=consumer,
         clock=clock,

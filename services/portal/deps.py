@@ -14,7 +14,6 @@ from services.kit.consumer import IdempotentConsumer
 from services.kit.db import Pool
 from services.kit.outbox import OutboxRelay
 from services.portal.handlers import Handlers
-from services.portal.oidc import OidcClient
 from services.portal.security import NoConsent, NotLoggedIn, Session, check_csrf, load_session, session_id_hash
 from services.portal.settings import PortalSettings
 from services.portal.views import ListItem
@@ -30,7 +29,6 @@ class Portal:
     pool: Pool  # for requests
     relay_pool: Pool  # for the relay, the consumer and housekeeping
     handlers: Handlers
-    oidc: OidcClient
     relay: OutboxRelay
     consumer: IdempotentConsumer
     clock: Clock

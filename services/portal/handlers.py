@@ -1,18 +1,21 @@
-"""The portal's use cases, shared by the pages and the JSON API: everything a citizen's request changes (consent,
-withdrawal, send, archive and restore, rectification and blocking requests) and every read that is written to
-the access log. Another citizen's certificate id is answered as unknown. Routers call these and nothing below."""
+"""The portal's use cases, shared by the pages and the JSON API: everything a citizen's request changes (login and
+logout, consent, withdrawal, send, archive and restore, rectification and blocking requests) and every read that
+is written to the access log. Another citizen's certificate id is answered as unknown. Routers call these and
+nothing below them."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Sequence
+import secrets
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+import httpx
 import structlog
 from prometheus_client import Counter
 
@@ -21,13 +24,15 @@ from schemas.certificate_types import CERTIFICATE_TYPES
 from schemas.envelope import new_envelope
 from schemas.events import DispatchRequested
 from schemas.topics import PORTAL_DISPATCH_REQUESTS
+from services.kit.citizen import citizen_ref
 from services.kit.db import Connection, Pool
 from services.kit.outbox import add_to_outbox
 from services.portal import repo
 from services.portal.consent_api import ConsentApi
 from services.portal.domain import FKASSA, RECIPIENT_NAMES, employer_copy, employer_optional_fields, may_send
+from services.portal.oidc import LoginRefused, OidcClient
 from services.portal.pdf import certificate_pdf, extract_pdf
-from services.portal.security import Session, session_window
+from services.portal.security import Session, new_token, session_window, token_hash
 from services.portal.settings import PortalSettings
 from services.portal.views import (
     FIELD_LABELS,
@@ -58,6 +63,28 @@ class NotFound(Exception):
 
 class SendRefused(Exception):
     """Sending is not offered for this certificate (replaced, already sent, or a type the recipient does not take)."""
+
+
+class LoginFailed(Exception):
+    """A login that cannot go on; the citizen reads `title` and `message` (Swedish) on a page with `status`."""
+
+    def __init__(self, title: str, message: str, status: int = 403) -> None:
+        super().__init__(title)
+        self.title = title
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class LoginStarted:
+    url: str  # the identity provider's authorization URL, with state, nonce and the PKCE challenge
+    token: str  # the pre-login session's token, for the login cookie
+
+
+@dataclass(frozen=True)
+class LoginCompleted:
+    session_token: str  # for the session cookie
+    consent_given: bool
 
 
 @dataclass(frozen=True)
@@ -109,11 +136,14 @@ def session_of(id_hash: bytes, row: repo.SessionRow) -> Session:
 class Handlers:
     """The use cases of one portal process, on the request pool."""
 
-    def __init__(self, pool: Pool, settings: PortalSettings, clock: Clock, consent: ConsentApi) -> None:
+    def __init__(
+        self, pool: Pool, settings: PortalSettings, clock: Clock, consent: ConsentApi, oidc: OidcClient
+    ) -> None:
         self.pool = pool
         self.settings = settings
         self.clock = clock
         self.consent_api = consent
+        self.oidc = oidc
         # PDFs are pure CPU under the GIL: one worker thread makes them one after another, so the first is done
         # after one PDF's time instead of all finishing together after four, and the event loop competes with
         # one thread for the GIL, not four.
@@ -138,6 +168,78 @@ class Handlers:
             FOREIGN_ACCESS.inc()
             log.warning("portal.access.foreign_certificate", citizen_ref=session.citizen_ref, action=action)
         return NotFound(certificate_id)
+
+    # --- Login and logout -------------------------------------------------------------------------------
+
+    async def start_login(self) -> LoginStarted:
+        """Start a login: a pre-login session holds state, nonce and PKCE verifier; the browser goes to the IdP."""
+        token, state, nonce, verifier = new_token(), new_token(), new_token(), secrets.token_urlsafe(48)
+        try:
+            url = await self.oidc.authorization_url(state=state, nonce=nonce, code_verifier=verifier)
+        except (httpx.HTTPError, LoginRefused) as exc:
+            log.error("portal.login.idp_unavailable", error=type(exc).__name__)
+            raise LoginFailed(
+                "Inloggningen är inte tillgänglig just nu",
+                "Vi kunde inte nå inloggningstjänsten. Försök igen om en stund.",
+                503,
+            ) from exc
+        await repo.create_pre_login(
+            self.pool, token_hash(token), csrf=new_token(), state=state, nonce=nonce, verifier=verifier,
+            now=self.clock(),
+        )  # fmt: skip
+        return LoginStarted(url, token)
+
+    async def complete_login(
+        self, login_token: str | None, params: Mapping[str, str], previous_session: str | None
+    ) -> LoginCompleted:
+        """The IdP's answer: check state, trade the code, validate the ID token, start a new session (ending the
+        browser's previous one)."""
+        pre = (
+            await repo.take_pre_login(self.pool, token_hash(login_token))
+            if login_token and len(login_token) < 100
+            else None
+        )
+        again = "Försök logga in igen."
+        if pre is None or (self.clock() - pre.created_at).total_seconds() > self.settings.pre_login_seconds:
+            raise LoginFailed(
+                "Inloggningen misslyckades", f"Inloggningen hade gått ut eller kom inte härifrån. {again}", 400
+            )
+        if not secrets.compare_digest(params.get("state", ""), pre.oidc_state):
+            log.warning("portal.login.refused", reason="state_mismatch")
+            raise LoginFailed("Inloggningen misslyckades", f"Inloggningen kunde inte verifieras. {again}", 400)
+        if "error" in params or not params.get("code"):
+            log.info("portal.login.cancelled", error=params.get("error", "no_code")[:40])
+            raise LoginFailed("Inloggningen avbröts", f"Inloggningen avbröts. {again}", 400)
+        now = self.clock()
+        try:
+            id_token = await self.oidc.exchange(params["code"], pre.code_verifier)
+            identity = await self.oidc.identity(id_token, pre.oidc_nonce, now=int(now.timestamp()), today=now.date())
+        except LoginRefused as exc:
+            log.warning("portal.login.refused", reason=exc.code)
+            raise LoginFailed("Inloggningen nekades", exc.message) from exc
+        except httpx.HTTPError as exc:
+            log.warning("portal.login.refused", reason=f"idp:{type(exc).__name__}")
+            raise LoginFailed(
+                "Inloggningen misslyckades", f"Inloggningstjänsten svarade inte som väntat. {again}", 502
+            ) from exc
+        ref = citizen_ref(identity.personnummer, self.settings.citizen_ref_key.get_secret_value())
+        consent = await self.consent_api.get(ref)
+        if previous_session and len(previous_session) < 100:
+            await repo.delete_session(self.pool, token_hash(previous_session))  # one browser, one session
+        session_token = new_token()
+        await repo.create_session(
+            self.pool, token_hash(session_token), csrf=new_token(), citizen_ref=ref,
+            personnummer=identity.personnummer, given_name=identity.given_name, family_name=identity.family_name,
+            id_token=id_token, consent_given=consent["state"] == "given", now=now,
+        )  # fmt: skip
+        log.info("portal.login.succeeded", citizen_ref=ref, loa=identity.loa)
+        return LoginCompleted(session_token, consent["state"] == "given")
+
+    async def logout(self, session: Session) -> str | None:
+        """End the session here; the identity provider's logout URL to end it there too (None if it has none)."""
+        id_token = await repo.delete_session(self.pool, session.id_hash)
+        log.info("portal.logout", citizen_ref=session.citizen_ref)
+        return await self.oidc.end_session_url(id_token, f"{self.settings.public_origin}/")
 
     # --- Consent ------------------------------------------------------------------------------------------
 

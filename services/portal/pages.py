@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 from uuid import UUID
 
-import httpx
 import orjson
-import structlog
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from services.kit.citizen import citizen_ref
-from services.portal import repo
 from services.portal.deps import (
     Changing,
     ChangingWithoutConsent,
@@ -24,18 +19,15 @@ from services.portal.deps import (
     HandlersDep,
     LoggedIn,
     MaybeSession,
-    PortalDep,
     SettingsDep,
     consented_list,
 )
 from services.portal.domain import FKASSA, RECIPIENT_NAMES, group_by_year
 from services.portal.handlers import NotFound, SendRefused
-from services.portal.oidc import LoginRefused
 from services.portal.responses import pdf_response, refused, render
-from services.portal.security import LOGIN_COOKIE, SESSION_COOKIE, cookie_header, new_token, token_hash
+from services.portal.security import LOGIN_COOKIE, SESSION_COOKIE, cookie_header
 from services.portal.views import STATUS_FILTERS, filter_items
 
-log = structlog.get_logger(__name__)
 router = APIRouter(include_in_schema=False)
 
 
@@ -50,68 +42,24 @@ async def start(request: Request, session: MaybeSession) -> Response:
 
 
 @router.get("/login")
-async def login(request: Request, portal: PortalDep) -> Response:
+async def login(handlers: HandlersDep, settings: SettingsDep) -> Response:
     """Start a login: a pre-login session holds state, nonce and PKCE verifier; the browser goes to the IdP."""
-    token, state, nonce, verifier = new_token(), new_token(), new_token(), secrets.token_urlsafe(48)
-    try:
-        url = await portal.oidc.authorization_url(state=state, nonce=nonce, code_verifier=verifier)
-    except (httpx.HTTPError, LoginRefused) as exc:
-        log.error("portal.login.idp_unavailable", error=type(exc).__name__)
-        return refused(request, "Inloggningen är inte tillgänglig just nu",
-                       "Vi kunde inte nå inloggningstjänsten. Försök igen om en stund.", 503)  # fmt: skip
-    await repo.create_pre_login(
-        portal.pool, token_hash(token), csrf=new_token(), state=state, nonce=nonce, verifier=verifier,
-        now=portal.clock(),
-    )  # fmt: skip
-    response = RedirectResponse(url, status_code=303)
-    response.headers.append("set-cookie", cookie_header(LOGIN_COOKIE, token, max_age=portal.settings.pre_login_seconds))
+    started = await handlers.start_login()
+    response = RedirectResponse(started.url, status_code=303)
+    response.headers.append(
+        "set-cookie", cookie_header(LOGIN_COOKIE, started.token, max_age=settings.pre_login_seconds)
+    )
     return response
 
 
 @router.get("/auth/callback")
-async def callback(request: Request, portal: PortalDep) -> Response:
+async def callback(request: Request, handlers: HandlersDep) -> Response:
     """The IdP's answer: check state, trade the code, validate the ID token, start a new session."""
-    params = request.query_params
-    token = request.cookies.get(LOGIN_COOKIE)
-    pre = await repo.take_pre_login(portal.pool, token_hash(token)) if token and len(token) < 100 else None
-    again = "Försök logga in igen."
-    if pre is None or (portal.clock() - pre.created_at).total_seconds() > portal.settings.pre_login_seconds:
-        return refused(
-            request, "Inloggningen misslyckades", f"Inloggningen hade gått ut eller kom inte härifrån. {again}", 400
-        )
-    if not secrets.compare_digest(params.get("state", ""), pre.oidc_state):
-        log.warning("portal.login.refused", reason="state_mismatch")
-        return refused(request, "Inloggningen misslyckades", f"Inloggningen kunde inte verifieras. {again}", 400)
-    if "error" in params or not params.get("code"):
-        log.info("portal.login.cancelled", error=params.get("error", "no_code")[:40])
-        return refused(request, "Inloggningen avbröts", f"Inloggningen avbröts. {again}", 400)
-    now = portal.clock()
-    try:
-        id_token = await portal.oidc.exchange(params["code"], pre.code_verifier)
-        identity = await portal.oidc.identity(id_token, pre.oidc_nonce, now=int(now.timestamp()), today=now.date())
-    except LoginRefused as exc:
-        log.warning("portal.login.refused", reason=exc.code)
-        return refused(request, "Inloggningen nekades", exc.message)
-    except httpx.HTTPError as exc:
-        log.warning("portal.login.refused", reason=f"idp:{type(exc).__name__}")
-        return refused(
-            request, "Inloggningen misslyckades", f"Inloggningstjänsten svarade inte som väntat. {again}", 502
-        )
-    ref = citizen_ref(identity.personnummer, portal.settings.citizen_ref_key.get_secret_value())
-    consent = await portal.handlers.consent_api.get(ref)
-    previous = request.cookies.get(SESSION_COOKIE)
-    if previous and len(previous) < 100:
-        await repo.delete_session(portal.pool, token_hash(previous))  # one browser, one session
-    session_token = new_token()
-    await repo.create_session(
-        portal.pool, token_hash(session_token), csrf=new_token(), citizen_ref=ref,
-        personnummer=identity.personnummer, given_name=identity.given_name, family_name=identity.family_name,
-        id_token=id_token, consent_given=consent["state"] == "given", now=now,
-    )  # fmt: skip
-    log.info("portal.login.succeeded", citizen_ref=ref, loa=identity.loa)
-    response = RedirectResponse("/intyg" if consent["state"] == "given" else "/samtycke", status_code=303)
+    cookies = request.cookies
+    done = await handlers.complete_login(cookies.get(LOGIN_COOKIE), request.query_params, cookies.get(SESSION_COOKIE))
+    response = RedirectResponse("/intyg" if done.consent_given else "/samtycke", status_code=303)
     response.headers.append("set-cookie", cookie_header(LOGIN_COOKIE, "", max_age=0))
-    response.headers.append("set-cookie", cookie_header(SESSION_COOKIE, session_token, max_age=None))
+    response.headers.append("set-cookie", cookie_header(SESSION_COOKIE, done.session_token, max_age=None))
     return response
 
 
@@ -123,11 +71,9 @@ async def logout_page(request: Request, session: MaybeSession) -> Response:
 
 
 @router.post("/logout")
-async def logout(session: ChangingWithoutConsent, portal: PortalDep) -> Response:
+async def logout(session: ChangingWithoutConsent, handlers: HandlersDep) -> Response:
     """End the session here and at the identity provider."""
-    id_token = await repo.delete_session(portal.pool, session.id_hash)
-    log.info("portal.logout", citizen_ref=session.citizen_ref)
-    url = await portal.oidc.end_session_url(id_token, f"{portal.settings.public_origin}/")
+    url = await handlers.logout(session)
     response = RedirectResponse(url or "/utloggad", status_code=303)
     response.headers.append("set-cookie", cookie_header(SESSION_COOKIE, "", max_age=0))
     return response

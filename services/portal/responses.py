@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from services.kit.problems import problem_from_pydantic, problems_response
 from services.portal.consent_api import ConsentUnavailable
 from services.portal.deps import settings_of
-from services.portal.handlers import NotFound
+from services.portal.handlers import LoginFailed, NotFound
 from services.portal.security import CSRF_FIELD, CsrfRefused, NoConsent, NotLoggedIn, Session
 
 log = structlog.get_logger(__name__)
@@ -102,6 +102,10 @@ async def consent_unavailable(request: Request, exc: ConsentUnavailable) -> Resp
     return refused(request, "Tjänsten är inte tillgänglig just nu", message, 503)
 
 
+async def login_failed(request: Request, exc: LoginFailed) -> Response:
+    return refused(request, exc.title, exc.message, exc.status)
+
+
 def install_error_answers(app: FastAPI) -> None:
     """Answer the refusals of the deps and the use-case layer the same way on every route."""
     app.exception_handler(RequestValidationError)(invalid_request)
@@ -110,3 +114,4 @@ def install_error_answers(app: FastAPI) -> None:
     app.exception_handler(CsrfRefused)(csrf_refused)
     app.exception_handler(NotFound)(not_found)
     app.exception_handler(ConsentUnavailable)(consent_unavailable)
+    app.exception_handler(LoginFailed)(login_failed)
