@@ -1,5 +1,7 @@
 """The routers' FastAPI dependencies: the portal's state, and the session a route needs (none, logged in, with
-consent, allowed to change state). The one module that knows where the state lives."""
+consent, allowed to change state). The one module that knows where the state lives.
+
+Every dependency is a coroutine: FastAPI runs a plain function in a worker thread."""
 
 from __future__ import annotations
 
@@ -39,15 +41,20 @@ def portal_of(request: Request) -> Portal:
     return portal
 
 
-def handlers_of(request: Request) -> Handlers:
+async def handlers_of(request: Request) -> Handlers:
     return portal_of(request).handlers
 
 
 def settings_of(request: Request) -> PortalSettings:
+    """The settings (a plain function: `render` calls it, no route depends on it)."""
     return portal_of(request).settings
 
 
-def correlation_id(request: Request) -> str:
+async def settings_dependency(request: Request) -> PortalSettings:
+    return settings_of(request)
+
+
+async def correlation_id(request: Request) -> str:
     """The request's correlation id (bound by the kit's request middleware)."""
     value: str = request.scope["state"]["correlation_id"]
     return value
@@ -110,7 +117,7 @@ async def consented_list(request: Request) -> tuple[Session, list[ListItem]]:
     id_hash = session_id_hash(request)
     if id_hash is None:
         raise NotLoggedIn
-    found = await handlers_of(request).session_and_list(id_hash)
+    found = await portal_of(request).handlers.session_and_list(id_hash)
     if found is None:
         raise NotLoggedIn
     if not found[0].consent_given:
@@ -118,9 +125,8 @@ async def consented_list(request: Request) -> tuple[Session, list[ListItem]]:
     return found
 
 
-PortalDep = Annotated[Portal, Depends(portal_of)]
 HandlersDep = Annotated[Handlers, Depends(handlers_of)]
-SettingsDep = Annotated[PortalSettings, Depends(settings_of)]
+SettingsDep = Annotated[PortalSettings, Depends(settings_dependency)]
 CorrelationId = Annotated[str, Depends(correlation_id)]
 MaybeSession = Annotated[Session | None, Depends(optional_session)]
 LoggedIn = Annotated[Session, Depends(logged_in)]
