@@ -1,21 +1,20 @@
-"""The citizen portal's FastAPI app: the pages, the JSON API and the operational routes, on the state
-`bootstrap.running` wires."""
+"""The citizen portal's FastAPI app: the pages, the JSON API and the operational routes, on the kit's service host
+with the state `bootstrap` wires."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import functools
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from services.kit.http import install_common
+from services.kit.service import service_app
 from services.portal import api, pages
-from services.portal.bootstrap import MIGRATIONS, readiness, running
+from services.portal.bootstrap import MIGRATIONS, bootstrap
 from services.portal.responses import install_error_answers
 from services.portal.security import SecurityHeadersMiddleware
 from services.portal.settings import PortalSettings
@@ -37,27 +36,21 @@ def create_app(
     consent_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     settings = settings or PortalSettings()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with running(settings, clock, idp_transport=idp_transport, consent_transport=consent_transport) as portal:
-            app.state.portal = portal
-            yield
-
-    app = FastAPI(
+    wiring = functools.partial(
+        bootstrap, settings=settings, clock=clock, idp_transport=idp_transport, consent_transport=consent_transport
+    )
+    app = service_app(
+        "portal",
+        settings,
+        wiring,
+        migrations=MIGRATIONS,
         title="Mina intyg – portal",
-        version="1.0.0",
         summary="Invånarens intyg: läsa, skriva ut, anpassa för arbetsgivaren, skicka till Försäkringskassan.",
-        lifespan=lifespan,
+        max_body_bytes=64 * 1024,
         docs_url=None,  # the CDN-loaded docs page cannot run under our CSP; /openapi.json is served
         redoc_url=None,
     )
-
-    async def ready() -> dict[str, Any]:
-        return await readiness(app.state.portal)
-
-    app.router.routes.extend(pages.LIST_ROUTES)  # first: the busiest page is matched without trying 30 other routes
-    install_common(app, ready, max_body_bytes=64 * 1024)
+    app.router.routes[0:0] = pages.LIST_ROUTES  # first: the busiest page is matched without trying 40 other routes
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.include_router(pages.router)
     app.include_router(api.router)

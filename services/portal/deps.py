@@ -1,5 +1,5 @@
-"""The routers' FastAPI dependencies: the portal's state, and the session a route needs (none, logged in, with
-consent, allowed to change state). The one module that knows where the state lives.
+"""The routers' FastAPI dependencies: the portal's typed state (kept by the kit's service host), and the session a
+route needs (none, logged in, with consent, allowed to change state).
 
 Every dependency is a coroutine: FastAPI runs a plain function in a worker thread."""
 
@@ -12,9 +12,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.kit.consumer import IdempotentConsumer
 from services.kit.db import Pool
-from services.kit.outbox import OutboxRelay
+from services.kit.service import app_state
 from services.portal.handlers import Handlers
 from services.portal.security import NoConsent, NotLoggedIn, Session, check_csrf, load_session, session_id_hash
 from services.portal.settings import PortalSettings
@@ -25,20 +24,18 @@ Clock = Callable[[], datetime]
 
 @dataclass(frozen=True)
 class Portal:
-    """Everything a request needs, wired once at start-up."""
+    """The portal's state: what its routes need, wired once by `bootstrap`."""
 
     settings: PortalSettings
-    pool: Pool  # for requests
-    relay_pool: Pool  # for the relay, the consumer and housekeeping
+    pool: Pool  # for requests (no reset query on release)
+    relay_pool: Pool  # for the relay, the consumer and housekeeping (resetting)
     handlers: Handlers
-    relay: OutboxRelay
-    consumer: IdempotentConsumer
     clock: Clock
 
 
 def portal_of(request: Request) -> Portal:
-    portal: Portal = request.app.state.portal
-    return portal
+    """The state, for what is not a FastAPI dependency (the plain list routes, `render`)."""
+    return app_state(request.app, Portal)
 
 
 async def handlers_of(request: Request) -> Handlers:
