@@ -5,8 +5,9 @@ A service is three small pieces:
 - a `bootstrap(host) -> State` coroutine (in the service's `bootstrap.py`, the one place that wires it): it opens
   pools with `host.pool(...)`, declares the Kafka topics it needs with `host.topics(...)`, creates its relay with
   `host.relay(pool)`, registers consumers with `host.consumer(...)` and loops with `host.task(...)`, adds
-  informative readiness checks with `host.check(...)` and clean-ups with `host.on_stop(...)`, and returns the
-  service's state (a dataclass of what its routes need);
+  informative readiness checks with `host.check(...)`, clean-ups with `host.on_stop(...)` and fields of the
+  started log line with `host.describe(...)`, and returns the service's state (a dataclass of what its routes
+  need);
 - module-level `APIRouter`s whose routes take that state as a FastAPI dependency,
   `Annotated[State, Depends(state_dependency(State))]`;
 - a `create_app(settings, ...)` that calls `service_app(...)` and includes the routers.
@@ -48,13 +49,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
+from starlette.middleware import Middleware
 
 from schemas.topics import TopicSpec
 from services.kit.consumer import IdempotentConsumer
@@ -88,6 +90,10 @@ class Host:
         self._checks: list[tuple[str, Check]] = []
         self._cleanups: list[Cleanup] = []
         self._relay: tuple[Pool, OutboxRelay] | None = None
+        self.described: dict[str, Any] = {
+            "host": getattr(settings, "host", None),
+            "port": getattr(settings, "port", None),
+        }
         self.tasks: list[asyncio.Task[None]] = []
 
     async def pool(self, *, application: str | None = None, max_size: int = 20, **options: Any) -> Pool:
@@ -145,6 +151,10 @@ class Host:
     def check(self, name: str, check: Check) -> None:
         """A readiness entry: `check()` gives `{"ok": bool, "required": bool (default True), ...}`."""
         self._checks.append((name, check))
+
+    def describe(self, **fields: Any) -> None:
+        """Fields for the `<log_name>.started` line (never personal data); host and port are there already."""
+        self.described.update(fields)
 
     def on_stop(self, cleanup: Cleanup) -> None:
         """Run at shutdown, after every task has stopped and before the pools close (last registered first)."""
@@ -205,11 +215,14 @@ def service_app(
     version: str = "1.0.0",
     migrations: Path | None = None,
     log_name: str | None = None,
+    inner_middleware: Sequence[Middleware] = (),
     grace: float = 10.0,
     **fastapi_options: Any,
 ) -> FastAPI:
     """A FastAPI app whose lifespan is the host's (see the module docstring), with the operational routes and
-    middlewares of `install_common`. `log_name`: the prefix of the started/stopped log events (default `name`)."""
+    middlewares of `install_common`. `log_name`: the prefix of the started/stopped log events (default `name`);
+    `inner_middleware`: middlewares that run inside the common ones (after the body limit and the request context),
+    the first innermost; a middleware added to the app afterwards runs outside them all."""
     event = log_name or name
     hosts: list[Host] = []  # the running host; a lifespan started again (tests) gets a fresh one
 
@@ -224,7 +237,7 @@ def service_app(
             setattr(app.state, _SLOT, state)
             hosts[:] = [host]
             host.start()
-            log.info(f"{event}.started", host=getattr(settings, "host", None), port=getattr(settings, "port", None))
+            log.info(f"{event}.started", **host.described)
             yield
         finally:
             hosts.clear()
@@ -238,6 +251,8 @@ def service_app(
             return {"service": {"ok": False, "error": "not started"}}
         return await hosts[0].readiness()
 
+    for middleware in inner_middleware:
+        app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
     install_common(app, readiness, max_body_bytes=max_body_bytes)
     return app
 
@@ -265,3 +280,10 @@ def state_dependency(kind: type[StateT]) -> Callable[[Request], Awaitable[StateT
 
     dependency.__name__ = f"{kind.__name__.lower()}_state"
     return dependency
+
+
+def add_routes(app: FastAPI, *routers: APIRouter) -> None:
+    """Put the routers' routes on the app itself rather than including the routers (FastAPI keeps an included router
+    as one opaque route): for a middleware or a test that finds a route among `app.routes` by its path."""
+    for router in routers:
+        app.router.routes.extend(router.routes)

@@ -27,6 +27,7 @@ from services.consent.settings import ConsentSettings
 from services.kit.citizen import citizen_ref
 from services.kit.consumer import IdempotentConsumer
 from services.kit.kafka import ensure_topics, make_producer
+from services.kit.service import app_state
 from services.kit.settings import ServiceSettings
 from tests.integration.conftest import eventually, outbox_empty, read_topic
 
@@ -47,8 +48,7 @@ class Harness:
 
     @property
     def gate(self) -> Gate:
-        gate: Gate = self.app.state.gate
-        return gate
+        return app_state(self.app, Gate)
 
     async def post(self, url: str, **kwargs: Any) -> httpx.Response:
         return await self.client.post(url, **kwargs)

@@ -15,9 +15,11 @@ from asgi_lifespan import LifespanManager
 from services.dispatch import repo
 from services.dispatch.adapters import MEMORY_RECIPIENTS, InMemoryRecipient
 from services.dispatch.app import create_app, prepare
+from services.dispatch.bootstrap import DispatchService
 from services.dispatch.domain import Circuit, Recipient
 from services.dispatch.settings import DispatchSettings
 from services.kit.db import create_pool
+from services.kit.service import app_state
 from services.kit.settings import ServiceSettings
 from tests.integration.conftest import eventually
 from tests.integration.dispatch.conftest import Feed, ledger, make_settings
@@ -62,7 +64,7 @@ async def test_sends_queued_in_an_outage_wait_for_the_circuit_and_are_all_releas
             await feed.request(cert.id, ref, RECIPIENT)
 
         async def queued_and_circuit_open() -> bool:
-            workers = app.state.sender.workers
+            workers = app_state(app, DispatchService).sender.workers
             if RECIPIENT not in workers or workers[RECIPIENT][0].breaker.state is Circuit.CLOSED:
                 return False
             rows = await ledger(dispatch_settings)

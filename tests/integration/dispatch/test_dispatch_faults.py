@@ -24,8 +24,10 @@ from schemas.events import DispatchSucceeded
 from schemas.topics import DISPATCH_OUTCOMES
 from services.dispatch import repo
 from services.dispatch.app import create_app, prepare
+from services.dispatch.bootstrap import DispatchService
 from services.dispatch.settings import DispatchSettings
 from services.kit.db import create_pool
+from services.kit.service import app_state
 from tests.integration.conftest import eventually, free_port, outbox_empty, read_topic
 from tests.integration.dispatch.conftest import Feed, FkSim, ledger, ready
 
@@ -68,7 +70,7 @@ async def test_fk_down_two_minutes_with_sends_queued_delivers_each_once_after_re
             await feed.release(cert, ref)
         for cert, ref in certs:
             await feed.request(cert.id, ref)
-        sender = app.state.sender
+        sender = app_state(app, DispatchService).sender
 
         async def circuit_open() -> bool:
             workers = sender.workers

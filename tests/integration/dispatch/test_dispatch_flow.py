@@ -13,9 +13,11 @@ from schemas.topics import PORTAL_DISPATCH_REQUESTS
 from services.dispatch import repo
 from services.dispatch.adapters import MEMORY_RECIPIENTS
 from services.dispatch.app import create_app
+from services.dispatch.bootstrap import DispatchService
 from services.dispatch.domain import Recipient
 from services.dispatch.settings import DispatchSettings
 from services.kit.db import create_pool
+from services.kit.service import app_state
 from tests.integration.conftest import eventually, read_topic
 from tests.integration.dispatch.conftest import Feed, FkSim, ledger
 
@@ -267,7 +269,7 @@ async def test_two_replicas_claim_rows_without_sending_any_twice(
         LifespanManager(first, startup_timeout=60, shutdown_timeout=30),
         LifespanManager(second, startup_timeout=60, shutdown_timeout=30),
     ):
-        claimers = {first.state.sender.claimer, second.state.sender.claimer}
+        claimers = {app_state(first, DispatchService).sender.claimer, app_state(second, DispatchService).sender.claimer}
         assert len(claimers) == 2
         for cert, ref in certs:
             await feed.release(cert, ref)
