@@ -6,18 +6,26 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 
 from schemas.base import Frozen
-from services.portal import repo
-from services.portal.app import changing, consented, consented_list, logged_in, portal_of
+from services.portal.deps import (
+    Changing,
+    ChangingWithoutConsent,
+    Consented,
+    ConsentedList,
+    CorrelationId,
+    HandlersDep,
+    LoggedIn,
+    SettingsDep,
+)
 from services.portal.domain import FKASSA, RECIPIENT_NAMES
 from services.portal.handlers import SendRefused
+from services.portal.responses import pdf_response
 from services.portal.views import filter_items
-from services.portal.web import pdf_response, withdraw
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not logged in (or the session timed out)"},
@@ -70,54 +78,50 @@ class CitizenRequest(Frozen):
 
 
 @router.get("/me", response_model=Me, summary="The logged-in citizen and the CSRF token")
-async def me(request: Request) -> Me:
-    session = await logged_in(request)
-    settings = portal_of(request).settings
-    return Me(given_name=session.given_name, family_name=session.family_name, consent_given=session.consent_given,
-              csrf_token=session.csrf_token, idle_timeout_seconds=settings.session_idle_seconds)  # fmt: skip
+async def me(session: LoggedIn, settings: SettingsDep) -> Me:
+    return Me(
+        given_name=session.given_name,
+        family_name=session.family_name,
+        consent_given=session.consent_given,
+        csrf_token=session.csrf_token,
+        idle_timeout_seconds=settings.session_idle_seconds,
+    )
 
 
 @router.get("/consent", summary="The citizen's consent and its history")
-async def get_consent(request: Request) -> dict[str, Any]:
-    session = await logged_in(request)
-    return await portal_of(request).consent.get(session.citizen_ref)
+async def get_consent(session: LoggedIn, handlers: HandlersDep) -> dict[str, Any]:
+    return await handlers.consent(session)
 
 
 @router.post("/consent", summary="Give consent ('Jag ger mitt samtycke')")
-async def give_consent(request: Request) -> dict[str, Any]:
-    session = await changing(request, need_consent=False)
-    portal = portal_of(request)
-    result = await portal.consent.give(session.citizen_ref)
-    await repo.set_session_consent(portal.pool, session.citizen_ref, True)
-    return result
+async def give_consent(session: ChangingWithoutConsent, handlers: HandlersDep) -> dict[str, Any]:
+    return await handlers.give_consent(session)
 
 
 @router.post("/consent/withdrawal", summary="Withdraw consent: the citizen's data leaves the service")
-async def withdraw_consent(request: Request) -> dict[str, str]:
-    session = await changing(request)
-    await withdraw(portal_of(request), session)
+async def withdraw_consent(session: Changing, handlers: HandlersDep) -> dict[str, str]:
+    await handlers.withdraw_consent(session)
     return {"outcome": "withdrawn"}
 
 
 @router.get("/certificates", response_model=list[CertificateSummary], summary="The citizen's certificates")
 async def list_certificates(
-    request: Request,
+    session_and_list: ConsentedList,
     archived: bool = False,
     year: Annotated[int | None, Query(ge=1900, le=2999)] = None,
     type: Annotated[str | None, Query(max_length=16)] = None,
     care_unit: Annotated[str | None, Query(max_length=31)] = None,
     status: Annotated[Literal["nytt", "skickat", "ej-skickat", "ersatt"] | None, Query()] = None,
 ) -> list[dict[str, Any]]:
-    _session, listed = await consented_list(request)
+    _session, listed = session_and_list
     items = [i for i in listed if i.archived == archived]
     shown = filter_items(items, year=year, cert_type=type, care_unit=care_unit, status=status)
     return [i.as_json() for i in shown]
 
 
 @router.get("/certificates/{certificate_id}", summary="One certificate with Swedish labels, history and sends")
-async def get_certificate(request: Request, certificate_id: CertId) -> dict[str, Any]:
-    session = await consented(request)
-    view = await portal_of(request).actions.certificate(session, certificate_id)
+async def get_certificate(certificate_id: CertId, session: Consented, handlers: HandlersDep) -> dict[str, Any]:
+    view = await handlers.certificate(session, certificate_id)
     return view.as_json()
 
 
@@ -126,20 +130,20 @@ async def get_certificate(request: Request, certificate_id: CertId) -> dict[str,
     summary="The certificate as PDF (print, or save with save=true)",
     responses={200: {"content": {"application/pdf": {}}}},
 )
-async def get_pdf(request: Request, certificate_id: CertId, save: bool = False) -> Response:
-    session = await consented(request)
-    data, filename = await portal_of(request).actions.pdf(session, certificate_id, save=save)
+async def get_pdf(certificate_id: CertId, session: Consented, handlers: HandlersDep, save: bool = False) -> Response:
+    data, filename = await handlers.pdf(session, certificate_id, save=save)
     return pdf_response(data, filename, save=save)
 
 
 @router.get("/certificates/{certificate_id}/employer-copy", summary="Preview of the employer copy")
 async def employer_preview(
-    request: Request, certificate_id: CertId, include: Annotated[list[str] | None, Query()] = None
+    certificate_id: CertId,
+    session: Consented,
+    handlers: HandlersDep,
+    include: Annotated[list[str] | None, Query()] = None,
 ) -> dict[str, Any]:
-    session = await consented(request)
-    actions = portal_of(request).actions
-    view = await actions.certificate(session, certificate_id, action="employer_copy_preview")
-    sections, left_out = actions.employer_preview(view, include or [])
+    view = await handlers.certificate(session, certificate_id, action="employer_copy_preview")
+    sections, left_out = handlers.employer_preview(view, include or [])
     return {
         "optional_fields": [f for f, _ in view.employer_fields],
         "customised": left_out,
@@ -153,25 +157,23 @@ async def employer_preview(
     responses={200: {"content": {"application/pdf": {}}}},
 )
 async def employer_pdf(
-    request: Request,
     certificate_id: CertId,
+    session: Consented,
+    handlers: HandlersDep,
     include: Annotated[list[str] | None, Query()] = None,
     save: bool = False,
 ) -> Response:
-    session = await consented(request)
-    data, filename = await portal_of(request).actions.employer_pdf(session, certificate_id, include or [], save=save)
+    data, filename = await handlers.employer_pdf(session, certificate_id, include or [], save=save)
     return pdf_response(data, filename, save=save)
 
 
 @router.get("/certificates/{certificate_id}/dispatch-preview", summary="What is sent, and the key to send it with")
-async def dispatch_preview(request: Request, certificate_id: CertId) -> dict[str, Any]:
-    session = await consented(request)
-    actions = portal_of(request).actions
-    view = await actions.certificate(session, certificate_id, action="send_preview")
+async def dispatch_preview(certificate_id: CertId, session: Consented, handlers: HandlersDep) -> dict[str, Any]:
+    view = await handlers.certificate(session, certificate_id, action="send_preview")
     return {
         "recipient": {"id": FKASSA, "name": RECIPIENT_NAMES[FKASSA]},
         "may_send": view.may_send,
-        "idempotency_key": str(actions.new_idempotency_key()),
+        "idempotency_key": str(handlers.new_idempotency_key()),
         "sections": view.as_json()["sections"],
     }
 
@@ -182,46 +184,43 @@ async def dispatch_preview(request: Request, certificate_id: CertId) -> dict[str
     summary="Send to a recipient (once per idempotency key)",
     responses={409: {"description": "Already sent, on its way, replaced, or a type the recipient does not take"}},
 )
-async def send(request: Request, certificate_id: CertId, body: SendRequest) -> Any:
-    session = await changing(request)
+async def send(
+    certificate_id: CertId,
+    body: SendRequest,
+    session: Changing,
+    handlers: HandlersDep,
+    correlation_id: CorrelationId,
+) -> Any:
     try:
-        outcome = await portal_of(request).actions.send(
-            session, certificate_id, body.recipient_id, body.idempotency_key, request.scope["state"]["correlation_id"]
-        )
+        outcome = await handlers.send(session, certificate_id, body.recipient_id, body.idempotency_key, correlation_id)
     except SendRefused:
         return JSONResponse({"detail": "intyget kan inte skickas: redan skickat, på väg, ersatt eller fel typ"}, 409)
     return SendResult(outcome=outcome)  # type: ignore[arg-type]
 
 
 @router.post("/certificates/{certificate_id}/archive", summary="Archive")
-async def archive(request: Request, certificate_id: CertId) -> dict[str, bool]:
-    session = await changing(request)
-    await portal_of(request).actions.set_archived(session, certificate_id, True)
+async def archive(certificate_id: CertId, session: Changing, handlers: HandlersDep) -> dict[str, bool]:
+    await handlers.set_archived(session, certificate_id, True)
     return {"archived": True}
 
 
 @router.post("/certificates/{certificate_id}/restore", summary="Restore from the archive")
-async def restore(request: Request, certificate_id: CertId) -> dict[str, bool]:
-    session = await changing(request)
-    await portal_of(request).actions.set_archived(session, certificate_id, False)
+async def restore(certificate_id: CertId, session: Changing, handlers: HandlersDep) -> dict[str, bool]:
+    await handlers.set_archived(session, certificate_id, False)
     return {"archived": False}
 
 
 @router.get("/access-log", summary="Every access to the citizen's certificates")
-async def access_log(request: Request) -> list[dict[str, Any]]:
-    session = await consented(request)
-    return await portal_of(request).actions.access_log(session)
+async def access_log(session: Consented, handlers: HandlersDep) -> list[dict[str, Any]]:
+    return await handlers.access_log(session)
 
 
 @router.get("/extract", summary="Everything held about the citizen (register extract)")
-async def extract(request: Request) -> dict[str, Any]:
-    session = await consented(request)
-    portal = portal_of(request)
-    return await portal.actions.extract(session, await portal.consent.get(session.citizen_ref))
+async def extract(session: Consented, handlers: HandlersDep) -> dict[str, Any]:
+    return await handlers.extract(session)
 
 
 @router.post("/requests", summary="Request rectification or blocking (spärr)")
-async def citizen_request(request: Request, body: CitizenRequest) -> dict[str, Any]:
-    session = await changing(request)
-    request_id = await portal_of(request).actions.add_request(session, body.kind, body.certificate_id, body.message)
+async def citizen_request(body: CitizenRequest, session: Changing, handlers: HandlersDep) -> dict[str, Any]:
+    request_id = await handlers.add_request(session, body.kind, body.certificate_id, body.message)
     return {"id": request_id, "status": "mottagen"}

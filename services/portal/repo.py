@@ -1,32 +1,143 @@
-"""All of the portal's SQL: the read model, send requests, access log, citizen requests and sessions."""
+"""All of the portal's SQL: the read model, send requests, access log, citizen requests and sessions.
+
+Queries return typed rows (NamedTuples built straight from asyncpg's records with `_make`: one C-level tuple copy a
+row, no per-field validation, so the list page stays one statement and cheap). The columns of each SELECT are
+written in the order of its row type's fields."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
 
+from schemas.certificate import Certificate, RelationKind
 from services.kit.db import Connection, Pool
+
+# --- Rows -------------------------------------------------------------------------------------------------
+
+
+class ListRow(NamedTuple):
+    """A certificate as Mina intyg lists it (`_LIST_COLUMNS`)."""
+
+    id: str
+    type: str
+    signed_at: datetime
+    care_unit_hsa: str
+    care_unit_name: str
+    issuer_name: str
+    replaced_by: str | None
+    archived: bool
+    test_patient: bool
+    send_state: str | None  # the latest send request to Försäkringskassan that counts (see `_LIST_COLUMNS`)
+
+
+class CertificateRow(NamedTuple):
+    """One certificate: its list columns and the stored document (the released certificate as JSON)."""
+
+    listed: ListRow
+    document: dict[str, Any]
+
+
+class LockedCertificate(NamedTuple):
+    id: str
+    type: str
+    replaced_by: str | None
+    test_patient: bool
+
+
+class HistoryRow(NamedTuple):
+    party: str
+    state: str  # RECEIVED, SENT, ARCHIVED, RESTORED, REPLACED
+    detail: str | None
+    at: datetime
+
+
+class CitizenHistoryRow(NamedTuple):
+    certificate_id: str
+    party: str
+    state: str
+    detail: str | None
+    at: datetime
+
+
+class DispatchRow(NamedTuple):
+    idempotency_key: UUID
+    recipient_id: str
+    state: str  # REQUESTED, SUCCEEDED, FAILED
+    requested_at: datetime
+    outcome_at: datetime | None
+    reason_code: str | None
+    reason: str | None
+
+
+class CitizenDispatchRow(NamedTuple):
+    certificate_id: str
+    recipient_id: str
+    state: str
+    requested_at: datetime
+    outcome_at: datetime | None
+    reason: str | None
+
+
+class AccessLogRow(NamedTuple):
+    certificate_id: str | None
+    action: str
+    outcome: str
+    at: datetime
+
+
+class CitizenRequestRow(NamedTuple):
+    id: int
+    kind: str  # RECTIFICATION, BLOCKING
+    certificate_id: str | None
+    message: str
+    at: datetime
+
+
+class DocumentRow(NamedTuple):
+    id: str
+    archived: bool
+    replaced_by: str | None
+    released_at: datetime
+    document: dict[str, Any]
+
+
+class PreLogin(NamedTuple):
+    """A started login: what the callback checks and trades."""
+
+    created_at: datetime
+    oidc_state: str
+    oidc_nonce: str
+    code_verifier: str
+
+
+class SessionRow(NamedTuple):
+    """An authenticated session's columns (`_CURRENT_SESSION`)."""
+
+    citizen_ref: str
+    personnummer: str
+    given_name: str
+    family_name: str
+    csrf_token: str
+    consent_given: bool
+    last_seen: datetime
+
 
 # --- Read model (written by the consumer) -----------------------------------------------------------------
 
 
 async def insert_certificate(
-    conn: Connection,
-    *,
-    citizen_ref: str,
-    document: dict[str, Any],
-    test_patient: bool,
-    released_at: datetime,
-    signed_at: datetime,
+    conn: Connection, *, citizen_ref: str, certificate: Certificate, test_patient: bool, released_at: datetime
 ) -> bool:
     """Add a released certificate unless it is known or revoked; link it with a certificate it replaces or that
     replaces it, whichever arrived first. True if it was added."""
-    cert_id = document["id"]
-    relation = document.get("relation") or {}
+    cert_id = certificate.id
+    relation = certificate.relation
+    signed_at = certificate.signed_at
+    care_unit_name = certificate.care_unit.name
     inserted = await conn.fetchval(
         """
         INSERT INTO certificates (id, citizen_ref, type, signed_at, care_unit_hsa, care_unit_name, issuer_name,
@@ -38,22 +149,22 @@ async def insert_certificate(
         """,
         cert_id,
         citizen_ref,
-        document["type"],
+        certificate.type,
         signed_at,
-        document["care_unit"]["hsa_id"],
-        document["care_unit"]["name"],
-        document["issuer"]["name"],
-        document,
-        relation.get("kind"),
-        relation.get("certificate_id"),
+        certificate.care_unit.hsa_id,
+        care_unit_name,
+        certificate.issuer.name,
+        certificate.model_dump(mode="json"),
+        None if relation is None else relation.kind.value,
+        None if relation is None else relation.certificate_id,
         test_patient,
         released_at,
     )
     if not inserted:
         return False
-    await add_history(conn, cert_id, document["care_unit"]["name"], "RECEIVED", None, released_at)
-    if relation.get("kind") == "REPLACES":
-        await _mark_replaced(conn, citizen_ref, relation["certificate_id"], cert_id, signed_at)
+    await add_history(conn, cert_id, care_unit_name, "RECEIVED", None, released_at)
+    if relation is not None and relation.kind is RelationKind.REPLACES:
+        await _mark_replaced(conn, citizen_ref, relation.certificate_id, cert_id, signed_at)
     newer = await conn.fetchrow(
         "SELECT id, signed_at FROM certificates WHERE relation_to = $1 AND relation_kind = 'REPLACES' "
         "AND citizen_ref = $2 ORDER BY signed_at DESC LIMIT 1",
@@ -182,62 +293,70 @@ async def record_dispatch_outcome(
 
 # --- Queries for the pages and the API ------------------------------------------------------------------
 
+# The columns of `ListRow`, in its order.
 _LIST_COLUMNS = """
     c.id, c.type, c.signed_at, c.care_unit_hsa, c.care_unit_name, c.issuer_name, c.replaced_by, c.archived,
     c.test_patient,
     (SELECT d.state FROM dispatches d WHERE d.certificate_id = c.id AND d.recipient_id = 'FKASSA'
       ORDER BY (d.state IN ('REQUESTED', 'SUCCEEDED')) DESC, d.requested_at DESC LIMIT 1) AS send_state
 """
+_LIST_WIDTH = len(ListRow._fields)
 
 
-async def list_certificates(conn: Connection | Pool, citizen_ref: str, logged_at: datetime) -> list[asyncpg.Record]:
+async def list_certificates(conn: Connection | Pool, citizen_ref: str, logged_at: datetime) -> list[ListRow]:
     """One citizen's certificates (archived ones too), newest first; the access-log row of the listing is written
     by the same statement (one round trip, one commit)."""
-    rows: list[asyncpg.Record] = await conn.fetch(
+    rows = await conn.fetch(
         "WITH logged AS (INSERT INTO access_log (citizen_ref, certificate_id, action, outcome, at) "  # noqa: S608 - constant columns
         "VALUES ($1, NULL, 'list', 'ok', $2)) "
         f"SELECT {_LIST_COLUMNS} FROM certificates c WHERE c.citizen_ref = $1 ORDER BY c.signed_at DESC, c.id",
         citizen_ref,
         logged_at,
     )
-    return rows
+    return list(map(ListRow._make, rows))
 
 
-async def get_certificate(conn: Connection | Pool, citizen_ref: str, certificate_id: str) -> asyncpg.Record | None:
+async def get_certificate(conn: Connection | Pool, citizen_ref: str, certificate_id: str) -> CertificateRow | None:
     """One certificate of this citizen (None for another citizen's id or an unknown one)."""
-    row: asyncpg.Record | None = await conn.fetchrow(
+    row = await conn.fetchrow(
         f"SELECT {_LIST_COLUMNS}, c.document FROM certificates c WHERE c.id = $1 AND c.citizen_ref = $2",  # noqa: S608
         certificate_id,
         citizen_ref,
     )
-    return row
+    return None if row is None else CertificateRow(ListRow._make(row[:_LIST_WIDTH]), row["document"])
 
 
-async def history(conn: Connection | Pool, certificate_id: str) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await conn.fetch(
+async def owner_of(conn: Connection | Pool, certificate_id: str) -> str | None:
+    """The citizen ref a certificate belongs to (None if the portal does not have it)."""
+    owner: str | None = await conn.fetchval("SELECT citizen_ref FROM certificates WHERE id = $1", certificate_id)
+    return owner
+
+
+async def history(conn: Connection | Pool, certificate_id: str) -> list[HistoryRow]:
+    rows = await conn.fetch(
         "SELECT party, state, detail, at FROM status_history WHERE certificate_id = $1 ORDER BY at, id",
         certificate_id,
     )
-    return rows
+    return list(map(HistoryRow._make, rows))
 
 
-async def dispatches(conn: Connection | Pool, certificate_id: str) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await conn.fetch(
+async def dispatches(conn: Connection | Pool, certificate_id: str) -> list[DispatchRow]:
+    rows = await conn.fetch(
         "SELECT idempotency_key, recipient_id, state, requested_at, outcome_at, reason_code, reason "
         "FROM dispatches WHERE certificate_id = $1 ORDER BY requested_at",
         certificate_id,
     )
-    return rows
+    return list(map(DispatchRow._make, rows))
 
 
 async def set_archived(conn: Connection, citizen_ref: str, certificate_id: str, archived: bool, at: datetime) -> bool:
     """Archive or restore; True if the certificate is this citizen's (a repeated click changes nothing)."""
-    row = await conn.fetchrow(
+    was: bool | None = await conn.fetchval(
         "SELECT archived FROM certificates WHERE id = $1 AND citizen_ref = $2 FOR UPDATE", certificate_id, citizen_ref
     )
-    if row is None:
+    if was is None:
         return False
-    if row["archived"] != archived:
+    if was != archived:
         await conn.execute("UPDATE certificates SET archived = $2 WHERE id = $1", certificate_id, archived)
         await add_history(conn, certificate_id, "Du", "ARCHIVED" if archived else "RESTORED", None, at)
     return True
@@ -252,8 +371,8 @@ async def insert_dispatch_request(
     recipient_id: str,
     at: datetime,
 ) -> str:
-    """Record a send request: 'requested', 'duplicate' (same key again) or 'active' (another request is already
-    on its way or delivered)."""
+    """Record a send request: 'requested', 'duplicate' (same key again), 'conflict' (the key was used for another
+    certificate) or 'active' (another request is already on its way or delivered)."""
     existing = await conn.fetchrow(
         "SELECT certificate_id, citizen_ref FROM dispatches WHERE idempotency_key = $1", idempotency_key
     )
@@ -274,13 +393,13 @@ async def insert_dispatch_request(
     return "requested" if inserted else "active"
 
 
-async def lock_certificate(conn: Connection, citizen_ref: str, certificate_id: str) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(
+async def lock_certificate(conn: Connection, citizen_ref: str, certificate_id: str) -> LockedCertificate | None:
+    row = await conn.fetchrow(
         "SELECT id, type, replaced_by, test_patient FROM certificates WHERE id = $1 AND citizen_ref = $2 FOR UPDATE",
         certificate_id,
         citizen_ref,
     )
-    return row
+    return None if row is None else LockedCertificate._make(row)
 
 
 # --- Access log and citizen requests -----------------------------------------------------------------------
@@ -299,13 +418,13 @@ async def log_access(
     )
 
 
-async def access_log(conn: Connection | Pool, citizen_ref: str, limit: int = 500) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await conn.fetch(
+async def access_log(conn: Connection | Pool, citizen_ref: str, limit: int = 500) -> list[AccessLogRow]:
+    rows = await conn.fetch(
         "SELECT certificate_id, action, outcome, at FROM access_log WHERE citizen_ref = $1 ORDER BY id DESC LIMIT $2",
         citizen_ref,
         limit,
     )
-    return rows
+    return list(map(AccessLogRow._make, rows))
 
 
 async def add_request(
@@ -323,39 +442,39 @@ async def add_request(
     return request_id
 
 
-async def requests(conn: Connection | Pool, citizen_ref: str) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await conn.fetch(
+async def requests(conn: Connection | Pool, citizen_ref: str) -> list[CitizenRequestRow]:
+    rows = await conn.fetch(
         "SELECT id, kind, certificate_id, message, at FROM citizen_requests WHERE citizen_ref = $1 ORDER BY id",
         citizen_ref,
     )
-    return rows
+    return list(map(CitizenRequestRow._make, rows))
 
 
-async def all_history(conn: Connection | Pool, certificate_ids: Sequence[str]) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await conn.fetch(
+async def all_history(conn: Connection | Pool, certificate_ids: Sequence[str]) -> list[CitizenHistoryRow]:
+    rows = await conn.fetch(
         "SELECT certificate_id, party, state, detail, at FROM status_history WHERE certificate_id = ANY($1::text[]) "
         "ORDER BY certificate_id, at, id",
         list(certificate_ids),
     )
-    return rows
+    return list(map(CitizenHistoryRow._make, rows))
 
 
-async def all_dispatches(conn: Connection | Pool, citizen_ref: str) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await conn.fetch(
+async def all_dispatches(conn: Connection | Pool, citizen_ref: str) -> list[CitizenDispatchRow]:
+    rows = await conn.fetch(
         "SELECT certificate_id, recipient_id, state, requested_at, outcome_at, reason FROM dispatches "
         "WHERE citizen_ref = $1 ORDER BY requested_at",
         citizen_ref,
     )
-    return rows
+    return list(map(CitizenDispatchRow._make, rows))
 
 
-async def documents(conn: Connection | Pool, citizen_ref: str) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await conn.fetch(
+async def documents(conn: Connection | Pool, citizen_ref: str) -> list[DocumentRow]:
+    rows = await conn.fetch(
         "SELECT id, archived, replaced_by, released_at, document FROM certificates WHERE citizen_ref = $1 "
         "ORDER BY signed_at DESC",
         citizen_ref,
     )
-    return rows
+    return list(map(DocumentRow._make, rows))
 
 
 # --- Sessions ---------------------------------------------------------------------------------------------
@@ -376,14 +495,14 @@ async def create_pre_login(
     )
 
 
-async def take_pre_login(conn: Connection | Pool, id_hash: bytes) -> asyncpg.Record | None:
+async def take_pre_login(conn: Connection | Pool, id_hash: bytes) -> PreLogin | None:
     """Remove and return a pre-login session: its state, nonce and verifier serve exactly one callback."""
-    row: asyncpg.Record | None = await conn.fetchrow(
+    row = await conn.fetchrow(
         "DELETE FROM sessions WHERE id_hash = $1 AND kind = 'PRE_LOGIN' "
         "RETURNING created_at, oidc_state, oidc_nonce, code_verifier",
         id_hash,
     )
-    return row
+    return None if row is None else PreLogin._make(row)
 
 
 async def create_session(
@@ -415,8 +534,9 @@ async def create_session(
     )
 
 
-# The authenticated session ($1 id hash) as `current`, unless idle since before $3; its idle clock restarted ($2)
-# only if last restarted before $4. Shared by `touch_session` and `session_and_list`.
+# The authenticated session ($1 id hash) as `current` (the columns of `SessionRow`, in its order), unless idle since
+# before $3; its idle clock restarted ($2) only if last restarted before $4. Shared by `touch_session` and
+# `session_and_list`.
 _CURRENT_SESSION = """
         WITH current AS (
             SELECT citizen_ref, personnummer, given_name, family_name, csrf_token, consent_given, last_seen
@@ -426,13 +546,16 @@ _CURRENT_SESSION = """
             WHERE id_hash = $1 AND last_seen < $4 AND EXISTS (SELECT 1 FROM current)
             RETURNING 1
         )"""
+_SESSION_WIDTH = len(SessionRow._fields)
 
 
 async def touch_session(
     conn: Connection | Pool, id_hash: bytes, now: datetime, idle_after: datetime, touch_before: datetime
 ) -> asyncpg.Record | None:
     """The authenticated session, None if unknown or idle since before `idle_after`. Its idle clock restarts
-    only if it was last restarted before `touch_before`: most requests then only read, and commit no write."""
+    only if it was last restarted before `touch_before`: most requests then only read, and commit no write.
+
+    The one query that still returns asyncpg's record: `security.session_from_row` reads it by column name."""
     row: asyncpg.Record | None = await conn.fetchrow(
         f"""{_CURRENT_SESSION}
         SELECT * FROM current
@@ -445,14 +568,19 @@ async def touch_session(
     return row
 
 
+class SessionList(NamedTuple):
+    session: SessionRow
+    certificates: list[ListRow]  # empty without consent (nothing is then listed or logged)
+
+
 async def session_and_list(
     conn: Connection | Pool, id_hash: bytes, now: datetime, idle_after: datetime, touch_before: datetime
-) -> list[asyncpg.Record]:
+) -> SessionList | None:
     """`touch_session` and, for a session with consent, `list_certificates` with its access-log row, in one
-    statement (one round trip, one commit). No rows: no such session (or it timed out). Otherwise every row carries
-    the session's columns; the certificate columns (`id` ...) are NULL in the one row of a citizen without any, and
-    on the one row of a session without consent (nothing is then listed or logged)."""
-    rows: list[asyncpg.Record] = await conn.fetch(
+    statement (one round trip, one commit). None: no such session (or it timed out)."""
+    # Every row carries the session's columns; the certificate columns (`id` ...) are NULL in the one row of a
+    # citizen without any, and in the one row of a session without consent.
+    rows = await conn.fetch(
         f"""{_CURRENT_SESSION}, logged AS (
             INSERT INTO access_log (citizen_ref, certificate_id, action, outcome, at)
             SELECT citizen_ref, NULL, 'list', 'ok', $2 FROM current WHERE consent_given
@@ -468,7 +596,10 @@ async def session_and_list(
         idle_after,
         touch_before,
     )
-    return rows
+    if not rows:
+        return None
+    session = SessionRow._make(rows[0][:_SESSION_WIDTH])
+    return SessionList(session, [ListRow._make(r[_SESSION_WIDTH:]) for r in rows if r[_SESSION_WIDTH] is not None])
 
 
 async def delete_session(conn: Connection | Pool, id_hash: bytes) -> str | None:

@@ -9,9 +9,10 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from schemas.certificate import COUNTY_NAMES, County
+from schemas.certificate import COUNTY_NAMES, Ag7804Content, Certificate, LisjpContent, RelationKind
 from schemas.certificate_types import CERTIFICATE_TYPES
 from services.portal.domain import STATE_LABELS, DispatchView, badges, send_state
+from services.portal.repo import DispatchRow, HistoryRow, ListRow
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
@@ -88,38 +89,49 @@ def type_name(code: str) -> str:
     return f"{known.name} ({code})" if known else code
 
 
-def header_sections(document: Mapping[str, Any]) -> list[Section]:
+def header_sections(certificate: Certificate) -> list[Section]:
     """Who issued the certificate, where, when, and for whom."""
-    unit = document["care_unit"]
-    address = unit["address"]
-    issuer = document["issuer"]
-    patient = document["patient"]
-    county = COUNTY_NAMES.get(County(unit["county"]), unit["county"])
+    unit = certificate.care_unit
+    address = unit.address
+    issuer = certificate.issuer
+    patient = certificate.patient
     rows = [
-        Row("id", "Intygs-id", document["id"]),
-        Row("signed_at", "Signerat", fmt_time(document["signed_at"])),
-        Row("issuer", "Utfärdare", ", ".join(x for x in (issuer["name"], issuer.get("title")) if x)),
-        Row("care_unit", "Vårdenhet", unit["name"]),
-        Row("care_unit_address", "Adress", f"{address['street']}, {address['postal_code']} {address['city']}"),
-        Row("care_unit_phone", "Telefon", unit["phone"]),
-        Row("care_unit_county", "Län", county),
-        Row("care_provider", "Vårdgivare", unit["care_provider"]["name"]),
+        Row("id", "Intygs-id", certificate.id),
+        Row("signed_at", "Signerat", fmt_time(certificate.signed_at)),
+        Row("issuer", "Utfärdare", ", ".join(x for x in (issuer.name, issuer.title) if x)),
+        Row("care_unit", "Vårdenhet", unit.name),
+        Row("care_unit_address", "Adress", f"{address.street}, {address.postal_code} {address.city}"),
+        Row("care_unit_phone", "Telefon", unit.phone),
+        Row("care_unit_county", "Län", COUNTY_NAMES.get(unit.county, unit.county.value)),
+        Row("care_provider", "Vårdgivare", unit.care_provider.name),
     ]
     patient_rows = [
-        Row("patient_name", "Namn", f"{patient['given_name']} {patient['family_name']}"),
-        Row("personnummer", "Personnummer", patient["personnummer"]),
+        Row("patient_name", "Namn", f"{patient.given_name} {patient.family_name}"),
+        Row("personnummer", "Personnummer", patient.personnummer),
     ]
-    if patient.get("address"):
-        a = patient["address"]
-        patient_rows.append(Row("patient_address", "Adress", f"{a['street']}, {a['postal_code']} {a['city']}"))
-    if document.get("relation"):
-        kinds = {"REPLACES": "Ersätter", "COMPLEMENTS": "Kompletterar", "EXTENDS": "Förlänger"}
-        relation = document["relation"]
-        rows.append(Row("relation", kinds.get(relation["kind"], relation["kind"]), relation["certificate_id"]))
+    if patient.address:
+        a = patient.address
+        patient_rows.append(Row("patient_address", "Adress", f"{a.street}, {a.postal_code} {a.city}"))
+    if certificate.relation:
+        relation = certificate.relation
+        rows.append(Row("relation", RELATION_KINDS[relation.kind], relation.certificate_id))
     return [Section("Intyget", rows), Section("Patient", patient_rows)]
 
 
-def content_sections(certificate_type: str, content: Mapping[str, Any]) -> list[Section]:
+RELATION_KINDS = {
+    RelationKind.REPLACES: "Ersätter",
+    RelationKind.COMPLEMENTS: "Kompletterar",
+    RelationKind.EXTENDS: "Förlänger",
+}
+CONTENT_MODELS: dict[str, type[LisjpContent]] = {"LISJP": LisjpContent, "AG7804": Ag7804Content}
+
+
+def content_of(certificate_type: str, content: Mapping[str, Any]) -> LisjpContent:
+    """The typed content of a certificate type from its JSON form (e.g. an employer copy, which leaves fields out)."""
+    return CONTENT_MODELS[certificate_type].model_validate(content)
+
+
+def content_sections(content: LisjpContent) -> list[Section]:
     """The questions of an LISJP or AG7804 with Swedish labels, in form order; unanswered ones left out."""
     sections: list[Section] = []
 
@@ -128,105 +140,108 @@ def content_sections(certificate_type: str, content: Mapping[str, Any]) -> list[
         if present:
             sections.append(Section(title, present))
 
-    def text(name: str, label: str) -> Row | None:
-        value = content.get(name)
-        return Row(name, label, str(value)) if value not in (None, "") else None
+    def text(name: str, label: str, value: str | None) -> Row | None:
+        return Row(name, label, value) if value else None
 
     add(
         "Grund för medicinskt underlag",
         [
-            Row("assessment_basis", BASIS.get(b["kind"], b["kind"]),
-                fmt_date(b["date"]) + (f" – {b['description']}" if b.get("description") else ""))
-            for b in content.get("assessment_basis") or []
+            Row("assessment_basis", BASIS[b.kind], fmt_date(b.date) + (f" – {b.description}" if b.description else ""))
+            for b in content.assessment_basis or []
         ],
-    )  # fmt: skip
-    occupations = content.get("occupations") or []
+    )
+    occupations = content.occupations or []
     add(
         "Sysselsättning",
         [
-            Row("occupations", "Sysselsättning", ", ".join(OCCUPATIONS.get(o, o) for o in occupations))
+            Row("occupations", "Sysselsättning", ", ".join(OCCUPATIONS[o] for o in occupations))
             if occupations
             else None,
-            text("occupation_text", "Yrke och arbetsuppgifter"),
+            text("occupation_text", "Yrke och arbetsuppgifter", content.occupation_text),
         ],
     )
     add(
         "Diagnos",
         [
-            Row("diagnoses", "Huvuddiagnos" if i == 0 else "Bidiagnos",
-                d["code"] + (f" – {d['description']}" if d.get("description") else ""))
-            for i, d in enumerate(content.get("diagnoses") or [])
+            Row(
+                "diagnoses",
+                "Huvuddiagnos" if i == 0 else "Bidiagnos",
+                d.code + (f" – {d.description}" if d.description else ""),
+            )
+            for i, d in enumerate(content.diagnoses or [])
         ],
-    )  # fmt: skip
+    )
     add(
         "Sjukdomens konsekvenser för patienten",
-        [text("functional_impairment", "Funktionsnedsättning"), text("activity_limitation", "Aktivitetsbegränsning")],
+        [
+            text("functional_impairment", "Funktionsnedsättning", content.functional_impairment),
+            text("activity_limitation", "Aktivitetsbegränsning", content.activity_limitation),
+        ],
     )
     add(
         "Medicinsk behandling",
         [
-            text("ongoing_treatment", "Pågående medicinska behandlingar"),
-            text("planned_treatment", "Planerade medicinska behandlingar"),
+            text("ongoing_treatment", "Pågående medicinska behandlingar", content.ongoing_treatment),
+            text("planned_treatment", "Planerade medicinska behandlingar", content.planned_treatment),
         ],
     )
     periods = [
-        Row("sick_leave_periods", f"{DEGREES.get(p['degree'], p['degree'])} ({p['degree']} %)",
-            f"{fmt_date(p['start'])} – {fmt_date(p['end'])}")
-        for p in content.get("sick_leave_periods") or []
-    ]  # fmt: skip
-    arrangement = content.get("working_time_arrangement")
-    prognosis = content.get("prognosis")
+        Row("sick_leave_periods", f"{DEGREES[p.degree]} ({p.degree} %)", f"{fmt_date(p.start)} – {fmt_date(p.end)}")
+        for p in content.sick_leave_periods or []
+    ]
+    arrangement = content.working_time_arrangement
+    prognosis = content.prognosis
     add(
         "Bedömning",
         [
             *periods,
-            Row("working_time_arrangement", "Arbetstidsförläggning",
-                yes_no(arrangement["recommended"]) + (f" – {arrangement['motivation']}"
-                                                       if arrangement.get("motivation") else ""))
-            if arrangement else None,
-            Row("travel_to_work", "Resor till och från arbetet", yes_no(content["travel_to_work"]))
-            if content.get("travel_to_work") is not None else None,
-            Row("prognosis", "Prognos", PROGNOSES.get(prognosis["kind"], prognosis["kind"]).format(
-                days=prognosis.get("days") or "?")) if prognosis else None,
+            Row(
+                "working_time_arrangement",
+                "Arbetstidsförläggning",
+                yes_no(arrangement.recommended) + (f" – {arrangement.motivation}" if arrangement.motivation else ""),
+            )
+            if arrangement
+            else None,
+            Row("travel_to_work", "Resor till och från arbetet", yes_no(content.travel_to_work))
+            if content.travel_to_work is not None
+            else None,
+            Row("prognosis", "Prognos", PROGNOSES[prognosis.kind].format(days=prognosis.days or "?"))
+            if prognosis
+            else None,
         ],
-    )  # fmt: skip
-    measures = content.get("work_measures") or []
+    )
+    measures = content.work_measures or []
     add(
         "Åtgärder",
         [
-            Row("work_measures", "Arbetslivsinriktade åtgärder", ", ".join(MEASURES.get(m, m) for m in measures))
+            Row("work_measures", "Arbetslivsinriktade åtgärder", ", ".join(MEASURES[m] for m in measures))
             if measures
             else None,
-            text("work_measures_description", "Beskrivning av åtgärder"),
+            text("work_measures_description", "Beskrivning av åtgärder", content.work_measures_description),
         ],
     )
+    to_employer = content.diagnosis_to_employer if isinstance(content, Ag7804Content) else None
     add(
         "Övrigt",
         [
-            text("other_information", "Övriga upplysningar"),
+            text("other_information", "Övriga upplysningar", content.other_information),
             Row("wants_contact_with_fk", "Kontakt med Försäkringskassan önskas", "Ja")
-            if content.get("wants_contact_with_fk")
+            if content.wants_contact_with_fk
             else None,
-            text("contact_reason", "Anledning till kontakt"),
+            text("contact_reason", "Anledning till kontakt", content.contact_reason),
             Row("contagious_disease_leave", "Avstängning enligt smittskyddslagen", "Ja")
-            if content.get("contagious_disease_leave")
+            if content.contagious_disease_leave
             else None,
-            Row(
-                "diagnosis_to_employer",
-                "Diagnosen förmedlas till arbetsgivaren",
-                yes_no(content.get("diagnosis_to_employer")),
-            )
-            if certificate_type == "AG7804" and content.get("diagnosis_to_employer") is not None
+            Row("diagnosis_to_employer", "Diagnosen förmedlas till arbetsgivaren", yes_no(to_employer))
+            if to_employer is not None
             else None,
         ],
     )
     return sections
 
 
-def dispatch_views(rows: Sequence[Any]) -> list[DispatchView]:
-    return [
-        DispatchView(r["recipient_id"], r["state"], r["reason"], r["outcome_at"] or r["requested_at"]) for r in rows
-    ]
+def dispatch_views(rows: Sequence[DispatchRow]) -> list[DispatchView]:
+    return [DispatchView(r.recipient_id, r.state, r.reason, r.outcome_at or r.requested_at) for r in rows]
 
 
 @dataclass(frozen=True)
@@ -259,26 +274,26 @@ class ListItem:
         }
 
 
-def list_item(row: Any, now: datetime, new_days: int) -> ListItem:
-    replaced = row["replaced_by"] is not None
-    signed_at = row["signed_at"].astimezone(STOCKHOLM)  # years and dates as the citizen reads them
+def list_item(row: ListRow, now: datetime, new_days: int) -> ListItem:
+    replaced = row.replaced_by is not None
+    signed_at = row.signed_at.astimezone(STOCKHOLM)  # years and dates as the citizen reads them
     return ListItem(
-        id=row["id"],
-        type=row["type"],
-        type_name=type_name(row["type"]),
+        id=row.id,
+        type=row.type,
+        type_name=type_name(row.type),
         signed_at=signed_at,
         signed_date=signed_at.date().isoformat(),
-        care_unit_name=row["care_unit_name"],
-        care_unit_hsa=row["care_unit_hsa"],
-        issuer_name=row["issuer_name"],
-        archived=row["archived"],
+        care_unit_name=row.care_unit_name,
+        care_unit_hsa=row.care_unit_hsa,
+        issuer_name=row.issuer_name,
+        archived=row.archived,
         replaced=replaced,
-        send_state=row["send_state"],
+        send_state=row.send_state,
         badges=badges(
-            certificate_type=row["type"],
-            signed_at=row["signed_at"],
+            certificate_type=row.type,
+            signed_at=row.signed_at,
             replaced=replaced,
-            send=row["send_state"],
+            send=row.send_state,
             now=now,
             new_days=new_days,
         ),
@@ -303,16 +318,16 @@ def filter_items(
     ]
 
 
-def history_rows(rows: Sequence[Any]) -> list[dict[str, str]]:
+def history_rows(rows: Sequence[HistoryRow]) -> list[dict[str, str]]:
     """The status history as the citizen reads it."""
     result = []
     for r in rows:
-        label = STATE_LABELS.get(r["state"], r["state"])
-        if r["state"] == "SENT":
-            label = f"Skickat till {r['party']}"
-        elif r["state"] == "REPLACED":
-            label = f"Ersatt av intyg {r['detail']}"
-        result.append({"state": r["state"], "label": label, "party": r["party"], "at": fmt_time(r["at"])})
+        label = STATE_LABELS.get(r.state, r.state)
+        if r.state == "SENT":
+            label = f"Skickat till {r.party}"
+        elif r.state == "REPLACED":
+            label = f"Ersatt av intyg {r.detail}"
+        result.append({"state": r.state, "label": label, "party": r.party, "at": fmt_time(r.at)})
     return result
 
 

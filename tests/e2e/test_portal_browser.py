@@ -41,8 +41,10 @@ from services.consent.app import create_app as create_consent
 from services.consent.settings import ConsentSettings
 from services.kit.citizen import citizen_ref
 from services.kit.kafka import ensure_topics, make_producer
+from services.kit.service import app_state
 from services.kit.settings import ServiceSettings
 from services.portal.app import create_app as create_portal
+from services.portal.deps import Portal
 from services.portal.settings import PortalSettings
 from tests.integration.conftest import delete_topics_of, eventually, free_port
 
@@ -101,7 +103,7 @@ async def system(tmp_path: Path, e2e_overrides: dict[str, Any]) -> AsyncIterator
             servers.append(await serve(idp, idp_port))
             servers.append(await serve(portal, portal_port))
             yield {"portal_url": portal_url, "idp_url": idp_url, "settings": portal_settings, "producer": producer,
-                   "pool": portal.state.portal.pool}  # fmt: skip
+                   "pool": app_state(portal, Portal).pool}  # fmt: skip
             for server, task in reversed(servers):
                 server.should_exit = True
                 await task

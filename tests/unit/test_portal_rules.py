@@ -16,7 +16,7 @@ from services.portal.domain import (
     group_by_year,
     may_send,
 )
-from services.portal.views import content_sections
+from services.portal.views import content_of, content_sections
 
 NOW = datetime(2026, 5, 28, 12, tzinfo=UTC)
 
@@ -43,7 +43,7 @@ def lisjp(**extra: Any) -> dict[str, Any]:
 
 
 def labels(cert_type: str, content: dict[str, Any]) -> set[str]:
-    return {row.field for section in content_sections(cert_type, content) for row in section.rows}
+    return {row.field for section in content_sections(content_of(cert_type, content)) for row in section.rows}
 
 
 def test_lisjp_employer_copy_keeps_only_what_the_employer_needs_by_default() -> None:

@@ -33,9 +33,11 @@ from services.consent.app import create_app as create_consent_app
 from services.consent.settings import ConsentSettings
 from services.kit.citizen import citizen_ref
 from services.kit.kafka import ensure_topics, make_producer
+from services.kit.service import app_state
 from services.kit.settings import ServiceSettings
 from services.portal import repo
 from services.portal.app import create_app
+from services.portal.deps import Portal
 from services.portal.security import SESSION_COOKIE, new_token, token_hash
 from services.portal.settings import PortalSettings
 
@@ -204,6 +206,6 @@ async def portal(
                     httpx.AsyncClient(transport=consent_transport, base_url="http://consent") as consent_client,
                 ):
                     yield PortalHarness(portal_settings, app, client, consent_client, producer, factory,
-                                        app.state.portal.pool)  # fmt: skip
+                                        app_state(app, Portal).pool)  # fmt: skip
     finally:
         await producer.stop()

@@ -3,11 +3,15 @@ rolled back on release), the relay's session advisory lock on one that resets.""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from services.kit.db import create_pool, migrate
+from services.kit.service import app_state
 from services.kit.settings import ServiceSettings
 from services.portal.app import MIGRATIONS
+from services.portal.deps import Portal
 from tests.integration.portal.conftest import PortalHarness
 
 pytestmark = pytest.mark.integration
@@ -34,7 +38,7 @@ async def test_a_pool_without_reset_still_rolls_back_what_was_left_open(
 
 
 async def test_requests_and_the_relay_use_separate_pools(portal: PortalHarness) -> None:
-    state = portal.app.state.portal
+    state: Any = app_state(portal.app, Portal)  # Any: the asserts read asyncpg's private `_reset`
     assert state.pool is not state.relay_pool
     assert state.pool._reset is not None  # requests: no reset query
     assert state.relay_pool._reset is None  # relay, consumer, housekeeping: asyncpg's full reset

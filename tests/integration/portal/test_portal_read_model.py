@@ -9,7 +9,7 @@ import pytest
 
 from schemas.topics import CONSENT_RELEASED, DISPATCH_OUTCOMES
 from services.kit.consumer import IdempotentConsumer
-from services.portal.handlers import on_event
+from services.portal.consumers import on_event
 from tests.integration.conftest import eventually
 from tests.integration.portal.conftest import PortalHarness
 
