@@ -12,7 +12,7 @@ from authlib.oidc.discovery import OpenIDProviderMetadata
 from joserfc import jwt
 from joserfc.errors import BadSignatureError, InvalidKeyIdError
 
-from tests.integration.idp.conftest import (
+from tests.integration.simulators.idp.conftest import (
     CLIENT_ID,
     LOA,
     PERSON,

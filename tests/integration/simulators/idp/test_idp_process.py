@@ -22,7 +22,7 @@ from joserfc.jwk import KeySet
 
 from deploy.simulators.idp.testing import IdpLoginError, LoginResult, log_in
 from tests.integration.conftest import eventually, free_port
-from tests.integration.idp.conftest import CLIENT_ID, CLIENT_SECRET, LOA, PERSON, PNR_CLAIM
+from tests.integration.simulators.idp.conftest import CLIENT_ID, CLIENT_SECRET, LOA, PERSON, PNR_CLAIM
 
 with warnings.catch_warnings():
     # Authlib 1.9 announces that it will move from httpx to httpx2; the client works the same on httpx.

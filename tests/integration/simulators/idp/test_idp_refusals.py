@@ -15,7 +15,7 @@ from pydantic import SecretStr, ValidationError
 
 from deploy.simulators.idp.app import create_app
 from deploy.simulators.idp.settings import IdpsimSettings
-from tests.integration.idp.conftest import (
+from tests.integration.simulators.idp.conftest import (
     CLIENT_ID,
     CLIENT_SECRET,
     LOA,
