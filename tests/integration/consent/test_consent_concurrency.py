@@ -60,7 +60,7 @@ from services.consent.handlers import (
 from services.consent.settings import ConsentSettings
 from services.kit.db import Connection, Pool, create_pool, migrate
 from services.kit.settings import ServiceSettings
-from tests.integration.conftest import eventually
+from tests.harness import eventually
 
 pytestmark = pytest.mark.integration
 

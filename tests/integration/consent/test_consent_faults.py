@@ -8,15 +8,10 @@ to idempotent consumers), no certificate of a citizen without consent released, 
 from __future__ import annotations
 
 import functools
-import os
 import random
-import signal
-import subprocess
-import sys
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
-import asyncpg
 import httpx
 import pytest
 
@@ -29,21 +24,19 @@ from services.consent.settings import ConsentSettings
 from services.kit.citizen import citizen_ref
 from services.kit.kafka import ensure_topics, make_producer
 from services.kit.settings import ServiceSettings
-from tests.integration.conftest import eventually, free_port, outbox_empty, read_topic
+from tests.harness import ServiceProcess, connect, eventually, outbox_empty, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 AUTH = {"Authorization": "Bearer dev-portal-to-consent"}
 
 
-def start_consent(settings: ConsentSettings, port: int) -> subprocess.Popen[bytes]:
+def consent_process(settings: ConsentSettings) -> ServiceProcess:
     env = {
-        **os.environ,
-        "CONSENT_PORT": str(port),
         "CONSENT_DB_SCHEMA": settings.db_schema,
         "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix,
         "LOG_LEVEL": "WARNING",
     }
-    return subprocess.Popen([sys.executable, "-m", "services.consent"], env=env, stdin=subprocess.DEVNULL)
+    return ServiceProcess("minaintyg-consent", env, port_env="CONSENT_PORT")
 
 
 async def ensure_consent_schema(settings: ConsentSettings) -> None:
@@ -55,20 +48,9 @@ async def ensure_consent_schema(settings: ConsentSettings) -> None:
 
 
 async def processed_at_least(settings: ConsentSettings, count: int) -> bool:
-    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": settings.db_schema})
-    try:
+    async with connect(settings.database_url, settings.db_schema) as conn:
         done: int = await conn.fetchval("SELECT count(*) FROM processed_events")
         return done >= count
-    finally:
-        await conn.close()
-
-
-async def ready(url: str) -> bool:
-    try:
-        async with httpx.AsyncClient(timeout=1) as client:
-            return (await client.get(f"{url}/readyz")).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 async def test_sigkill_at_random_points_during_1000_events(
@@ -100,14 +82,12 @@ async def test_sigkill_at_random_points_during_1000_events(
     finally:
         await producer.stop()
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     kills = 0
     await ensure_consent_schema(settings)
-    process = start_consent(settings, port)
+    process = consent_process(settings)
     try:
-        await eventually(lambda: ready(url), timeout=60, what="consent to start")
-        async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=30) as client:
+        await process.start()
+        async with httpx.AsyncClient(base_url=process.url, headers=AUTH, timeout=30) as client:
             for ref in consenting_early:
                 response = await client.post(f"/internal/v1/citizens/{ref}/consent", json={"text_version": "2025-1"})
                 assert response.status_code == 200
@@ -116,13 +96,11 @@ async def test_sigkill_at_random_points_during_1000_events(
             await eventually(
                 functools.partial(processed_at_least, settings, point), timeout=120, interval=0.01, what=f"{point}"
             )
-            process.send_signal(signal.SIGKILL)
-            process.wait()
+            process.kill()
             kills += 1
-            process = start_consent(settings, port)
-            await eventually(lambda: ready(url), timeout=60, what="consent to restart")
+            await process.start()
             if round_ == 2:
-                async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=60) as client:
+                async with httpx.AsyncClient(base_url=process.url, headers=AUTH, timeout=60) as client:
                     for ref in consenting_late:
                         response = await client.post(
                             f"/internal/v1/citizens/{ref}/consent", json={"text_version": "2025-1"}
@@ -132,7 +110,7 @@ async def test_sigkill_at_random_points_during_1000_events(
         expected = {cid for cid, ref in issued_by.items() if ref in consenting_early | consenting_late}
 
         async def all_released() -> bool:
-            if not await outbox_empty(settings, schema):
+            if not await outbox_empty(settings.database_url, schema):
                 return False
             records = await read_topic(settings.kafka_bootstrap_servers, settings.topic(CONSENT_RELEASED.name))
             ids = {decode(r.value).subject for r in records}
@@ -141,8 +119,7 @@ async def test_sigkill_at_random_points_during_1000_events(
         await eventually(all_released, timeout=120, interval=0.5, what="every consenting citizen's release")
         records = await read_topic(settings.kafka_bootstrap_servers, settings.topic(CONSENT_RELEASED.name))
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        process.stop(timeout=30)
 
     releases = [decode(r.value) for r in records]
     events_per_certificate: dict[str, set[str]] = defaultdict(set)

@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from deploy.simulators.platform.generator import CertificateFactory
@@ -28,7 +27,7 @@ from services.kit.citizen import citizen_ref
 from services.kit.consumer import IdempotentConsumer
 from services.kit.kafka import ensure_topics, make_producer
 from services.kit.settings import ServiceSettings
-from tests.integration.conftest import eventually, outbox_empty, read_topic
+from tests.harness import eventually, in_process, outbox_empty, read_topic
 
 pytestmark = pytest.mark.integration
 AUTH = {"Authorization": "Bearer dev-portal-to-consent"}
@@ -60,10 +59,7 @@ class Harness:
 @pytest.fixture
 async def consent_client(consent_settings: ConsentSettings) -> AsyncIterator[Harness]:
     app = create_app(consent_settings)
-    async with (
-        LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager,
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://c") as client,
-    ):
+    async with in_process(app, "http://c") as client:
         yield Harness(client, app)
 
 
@@ -96,7 +92,7 @@ async def publish(producer: AIOKafkaProducer, settings: ConsentSettings, data: E
 
 
 async def events(settings: ConsentSettings, topic: str) -> list[Envelope]:
-    await eventually(lambda: outbox_empty(settings, settings.db_schema), what="consent's outbox to drain")
+    await eventually(lambda: outbox_empty(settings.database_url, settings.db_schema), what="consent's outbox to drain")
     return [decode(r.value) for r in await read_topic(settings.kafka_bootstrap_servers, settings.topic(topic))]
 
 

@@ -50,6 +50,7 @@ from services.consent.handlers import Gate, give_consent, on_intake_batch, on_in
 from services.consent.settings import ConsentSettings
 from services.kit.db import Pool, create_pool, migrate
 from services.kit.settings import ServiceSettings
+from tests.harness import drop_schema
 
 pytestmark = pytest.mark.integration
 
@@ -184,11 +185,7 @@ class GateMachine(RuleBasedStateMachine):
             self.loop.close()
 
     async def _drop_schema(self) -> None:
-        conn = await asyncpg.connect(self.database_url)
-        try:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
-        finally:
-            await conn.close()
+        await drop_schema(self.database_url, self.schema)
 
     def new_certificate(self, citizen: int) -> CertRef:
         person = self.factory.persons[citizen]

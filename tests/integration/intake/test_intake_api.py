@@ -15,20 +15,14 @@ from schemas.events import CertificateIssued, CertificateRevoked
 from schemas.topics import INTAKE_CERTIFICATES
 from services.intake.settings import IntakeSettings
 from services.kit.citizen import citizen_ref
-from tests.integration.conftest import (
-    PLATFORM_AUTH,
-    UNCONNECTED_UNIT,
-    count_rows,
-    eventually,
-    outbox_empty,
-    read_topic,
-)
+from tests.harness import count_rows, eventually, outbox_empty, read_topic
+from tests.integration.intake.conftest import PLATFORM_AUTH, UNCONNECTED_UNIT
 
 pytestmark = pytest.mark.integration
 
 
 async def published(settings: IntakeSettings) -> list[Any]:
-    await eventually(lambda: outbox_empty(settings, settings.db_schema), what="the outbox to drain")
+    await eventually(lambda: outbox_empty(settings.database_url, settings.db_schema), what="the outbox to drain")
     return await read_topic(settings.kafka_bootstrap_servers, settings.topic(INTAKE_CERTIFICATES.name))
 
 
@@ -89,7 +83,7 @@ async def test_duplicate_is_already_received_and_not_published_again(
     assert again.status_code == 200
     assert again.json()["status"] == "already_received"
     assert len(await published(intake_settings)) == 1
-    assert await count_rows(intake_settings, intake_settings.db_schema, "certificates") == 1
+    assert await count_rows(intake_settings.database_url, intake_settings.db_schema, "certificates") == 1
 
 
 async def test_same_id_for_another_patient_is_a_conflict(
@@ -154,7 +148,7 @@ async def test_invalid_certificate_lists_every_problem(
     assert response.status_code == 422
     paths = {p["path"] for p in response.json()["problems"]}
     assert {"patient.personnummer", "content.functional_impairment", "content.diagnoses.0.code"} <= paths
-    assert await count_rows(intake_settings, intake_settings.db_schema, "certificates") == 0
+    assert await count_rows(intake_settings.database_url, intake_settings.db_schema, "certificates") == 0
 
 
 def _deep(levels: int) -> str:
@@ -185,8 +179,8 @@ async def test_bad_bodies_get_a_clear_4xx(
     )
     assert 400 <= response.status_code < 500, (case, response.status_code, response.text)
     assert response.json()["detail"]
-    assert await count_rows(intake_settings, intake_settings.db_schema, "certificates") == 0
-    assert await count_rows(intake_settings, intake_settings.db_schema, "outbox") == 0
+    assert await count_rows(intake_settings.database_url, intake_settings.db_schema, "certificates") == 0
+    assert await count_rows(intake_settings.database_url, intake_settings.db_schema, "outbox") == 0
 
 
 def _mutations(cert: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
@@ -223,7 +217,7 @@ async def test_wrong_types_unknown_fields_and_injection_are_named(
         problems = response.json()["problems"]
         assert any(p["path"] == path for p in problems), (case, problems)
         assert "191212121212" not in response.text  # input values are never echoed
-    assert await count_rows(intake_settings, intake_settings.db_schema, "certificates") == 0
+    assert await count_rows(intake_settings.database_url, intake_settings.db_schema, "certificates") == 0
 
 
 async def test_injection_strings_in_text_are_stored_verbatim(
@@ -238,7 +232,7 @@ async def test_injection_strings_in_text_are_stored_verbatim(
     issued = events[0].data
     assert isinstance(issued, CertificateIssued)
     assert issued.certificate.content.activity_limitation == hostile
-    assert await count_rows(intake_settings, intake_settings.db_schema, "certificates") == 1
+    assert await count_rows(intake_settings.database_url, intake_settings.db_schema, "certificates") == 1
 
 
 async def test_body_too_large_is_413(intake_client: httpx.AsyncClient, intake_settings: IntakeSettings) -> None:
@@ -247,7 +241,7 @@ async def test_body_too_large_is_413(intake_client: httpx.AsyncClient, intake_se
         "/v1/certificates", content=big, headers={"Content-Type": "application/json", **PLATFORM_AUTH}
     )
     assert response.status_code == 413
-    assert await count_rows(intake_settings, intake_settings.db_schema, "certificates") == 0
+    assert await count_rows(intake_settings.database_url, intake_settings.db_schema, "certificates") == 0
 
 
 async def test_operational_endpoints(intake_client: httpx.AsyncClient, factory: CertificateFactory) -> None:

@@ -6,17 +6,12 @@ Each test states what it checked: certificates accepted (in), events on the topi
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from deploy.local.infra import KafkaNode
 from deploy.simulators.platform.generator import CertificateFactory
@@ -25,15 +20,8 @@ from schemas.events import CertificateIssued
 from schemas.topics import INTAKE_CERTIFICATES
 from services.intake.app import create_app
 from services.intake.settings import IntakeSettings
-from tests.integration.conftest import (
-    PLATFORM_AUTH,
-    connect_simulated_units,
-    count_rows,
-    eventually,
-    free_port,
-    outbox_empty,
-    read_topic,
-)
+from tests.harness import ServiceProcess, count_rows, eventually, free_port, in_process, outbox_empty, read_topic
+from tests.integration.intake.conftest import PLATFORM_AUTH, connect_simulated_units
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -71,11 +59,9 @@ async def intake_on_private_kafka(
     private_kafka: KafkaNode, intake_settings: IntakeSettings
 ) -> AsyncIterator[tuple[httpx.AsyncClient, IntakeSettings]]:
     settings = intake_settings.model_copy(update={"kafka_bootstrap_servers": private_kafka.bootstrap})
-    app = create_app(settings)
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
+    async with in_process(create_app(settings), "http://i") as client:
         await connect_simulated_units(settings)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://i") as client:
-            yield client, settings
+        yield client, settings
 
 
 async def test_kafka_stopped_while_accepting_then_everything_published_once(
@@ -88,27 +74,28 @@ async def test_kafka_stopped_while_accepting_then_everything_published_once(
     during = [factory.certificate() for _ in range(50)]
     for cert in before:
         assert (await client.post("/v1/certificates", json=cert, headers=PLATFORM_AUTH)).status_code == 201
-    await eventually(lambda: outbox_empty(settings, settings.db_schema), what="first batch published")
+    await eventually(lambda: outbox_empty(settings.database_url, settings.db_schema), what="first batch published")
 
     await asyncio.to_thread(private_kafka.stop)
     for cert in during:
         response = await client.post("/v1/certificates", json=cert, headers=PLATFORM_AUTH)
         assert response.status_code == 201, response.text  # accepted: the outbox holds it
-    assert await count_rows(settings, settings.db_schema, "outbox") == len(during)
+    assert await count_rows(settings.database_url, settings.db_schema, "outbox") == len(during)
     readiness = (await client.get("/readyz")).json()
     assert readiness["ready"] is True  # still accepting while the broker is away
 
     await asyncio.to_thread(private_kafka.start)
-    await eventually(lambda: outbox_empty(settings, settings.db_schema), timeout=90, what="backlog published")
+    await eventually(
+        lambda: outbox_empty(settings.database_url, settings.db_schema), timeout=90, what="backlog published"
+    )
     ids = await issued_ids(settings)
     report("kafka-stopped", len(before) + len(during), ids)
     assert sorted(ids) == sorted(c["id"] for c in before + during)  # none lost, none duplicated
 
 
-def _start_intake(settings: IntakeSettings, port: int, *, relay: bool) -> subprocess.Popen[bytes]:
+def _intake(settings: IntakeSettings, port: int, *, relay: bool) -> ServiceProcess:
+    """`minaintyg-intake` on `port` (the same port across restarts), with the outbox relay on or off."""
     env = {
-        **os.environ,
-        "INTAKE_PORT": str(port),
         "INTAKE_DB_SCHEMA": settings.db_schema,
         "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix,
         "INTAKE_RELAY_ENABLED": "true" if relay else "false",
@@ -116,49 +103,37 @@ def _start_intake(settings: IntakeSettings, port: int, *, relay: bool) -> subpro
         "DATABASE_URL": settings.database_url,
         "LOG_LEVEL": "WARNING",
     }
-    return subprocess.Popen([sys.executable, "-m", "services.intake"], env=env, stdin=subprocess.DEVNULL)
-
-
-async def _wait_healthy(url: str) -> bool:
-    async def healthy() -> bool:
-        try:
-            async with httpx.AsyncClient(timeout=1) as client:
-                return (await client.get(f"{url}/readyz")).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    return bool(await eventually(healthy, timeout=60, what="intake to be ready"))
+    return ServiceProcess("minaintyg-intake", env, port_env="INTAKE_PORT", port=port)
 
 
 async def test_intake_killed_between_commit_and_publish_publishes_exactly_once_after_restart(
     intake_settings: IntakeSettings, factory: CertificateFactory
 ) -> None:
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
     certs = [factory.certificate() for _ in range(30)]
     # The relay is off, so every accepted certificate is committed and not yet published when the kill comes.
-    process = _start_intake(intake_settings, port, relay=False)
+    process = _intake(intake_settings, port, relay=False)
     try:
-        await _wait_healthy(url)
+        await process.start()
         await connect_simulated_units(intake_settings)
-        async with httpx.AsyncClient(base_url=url, headers=PLATFORM_AUTH, timeout=10) as client:
+        async with httpx.AsyncClient(base_url=process.url, headers=PLATFORM_AUTH, timeout=10) as client:
             for cert in certs:
                 assert (await client.post("/v1/certificates", json=cert)).status_code == 201
     finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-    assert await count_rows(intake_settings, intake_settings.db_schema, "outbox") == len(certs)
+        process.kill()
+    assert await count_rows(intake_settings.database_url, intake_settings.db_schema, "outbox") == len(certs)
 
-    restarted = _start_intake(intake_settings, port, relay=True)
+    restarted = _intake(intake_settings, port, relay=True)
     try:
-        await _wait_healthy(url)
+        await restarted.start()
         await eventually(
-            lambda: outbox_empty(intake_settings, intake_settings.db_schema), timeout=60, what="relay to publish"
+            lambda: outbox_empty(intake_settings.database_url, intake_settings.db_schema),
+            timeout=60,
+            what="relay to publish",
         )
         ids = await issued_ids(intake_settings)
     finally:
-        restarted.terminate()
-        restarted.wait(timeout=30)
+        restarted.stop(timeout=30)
     report("sigkill-before-publish", len(certs), ids)
     assert sorted(ids) == sorted(c["id"] for c in certs)
 
@@ -173,35 +148,34 @@ async def test_sigkill_at_random_points_under_load_loses_nothing(
     carries the same event id (one event, delivered twice), never two different events for one certificate.
     """
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
     accepted: list[str] = []
     pending = [factory.certificate() for _ in range(300)]
-    await connect_units_after_first_start(intake_settings, port, url)
+    await connect_units_after_first_start(intake_settings, port)
+    process = _intake(intake_settings, port, relay=True)
     for _round in range(5):
-        process = _start_intake(intake_settings, port, relay=True)
         try:
-            await _wait_healthy(url)
-            async with httpx.AsyncClient(base_url=url, headers=PLATFORM_AUTH, timeout=10) as client:
+            await process.start()
+            async with httpx.AsyncClient(base_url=process.url, headers=PLATFORM_AUTH, timeout=10) as client:
                 for cert in pending[:60]:
                     response = await client.post("/v1/certificates", json=cert)
                     assert response.status_code in (200, 201), response.text
                     accepted.append(cert["id"])
             pending = pending[60:]
         finally:
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-    final = _start_intake(intake_settings, port, relay=True)
+            process.kill()
+    final = _intake(intake_settings, port, relay=True)
     try:
-        await _wait_healthy(url)
+        await final.start()
         await eventually(
-            lambda: outbox_empty(intake_settings, intake_settings.db_schema), timeout=60, what="relay to drain"
+            lambda: outbox_empty(intake_settings.database_url, intake_settings.db_schema),
+            timeout=60,
+            what="relay to drain",
         )
         records = await read_topic(
             intake_settings.kafka_bootstrap_servers, intake_settings.topic(INTAKE_CERTIFICATES.name)
         )
     finally:
-        final.terminate()
-        final.wait(timeout=30)
+        final.stop(timeout=30)
     events = [decode(r.value) for r in records]
     ids = [e.data.certificate.id for e in events if isinstance(e.data, CertificateIssued)]
     report("sigkill-under-load", len(accepted), ids)
@@ -213,11 +187,10 @@ async def test_sigkill_at_random_points_under_load_loses_nothing(
     assert all(len(v) == 1 for v in event_ids_per_certificate.values())
 
 
-async def connect_units_after_first_start(settings: IntakeSettings, port: int, url: str) -> None:
-    process = _start_intake(settings, port, relay=False)
+async def connect_units_after_first_start(settings: IntakeSettings, port: int) -> None:
+    process = _intake(settings, port, relay=False)
     try:
-        await _wait_healthy(url)
+        await process.start()
         await connect_simulated_units(settings)
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        process.stop(timeout=30)
