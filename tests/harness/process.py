@@ -42,6 +42,7 @@ class ServiceProcess:
         self.own_session = own_session
         self.process: subprocess.Popen[bytes] | None = None
         self.started = 0
+        self._terminating = False
 
     @property
     def pid(self) -> int:
@@ -66,6 +67,7 @@ class ServiceProcess:
                     start_new_session=self.own_session,
                 )
         self.started += 1
+        self._terminating = False
 
     async def ready(self, within: float = 60.0) -> None:
         """Wait for /readyz to answer 200; fail at once, with the log's tail, if the process ends first."""
@@ -94,12 +96,19 @@ class ServiceProcess:
         self._signal(signal.SIGKILL)
         self._wait(None)
 
+    def terminate(self) -> None:
+        """SIGTERM without waiting (to stop several processes at once; `stop` then waits)."""
+        if self.process is not None and not self._terminating:
+            self._signal(signal.SIGTERM)
+            self._terminating = True
+
     def stop(self, timeout: float = 15.0) -> int | None:
-        """SIGTERM and wait for the ordered shutdown; SIGKILL after `timeout` s. Its exit code (None if not run)."""
+        """SIGTERM (once: a second one would cut the shutdown short) and wait for the ordered shutdown; SIGKILL after
+        `timeout` s. Its exit code (None if never started)."""
         if self.process is None:
             return None
         if self.process.poll() is None:
-            self._signal(signal.SIGTERM)
+            self.terminate()
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:

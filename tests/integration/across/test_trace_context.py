@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import asyncpg
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from deploy.simulators.platform.generator import CertificateFactory
 from schemas.envelope import Envelope, decode
@@ -16,7 +14,8 @@ from services.consent.app import create_app as create_consent_app
 from services.consent.settings import ConsentSettings
 from services.intake.settings import IntakeSettings
 from services.kit.tracing import trace_id
-from tests.integration.conftest import PLATFORM_AUTH, count_rows, eventually, read_topic
+from tests.harness import count_rows, drop_schema, eventually, in_process, read_topic
+from tests.integration.intake.conftest import PLATFORM_AUTH
 
 pytestmark = pytest.mark.integration
 PLATFORM_TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -31,19 +30,11 @@ async def consent(intake_settings: IntakeSettings) -> AsyncIterator[httpx.AsyncC
         environment="test",
         log_json=False,
     )
-    app = create_consent_app(settings)
     try:
-        async with (
-            LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager,
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://consent") as client,
-        ):
+        async with in_process(create_consent_app(settings), "http://consent") as client:
             yield client
     finally:
-        conn = await asyncpg.connect(settings.database_url)
-        try:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.db_schema}" CASCADE')
-        finally:
-            await conn.close()
+        await drop_schema(settings.database_url, settings.db_schema)
 
 
 def consent_schema(intake_settings: IntakeSettings) -> str:
@@ -73,7 +64,9 @@ async def test_the_platforms_trace_reaches_the_release(
     assert issued.traceparent != PLATFORM_TRACE  # intake's request is a span of its own
 
     # Held first (no consent yet), then released by the consent: the release still continues the platform's trace.
-    await eventually(lambda: count_rows(intake_settings, consent_schema(intake_settings), "certificates"), what="held")
+    await eventually(
+        lambda: count_rows(intake_settings.database_url, consent_schema(intake_settings), "certificates"), what="held"
+    )
     given = await consent.post(
         f"/internal/v1/citizens/{issued.data.citizen_ref}/consent",
         json={"text_version": "2025-1"},

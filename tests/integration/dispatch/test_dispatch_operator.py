@@ -9,13 +9,12 @@ import sys
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from schemas.events import DispatchFailed, DispatchSucceeded
 from schemas.topics import PORTAL_DISPATCH_REQUESTS
 from services.dispatch.app import create_app
 from services.dispatch.settings import DispatchSettings
-from tests.integration.conftest import eventually, read_topic
+from tests.harness import connect, eventually, read_topic, running
 from tests.integration.dispatch.conftest import Feed, FkSim, ledger
 
 pytestmark = pytest.mark.integration
@@ -41,7 +40,7 @@ async def test_operator_requests_a_send_sees_it_fail_after_the_deadline_and_retr
 ) -> None:
     settings = dispatch_settings.model_copy(update={"deadline_hours": 2 / 3600})  # two seconds
     cert, ref = feed.certificate("LISJP")
-    async with LifespanManager(create_app(settings), startup_timeout=60, shutdown_timeout=30):
+    async with running(create_app(settings)):
         code, out = await admin(settings, "dispatch", "request", cert.id)
         assert code == 1
         assert f"dispatch has no released certificate {cert.id}" in out
@@ -87,13 +86,8 @@ async def test_operator_requests_a_send_sees_it_fail_after_the_deadline_and_retr
 
 
 async def _has_copy(settings: DispatchSettings, certificate_id: str) -> bool:
-    import asyncpg
-
-    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": settings.db_schema})
-    try:
+    async with connect(settings.database_url, settings.db_schema) as conn:
         return bool(await conn.fetchval("SELECT true FROM certificates WHERE id = $1", certificate_id))
-    finally:
-        await conn.close()
 
 
 async def test_the_dead_letter_topic_of_requests_can_be_replayed(

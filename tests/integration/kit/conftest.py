@@ -1,4 +1,5 @@
-"""Fixtures of the gate's performance tests: a kit schema (outbox, tracking) and topics of their own."""
+"""Fixtures of the kit's integration tests (consumer, outbox relay): a kit schema (outbox, tracking) and topics of
+their own."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import pytest
 
 from services.kit.db import create_pool, migrate
 from services.kit.settings import ServiceSettings
+from tests.harness import topic_prefix
 
 
 @pytest.fixture
 def settings(base_settings: ServiceSettings, unique: str) -> ServiceSettings:
-    return base_settings.model_copy(update={"topic_prefix": f"t{unique}."})
+    return base_settings.model_copy(update={"topic_prefix": topic_prefix(unique)})
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from services.kit.consumer import HandlerError, IdempotentConsumer, RetryPolicy
 from services.kit.db import Connection, create_pool, migrate
 from services.kit.kafka import ensure_topics, make_producer
 from services.kit.settings import ServiceSettings
-from tests.integration.conftest import eventually, read_topic
+from tests.harness import eventually, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -27,12 +27,8 @@ TOPIC = TopicSpec("test.events.v1", "citizen_ref")
 
 
 @pytest.fixture
-def settings(base_settings: ServiceSettings, unique: str) -> ServiceSettings:
-    return base_settings.model_copy(update={"topic_prefix": f"t{unique}."})
-
-
-@pytest.fixture
 async def pool(settings: ServiceSettings, schema: str, tmp_path: Path) -> AsyncIterator[asyncpg.Pool]:
+    """The kit conftest's tables, and this module's topic with its dead-letter topic."""
     migrations = tmp_path / "migrations"
     migrations.mkdir()
     (migrations / "test_0001_effects.sql").write_text(

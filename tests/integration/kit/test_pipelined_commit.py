@@ -18,7 +18,7 @@ from services.kit.consumer import IdempotentConsumer
 from services.kit.db import Connection
 from services.kit.kafka import ensure_topics, make_producer
 from services.kit.settings import ServiceSettings
-from tests.integration.conftest import eventually
+from tests.harness import connect, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -47,31 +47,32 @@ async def test_no_offset_is_committed_before_the_transaction_of_its_events(
 
     committed: list[int] = []
     visible_at_commit: list[int] = []
-    checker = await asyncpg.connect(settings.database_url, server_settings={"search_path": schema})
-    real_commit = AIOKafkaConsumer.commit
+    async with connect(settings.database_url, schema) as checker:
+        real_commit = AIOKafkaConsumer.commit
 
-    async def checked_commit(self: AIOKafkaConsumer, offsets: Any = None) -> None:
-        # What another connection sees at the moment of the commit: the effects of every event before it.
-        visible_at_commit.append(await checker.fetchval("SELECT count(*) FROM effects"))
-        committed.append(offsets[TopicPartition(topic, 0)])
-        await real_commit(self, offsets)
+        async def checked_commit(self: AIOKafkaConsumer, offsets: Any = None) -> None:
+            # What another connection sees at the moment of the commit: the effects of every event before it.
+            visible_at_commit.append(await checker.fetchval("SELECT count(*) FROM effects"))
+            committed.append(offsets[TopicPartition(topic, 0)])
+            await real_commit(self, offsets)
 
-    monkeypatch.setattr(AIOKafkaConsumer, "commit", checked_commit)
+        monkeypatch.setattr(AIOKafkaConsumer, "commit", checked_commit)
 
-    async def slow_effect(conn: Connection, envelope: Envelope) -> None:
-        assert isinstance(envelope.data, CitizenDataWithdrawn)
-        await asyncio.sleep(0.002)  # long enough for a commit to be in flight while the next batch is applied
-        await conn.execute("INSERT INTO effects VALUES ($1, $2)", envelope.id, envelope.data.citizen_ref)
+        async def slow_effect(conn: Connection, envelope: Envelope) -> None:
+            assert isinstance(envelope.data, CitizenDataWithdrawn)
+            await asyncio.sleep(0.002)  # long enough for a commit to be in flight while the next batch is applied
+            await conn.execute("INSERT INTO effects VALUES ($1, $2)", envelope.id, envelope.data.citizen_ref)
 
-    consumer = IdempotentConsumer(settings, pool, name="pipelined", topics=[TOPIC], handler=slow_effect, max_records=7)
-    task = asyncio.create_task(consumer.run())
-    try:
-        await eventually(lambda: _last_is(committed, EVENTS), timeout=60, what="every offset committed")
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await checker.close()
+        consumer = IdempotentConsumer(
+            settings, pool, name="pipelined", topics=[TOPIC], handler=slow_effect, max_records=7
+        )
+        task = asyncio.create_task(consumer.run())
+        try:
+            await eventually(lambda: _last_is(committed, EVENTS), timeout=60, what="every offset committed")
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     assert len(committed) > 3  # several batches, so commits did overlap the next batch
     assert committed == sorted(committed)

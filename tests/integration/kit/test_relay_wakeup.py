@@ -17,7 +17,7 @@ from schemas.topics import TopicSpec
 from services.kit.kafka import ensure_topics, make_producer
 from services.kit.outbox import OutboxRelay, add_to_outbox
 from services.kit.settings import ServiceSettings
-from tests.integration.conftest import eventually, read_topic
+from tests.harness import eventually, read_topic
 
 pytestmark = pytest.mark.integration
 

@@ -6,10 +6,6 @@ The dropped response and the timeout are only meaningful over a socket, so those
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -19,13 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from deploy.simulators.fk.app import create_app
 from deploy.simulators.fk.settings import FksimSettings
 from deploy.simulators.platform.generator import CertificateFactory
 from services.kit.settings import ServiceSettings
-from tests.integration.conftest import eventually, free_port
+from tests.harness import ServiceProcess, eventually, in_process
 
 pytestmark = pytest.mark.integration
 
@@ -40,11 +35,8 @@ def fk_settings(base_settings: ServiceSettings, schema: str) -> FksimSettings:
 @pytest.fixture
 async def fk(fk_settings: FksimSettings) -> AsyncIterator[httpx.AsyncClient]:
     """The simulator in-process, with an authenticated client."""
-    app = create_app(fk_settings)
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://fk", headers=AUTH) as client:
-            yield client
+    async with in_process(create_app(fk_settings), "http://fk", headers=AUTH) as client:
+        yield client
 
 
 async def send(
@@ -309,65 +301,19 @@ async def test_fault_settings_are_validated_and_a_seed_repeats_the_same_faults(
 # --- Over a real socket (subprocess) --------------------------------------------------------------------
 
 
-class FkProcess:
-    """The simulator as its own process on a fixed free port, logging to a file; can be stopped and started again."""
-
-    def __init__(self, settings: FksimSettings, log_file: Path) -> None:
-        self.url = f"http://127.0.0.1:{free_port()}"
-        self.log_file = log_file
-        self._env = {
-            **os.environ,
-            "FKSIM_PORT": self.url.rsplit(":", 1)[1],
-            "FKSIM_DB_SCHEMA": settings.db_schema,
-            "DATABASE_URL": settings.database_url,
-            "LOG_LEVEL": "INFO",
-        }
-        self._process: subprocess.Popen[bytes] | None = None
-
-    async def start(self) -> None:
-        self._spawn()
-        await wait_ready(self.url)
-
-    def _spawn(self) -> None:
-        with self.log_file.open("ab") as log:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "deploy.simulators.fk"], env=self._env, stdin=subprocess.DEVNULL, stderr=log
-            )
-
-    def stop(self) -> None:
-        if self._process is None:
-            return
-        self._process.send_signal(signal.SIGTERM)
-        try:
-            self._process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._process = None
-
-
 @pytest.fixture
-def fk_process(fk_settings: FksimSettings, tmp_path: Path) -> Iterator[FkProcess]:
-    process = FkProcess(fk_settings, tmp_path / "fk-sim.log")
+def fk_process(fk_settings: FksimSettings, tmp_path: Path) -> Iterator[ServiceProcess]:
+    """`fk-sim` on a free port (the same one across a restart), logging to a file."""
+    env = {"FKSIM_DB_SCHEMA": fk_settings.db_schema, "DATABASE_URL": fk_settings.database_url, "LOG_LEVEL": "INFO"}
+    process = ServiceProcess("fk-sim", env, port_env="FKSIM_PORT", log=tmp_path / "fk-sim.log")
     try:
         yield process
     finally:
         process.stop()
 
 
-async def wait_ready(url: str) -> None:
-    async def ready() -> bool:
-        try:
-            async with httpx.AsyncClient(timeout=1) as client:
-                return (await client.get(f"{url}/readyz")).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    await eventually(ready, timeout=60, what="the simulator to be ready")
-
-
 async def test_over_http_a_dropped_response_is_stored_a_timeout_is_not_and_both_survive_a_restart(
-    fk_process: FkProcess, factory: CertificateFactory
+    fk_process: ServiceProcess, factory: CertificateFactory
 ) -> None:
     await fk_process.start()
     cert = factory.certificate("LISJP")
@@ -408,7 +354,7 @@ async def test_over_http_a_dropped_response_is_stored_a_timeout_is_not_and_both_
         assert [r["receipt_id"] for r in await receipts(client, cert["id"])] == [stored[0]["receipt_id"]]
         assert (await client.get("/sim/faults")).json()["drop_response_rate"] == 0
 
-    logged = fk_process.log_file.read_text()
+    logged = fk_process.read_log()
     assert cert["id"] in logged
     assert cert["patient"]["personnummer"] not in logged
     assert cert["patient"]["family_name"] not in logged

@@ -17,14 +17,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from deploy.simulators.idp.app import create_app
 from deploy.simulators.idp.provider import Provider
 from deploy.simulators.idp.settings import IdpsimSettings
-from tests.integration.conftest import free_port
+from tests.harness import free_port, in_process
 
 CLIENT_ID = "minaintyg-portal"
 CLIENT_SECRET = "dev-portal-oidc-secret"
@@ -64,11 +63,8 @@ class Idp:
 
 async def start(settings: IdpsimSettings, clock: FakeClock) -> AsyncIterator[Idp]:
     provider = Provider(settings, clock=clock)
-    app = create_app(settings, provider)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url=settings.issuer) as client:
-            yield Idp(client, settings, provider, clock)
+    async with in_process(create_app(settings, provider), settings.issuer) as client:
+        yield Idp(client, settings, provider, clock)
 
 
 @pytest.fixture

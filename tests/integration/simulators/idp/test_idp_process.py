@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,7 +18,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from deploy.simulators.idp.testing import IdpLoginError, LoginResult, log_in
-from tests.integration.conftest import eventually, free_port
+from tests.harness import ServiceProcess, eventually, free_port
 from tests.integration.simulators.idp.conftest import CLIENT_ID, CLIENT_SECRET, LOA, PERSON, PNR_CLAIM
 
 with warnings.catch_warnings():
@@ -32,57 +29,16 @@ with warnings.catch_warnings():
 pytestmark = pytest.mark.integration
 
 
-class IdpProcess:
-    """`python -m deploy.simulators.idp` on a free port, its log in a file."""
-
-    def __init__(self, log_file: Path, **env: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_file = log_file
-        self._env = (
-            os.environ
-            | {
-                "IDPSIM_PORT": str(self.port),
-                "IDPSIM_ISSUER": self.url,
-                "IDPSIM_ENV": "test",
-                "IDPSIM_ALLOW_LOOPBACK_REDIRECTS": "true",
-                "LOG_JSON": "true",
-            }
-            | env
-        )
-        self._process: subprocess.Popen[bytes] | None = None
-
-    async def start(self) -> None:
-        self._spawn()
-
-        async def ready() -> bool:
-            try:
-                async with httpx.AsyncClient(timeout=1) as client:
-                    return (await client.get(f"{self.url}/readyz")).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        await eventually(ready, timeout=60, what="idp-sim to be ready")
-
-    def _spawn(self) -> None:
-        with self.log_file.open("ab") as log:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "deploy.simulators.idp"], env=self._env, stdin=subprocess.DEVNULL, stderr=log
-            )
-
-    def log(self) -> str:
-        return self.log_file.read_text()
-
-    def stop(self) -> None:
-        if self._process is None:
-            return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._process = None
+def idp_process_logging_to(log_file: Path, **env: str) -> ServiceProcess:
+    """`idp-sim` on a free port (its issuer is that address), its log in a file."""
+    port = free_port()
+    own = {
+        "IDPSIM_ISSUER": f"http://127.0.0.1:{port}",
+        "IDPSIM_ENV": "test",
+        "IDPSIM_ALLOW_LOOPBACK_REDIRECTS": "true",
+        "LOG_JSON": "true",
+    }
+    return ServiceProcess("idp-sim", own | env, port_env="IDPSIM_PORT", port=port, log=log_file)
 
 
 @pytest.fixture
@@ -91,13 +47,9 @@ def idp_log(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def idp_process(idp_log: Path) -> AsyncIterator[IdpProcess]:
-    process = IdpProcess(idp_log)
-    try:
-        await process.start()
+async def idp_process(idp_log: Path) -> AsyncIterator[ServiceProcess]:
+    async with idp_process_logging_to(idp_log) as process:
         yield process
-    finally:
-        process.stop()
 
 
 # --- a minimal relying party on Authlib's OAuth 2 client ------------------------------------------------------
@@ -183,7 +135,7 @@ def relying_party(idp_url: str, rp_url: str) -> FastAPI:
 
 
 @pytest.fixture
-async def portal(idp_process: IdpProcess) -> AsyncIterator[httpx.AsyncClient]:
+async def portal(idp_process: ServiceProcess) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the relying party (in-process); the identity provider is reached over real HTTP."""
     rp_url = f"http://127.0.0.1:{free_port()}"
     transport = httpx.ASGITransport(app=relying_party(idp_process.url, rp_url))
@@ -192,7 +144,7 @@ async def portal(idp_process: IdpProcess) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def test_helper_logs_in_through_the_page_to_an_authlib_relying_party(
-    portal: httpx.AsyncClient, idp_process: IdpProcess
+    portal: httpx.AsyncClient, idp_process: ServiceProcess
 ) -> None:
     result: LoginResult = await log_in(portal, idp_process.url, PERSON, "loa3")
     assert result.authorize_url.startswith(f"{idp_process.url}/authorize?")
@@ -214,13 +166,13 @@ async def test_helper_logs_in_through_the_page_to_an_authlib_relying_party(
     assert cancelled.response.status_code == 401
 
     # nothing personal in the simulator's log
-    text = idp_process.log()
+    text = idp_process.read_log()
     assert "idpsim.login.authenticated" in text
     for secret in (PERSON, PERSON[2:], "19121212", "Gustafsson", "Mohammed"):
         assert secret not in text
 
 
-async def test_helper_reports_what_went_wrong(portal: httpx.AsyncClient, idp_process: IdpProcess) -> None:
+async def test_helper_reports_what_went_wrong(portal: httpx.AsyncClient, idp_process: ServiceProcess) -> None:
     with pytest.raises(IdpLoginError, match="datumet eller kontrollsiffran stämmer inte"):
         await log_in(portal, idp_process.url, "19121212-1213")
     with pytest.raises(IdpLoginError, match="not to the provider"):
@@ -230,18 +182,16 @@ async def test_helper_reports_what_went_wrong(portal: httpx.AsyncClient, idp_pro
 
 
 async def test_keys_rotate_on_their_own(idp_log: Path) -> None:
-    process = IdpProcess(idp_log, IDPSIM_ROTATE_SECONDS="0.5")
-    try:
-        await process.start()
-        async with httpx.AsyncClient(base_url=process.url) as client:
-            first = (await client.get("/jwks")).json()["keys"][0]["kid"]
+    async with (
+        idp_process_logging_to(idp_log, IDPSIM_ROTATE_SECONDS="0.5") as process,
+        httpx.AsyncClient(base_url=process.url) as client,
+    ):
+        first = (await client.get("/jwks")).json()["keys"][0]["kid"]
 
-            async def rotated() -> bool:
-                kids = [k["kid"] for k in (await client.get("/jwks")).json()["keys"]]
-                return kids[0] != first and len(kids) == 2
+        async def rotated() -> bool:
+            kids = [k["kid"] for k in (await client.get("/jwks")).json()["keys"]]
+            return kids[0] != first and len(kids) == 2
 
-            await eventually(rotated, timeout=20, interval=0.2, what="an automatic key rotation")
-            metrics = (await client.get("/metrics")).text
-            assert "idpsim_key_rotations_total" in metrics
-    finally:
-        process.stop()
+        await eventually(rotated, timeout=20, interval=0.2, what="an automatic key rotation")
+        metrics = (await client.get("/metrics")).text
+        assert "idpsim_key_rotations_total" in metrics
