@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import platform
 import statistics
 import subprocess
-import time
 from collections.abc import Sequence
 
-import httpx
 import psutil
+
+from tests.harness import NotReady
+from tests.harness import wait_ready as harness_wait_ready
 
 
 def machine() -> str:
@@ -45,14 +45,8 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 async def wait_ready(url: str, within: float = 60.0) -> None:
-    """Poll a service's /readyz until it answers 200; stop the benchmark if it does not within `within` s."""
-    deadline = time.monotonic() + within
-    async with httpx.AsyncClient(timeout=1) as client:
-        while time.monotonic() < deadline:
-            try:
-                if (await client.get(f"{url}/readyz")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.2)
-    raise SystemExit(f"{url} did not become ready within {within:.0f} s")
+    """The harness's readiness poller; stops the benchmark if `url` is not ready within `within` s."""
+    try:
+        await harness_wait_ready(url, within=within)
+    except NotReady as error:
+        raise SystemExit(str(error)) from error

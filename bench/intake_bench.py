@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
 import sys
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
-import asyncpg
 import orjson
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -35,6 +32,7 @@ from services.intake import repo as intake_repo
 from services.kit.citizen import citizen_ref
 from services.kit.kafka import ensure_topics, make_producer
 from services.kit.settings import ServiceSettings
+from tests.harness import ServiceProcess, connect, drop_schema
 
 AUTH = {"Authorization": "Bearer dev-platform-secret", "Content-Type": "application/json"}
 
@@ -77,23 +75,16 @@ async def baseline(settings: ServiceSettings, bodies: list[bytes]) -> float:
         await producer.stop()
 
 
-def start_intake(settings: ServiceSettings, schema: str, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "INTAKE_PORT": str(port),
-        "INTAKE_DB_SCHEMA": schema,
-        "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix,
-        "LOG_LEVEL": "WARNING",
-    }
-    return subprocess.Popen([sys.executable, "-m", "services.intake"], env=env, stdin=subprocess.DEVNULL)
+def start_intake(settings: ServiceSettings, schema: str, port: int) -> ServiceProcess:
+    env = {"INTAKE_DB_SCHEMA": schema, "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix, "LOG_LEVEL": "WARNING"}
+    process = ServiceProcess("minaintyg-intake", env, port_env="INTAKE_PORT", port=port)
+    process.spawn()
+    return process
 
 
 async def connect_units(settings: ServiceSettings, schema: str) -> None:
-    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": schema})
-    try:
+    async with connect(settings.database_url, schema) as conn:
         await intake_repo.connect_care_units(conn, [(u.hsa_id, u.name) for u in CARE_UNITS])
-    finally:
-        await conn.close()
 
 
 async def topic_ids(settings: ServiceSettings, expected: int, within: float = 120) -> list[str]:
@@ -178,11 +169,8 @@ async def one_run(settings: ServiceSettings, n: int, paced_seconds: int, concurr
             },
         )
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        conn = await asyncpg.connect(settings.database_url)
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await conn.close()
+        process.stop(timeout=30)
+        await drop_schema(settings.database_url, schema)
     return result
 
 
