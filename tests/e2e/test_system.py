@@ -9,11 +9,9 @@ name."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import shutil
-import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,10 +29,18 @@ from schemas.topics import CONSENT_RELEASED, INTAKE_CERTIFICATES
 from services.kit.citizen import citizen_ref
 from services.kit.settings import ServiceSettings
 from services.kit.tracing import trace_id
-from tests.harness import ServiceProcess, delete_topics_of, drop_schema, eventually, free_port, new_unique, read_topic
+from tests.harness import (
+    ServiceProcess,
+    delete_topics_of,
+    drop_schema,
+    eventually,
+    free_port,
+    new_unique,
+    read_topic,
+    run_command,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
-BIN = Path(sys.executable).parent
 ARTIFACTS = Path(__file__).parent / "artifacts" / "system"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -114,12 +120,13 @@ async def system(tmp_path: Path) -> AsyncIterator[System]:
             sut.start(name, command, env, f"{prefix}PORT", ports[name], tmp_path)
         for process in sut.processes.values():
             await process.ready(within=120)
-        connect = await asyncio.create_subprocess_exec(
-            str(BIN / "minaintyg-admin"), "care-units", "connect-simulated",
-            env={**sut.env, "INTAKE_DB_SCHEMA": sut.schema("intake")}, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        _, errors = await asyncio.wait_for(connect.communicate(), timeout=60)
-        assert connect.returncode == 0, errors.decode()
+        code, output = await run_command(
+            "minaintyg-admin",
+            "care-units",
+            "connect-simulated",
+            env={**sut.env, "INTAKE_DB_SCHEMA": sut.schema("intake")},
+        )
+        assert code == 0, output
         yield sut
     finally:
         sut.stop()

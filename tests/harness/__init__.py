@@ -5,7 +5,7 @@
 - `db`: a connection on a test's schema, and the counts tests poll.
 - `poll`: `eventually` (poll a check until a deadline) and `wait_ready` (the one readiness poller).
 - `inprocess`: a service's `create_app(settings)` under its lifespan, with an httpx client on it.
-- `process`: a service's console script as a subprocess on a free port, with its environment.
+- `process`: a service's console script as a subprocess on a free port, with its environment; a one-shot command.
 - `kafka`: every record on a topic.
 
 It is built only on what services promise to keep: `create_app(settings)`, the console scripts and `/readyz`.
@@ -24,7 +24,7 @@ from tests.harness.infra import (
 from tests.harness.inprocess import in_process, running
 from tests.harness.kafka import read_topic
 from tests.harness.poll import NotReady, eventually, is_ready, wait_ready
-from tests.harness.process import ServiceProcess
+from tests.harness.process import ServiceProcess, run_command
 
 __all__ = [
     "NotReady",
@@ -41,6 +41,7 @@ __all__ = [
     "outbox_empty",
     "read_topic",
     "require_broker",
+    "run_command",
     "running",
     "schema_name",
     "topic_prefix",

@@ -3,6 +3,7 @@ started again on the same port (fault tests), stopped in order at the end."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -141,3 +142,24 @@ class ServiceProcess:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self.stop()
+
+
+async def run_command(command: str, *args: str, env: Mapping[str, str], timeout: float = 60.0) -> tuple[int, str]:
+    """A one-shot console script (`minaintyg-admin ...`) with this environment and `env` on top: its exit code and
+    its output (stdout and stderr together)."""
+    process = await asyncio.create_subprocess_exec(
+        str(BIN / command),
+        *args,
+        env={**os.environ, **env},
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        out, _ = await asyncio.wait_for(process.communicate(), timeout=timeout)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode is not None
+    return process.returncode, out.decode(errors="replace")

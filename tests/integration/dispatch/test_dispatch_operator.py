@@ -3,10 +3,6 @@ deadline: a send request by the operator, a send that fails for good, listing it
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-
 import httpx
 import pytest
 
@@ -14,25 +10,15 @@ from schemas.events import DispatchFailed, DispatchSucceeded
 from schemas.topics import PORTAL_DISPATCH_REQUESTS
 from services.dispatch.app import create_app
 from services.dispatch.settings import DispatchSettings
-from tests.harness import connect, eventually, read_topic, running
+from tests.harness import connect, eventually, read_topic, run_command, running
 from tests.integration.dispatch.conftest import Feed, FkSim, ledger
 
 pytestmark = pytest.mark.integration
 
 
 async def admin(settings: DispatchSettings, *args: str) -> tuple[int, str]:
-    env = {
-        **os.environ,
-        "DISPATCH_DB_SCHEMA": settings.db_schema,
-        "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix,
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.admin", *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out, _ = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode()
+    env = {"DISPATCH_DB_SCHEMA": settings.db_schema, "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix}
+    return await run_command("minaintyg-admin", *args, env=env)
 
 
 async def test_operator_requests_a_send_sees_it_fail_after_the_deadline_and_retries_it(
