@@ -10,9 +10,6 @@ from collections.abc import Sequence
 
 import psutil
 
-from tests.harness import NotReady
-from tests.harness import wait_ready as harness_wait_ready
-
 
 def machine() -> str:
     cpu = "unknown CPU"
@@ -42,11 +39,3 @@ def percentile(values: Sequence[float], q: float) -> float:
     if not ordered:
         return float("nan")
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
-async def wait_ready(url: str, within: float = 60.0) -> None:
-    """The harness's readiness poller; stops the benchmark if `url` is not ready within `within` s."""
-    try:
-        await harness_wait_ready(url, within=within)
-    except NotReady as error:
-        raise SystemExit(str(error)) from error

@@ -20,7 +20,7 @@ import httpx
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.common import machine, median, percentile, wait_ready
+from bench.common import machine, median, percentile
 from deploy.simulators.platform.generator import CertificateFactory, Person
 from schemas.certificate import CERTIFICATE_ADAPTER
 from schemas.envelope import decode, encode, new_envelope
@@ -29,7 +29,7 @@ from schemas.topics import CONSENT_RELEASED, INTAKE_CERTIFICATES, TopicSpec
 from services.consent.settings import ConsentSettings
 from services.kit.citizen import citizen_ref
 from services.kit.kafka import ensure_topics, make_producer
-from tests.harness import ServiceProcess, connect, drop_schema
+from tests.harness import ServiceProcess, connect, drop_schema, free_port
 
 AUTH = {"Authorization": "Bearer dev-portal-to-consent"}
 PASSTHROUGH_OUT = TopicSpec("bench.passthrough.v1", "citizen_ref")
@@ -221,10 +221,10 @@ async def one_run(n: int, seed: int) -> Run:
     intake_topic = gate_settings.topic(INTAKE_CERTIFICATES.name)
     released_topic = gate_settings.topic(CONSENT_RELEASED.name)
     await ensure_topics(gate_settings, [INTAKE_CERTIFICATES])
-    port = 18002
+    port = free_port()  # not a fixed port: other benchmarks may run on this machine
     url = f"http://127.0.0.1:{port}"
     process = start_consent(gate_settings, port)
-    await wait_ready(url)
+    await process.ready()
     async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=120) as client:
         for ref, _ in population:
             r = await client.post(f"/internal/v1/citizens/{ref}/consent", json={"text_version": "2025-1"})
@@ -238,7 +238,7 @@ async def one_run(n: int, seed: int) -> Run:
         first, last, cpu_seconds = await first_and_last(gate_settings, released_topic, 0, n, cpu)
         gate_rate = (n - 1) / (last - first)
         cpu_per_event_us = cpu_seconds / n * 1e6
-        await wait_ready(url)
+        await process.ready()
         async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=120) as client:
             paced = issued_events(gate_settings, 1000, population, seed + 2)
             gate_lat = await latencies(gate_settings, intake_topic, released_topic, paced, 100)

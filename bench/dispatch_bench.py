@@ -24,7 +24,7 @@ import httpx
 import psutil
 from aiokafka import AIOKafkaConsumer
 
-from bench.common import machine, median, percentile, wait_ready
+from bench.common import machine, median, percentile
 from deploy.simulators.platform.generator import CertificateFactory
 from schemas.certificate import CERTIFICATE_ADAPTER
 from schemas.envelope import decode, encode, new_envelope
@@ -247,10 +247,9 @@ async def one_run(args: argparse.Namespace, seed: int, with_recovery: bool) -> R
     fk_url = f"http://127.0.0.1:{fk_port}"
     settings = settings.model_copy(update={"fk_endpoint": fk_url})
     try:
-        fk_process = psutil.Process(
-            processes.start("fk-sim", "FKSIM_PORT", fk_port, {"FKSIM_DB_SCHEMA": fk_schema}).pid
-        )
-        await wait_ready(fk_url)
+        fk = processes.start("fk-sim", "FKSIM_PORT", fk_port, {"FKSIM_DB_SCHEMA": fk_schema})
+        fk_process = psutil.Process(fk.pid)
+        await fk.ready()
         await fk_faults(fk_url, latency_ms=LATENCY_MS)
 
         # (0) baseline
@@ -281,7 +280,7 @@ async def one_run(args: argparse.Namespace, seed: int, with_recovery: bool) -> R
                 "DISPATCH_FK_ENDPOINT": fk_url,
             },
         )
-        await wait_ready(f"http://127.0.0.1:{dispatch_port}")
+        await dispatch_process.ready()
 
         # (1) throughput: the copies are in place first; then every request at once
         certs = certificates(args.sends, seed, key)

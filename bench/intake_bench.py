@@ -21,7 +21,7 @@ import orjson
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.common import machine, median, percentile, wait_ready
+from bench.common import machine, median, percentile
 from bench.loadclient import closed_loop, open_loop, post_request
 from deploy.simulators.platform.generator import CARE_UNITS, CertificateFactory
 from schemas.certificate import CERTIFICATE_ADAPTER
@@ -32,7 +32,7 @@ from services.intake import repo as intake_repo
 from services.kit.citizen import citizen_ref
 from services.kit.kafka import ensure_topics, make_producer
 from services.kit.settings import ServiceSettings
-from tests.harness import ServiceProcess, connect, drop_schema
+from tests.harness import ServiceProcess, connect, drop_schema, free_port
 
 AUTH = {"Authorization": "Bearer dev-platform-secret", "Content-Type": "application/json"}
 
@@ -122,9 +122,8 @@ async def one_run(settings: ServiceSettings, n: int, paced_seconds: int, concurr
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     base_rate = await baseline(run_settings, bodies)
 
-    port = 18001
+    port = free_port()  # not a fixed port: other benchmarks may run on this machine
     process = start_intake(run_settings, schema, port)
-    url = f"http://127.0.0.1:{port}"
     peak_rss = 0.0
 
     async def sample_rss() -> None:
@@ -135,7 +134,7 @@ async def one_run(settings: ServiceSettings, n: int, paced_seconds: int, concurr
             await asyncio.sleep(0.2)
 
     try:
-        await wait_ready(url)
+        await process.ready()
         await connect_units(run_settings, schema)
         sampler = asyncio.create_task(sample_rss())
         requests = [post_request("127.0.0.1", port, "/v1/certificates", b, AUTH) for b in bodies]

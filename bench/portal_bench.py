@@ -39,14 +39,14 @@ from typing import Any
 import orjson
 import psutil
 
-from bench.common import machine, median, percentile, wait_ready
+from bench.common import machine, median, percentile
 from bench.loadclient import Drive, get_request, sessions_in_process
 from deploy.simulators.platform.generator import CertificateFactory
 from services.kit.db import create_pool, migrate
 from services.portal.app import MIGRATIONS
 from services.portal.security import SESSION_COOKIE, new_token, token_hash
 from services.portal.settings import PortalSettings
-from tests.harness import ServiceProcess, connect, drop_schema
+from tests.harness import ServiceProcess, connect, drop_schema, free_port
 
 
 @dataclass
@@ -221,14 +221,13 @@ async def main_async(args: argparse.Namespace) -> None:
           f"{args.runs} runs")  # fmt: skip
     base = PortalSettings()
     settings = base.model_copy(update={"db_schema": f"bench_portal_{uuid.uuid4().hex[:8]}"})
-    port = 18000
-    url = f"http://127.0.0.1:{port}"
+    port = free_port()  # not a fixed port: other benchmarks may run on this machine
     process: ServiceProcess | None = None
     try:
         refs, first = await load(settings, args.certificates, args.citizens)
         logged_in = await sessions(settings, refs, args.concurrency)
         process = start_portal(settings, port)
-        await wait_ready(url)
+        await process.ready()
         stop = asyncio.Event()
         peaks: list[int] = []
         sampler = asyncio.create_task(sample_rss(process.pid, stop, peaks))

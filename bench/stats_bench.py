@@ -26,7 +26,7 @@ import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.common import machine, median, percentile, wait_ready
+from bench.common import machine, median, percentile
 from deploy.simulators.platform.generator import CARE_UNITS, CertificateFactory, synthetic_personnummer
 from schemas.certificate import CERTIFICATE_ADAPTER
 from schemas.envelope import encode, new_envelope
@@ -38,7 +38,7 @@ from services.kit.kafka import ensure_topics, make_producer
 from services.stats.rebuild import CONSUMER_NAME, rebuild
 from services.stats.reports import REPORTS, compute, default_period, load_population
 from services.stats.settings import StatsSettings
-from tests.harness import ServiceProcess, connect, drop_schema
+from tests.harness import ServiceProcess, connect, drop_schema, free_port
 
 EVENT_ID = "00000000-0000-4000-8000-00000000e1d0"
 CERT_ID = "cert-placeholder-000000000000000000000"
@@ -250,11 +250,11 @@ async def run(n: int, samples: int, seed: int, keep: bool) -> None:
     base = await baseline(settings, total)
     print(f"  baseline: plain aiokafka consume of the topic          {base:10,.0f} events/s")
 
-    port = 18000 + random.randrange(1000)  # noqa: S311
+    port = free_port()
     process = start_stats(settings, port)
     try:
         started = time.perf_counter()
-        await wait_ready(f"http://127.0.0.1:{port}", within=120)
+        await process.ready(within=120)
         group = settings.topic_prefix + CONSUMER_NAME
         cpu = psutil.Process(process.pid)
         first_commit: tuple[float, int, float] | None = None  # time, events committed, process CPU seconds
