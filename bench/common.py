@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import platform
 import statistics
 import subprocess
-import time
 from collections.abc import Sequence
 
-import httpx
 import psutil
 
 
@@ -42,17 +39,3 @@ def percentile(values: Sequence[float], q: float) -> float:
     if not ordered:
         return float("nan")
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
-async def wait_ready(url: str, within: float = 60.0) -> None:
-    """Poll a service's /readyz until it answers 200; stop the benchmark if it does not within `within` s."""
-    deadline = time.monotonic() + within
-    async with httpx.AsyncClient(timeout=1) as client:
-        while time.monotonic() < deadline:
-            try:
-                if (await client.get(f"{url}/readyz")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.2)
-    raise SystemExit(f"{url} did not become ready within {within:.0f} s")

@@ -11,20 +11,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import asyncpg
 import httpx
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.common import machine, median, percentile, wait_ready
+from bench.common import machine, median, percentile
 from deploy.simulators.platform.generator import CertificateFactory, Person
 from schemas.certificate import CERTIFICATE_ADAPTER
 from schemas.envelope import decode, encode, new_envelope
@@ -33,6 +29,7 @@ from schemas.topics import CONSENT_RELEASED, INTAKE_CERTIFICATES, TopicSpec
 from services.consent.settings import ConsentSettings
 from services.kit.citizen import citizen_ref
 from services.kit.kafka import ensure_topics, make_producer
+from tests.harness import ServiceProcess, connect, drop_schema, free_port
 
 AUTH = {"Authorization": "Bearer dev-portal-to-consent"}
 PASSTHROUGH_OUT = TopicSpec("bench.passthrough.v1", "citizen_ref")
@@ -184,10 +181,15 @@ async def latencies(
     return [arrived[c] - sent[c] for c in sent if c in arrived]
 
 
-def start_consent(settings: ConsentSettings, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "CONSENT_PORT": str(port), "CONSENT_DB_SCHEMA": settings.db_schema,
-           "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix, "LOG_LEVEL": "WARNING"}  # fmt: skip
-    return subprocess.Popen([sys.executable, "-m", "services.consent"], env=env, stdin=subprocess.DEVNULL)
+def start_consent(settings: ConsentSettings, port: int) -> ServiceProcess:
+    env = {
+        "CONSENT_DB_SCHEMA": settings.db_schema,
+        "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix,
+        "LOG_LEVEL": "WARNING",
+    }
+    process = ServiceProcess("minaintyg-consent", env, port_env="CONSENT_PORT", port=port)
+    process.spawn()
+    return process
 
 
 async def one_run(n: int, seed: int) -> Run:
@@ -219,17 +221,16 @@ async def one_run(n: int, seed: int) -> Run:
     intake_topic = gate_settings.topic(INTAKE_CERTIFICATES.name)
     released_topic = gate_settings.topic(CONSENT_RELEASED.name)
     await ensure_topics(gate_settings, [INTAKE_CERTIFICATES])
-    port = 18002
+    port = free_port()  # not a fixed port: other benchmarks may run on this machine
     url = f"http://127.0.0.1:{port}"
     process = start_consent(gate_settings, port)
-    await wait_ready(url)
+    await process.ready()
     async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=120) as client:
         for ref, _ in population:
             r = await client.post(f"/internal/v1/citizens/{ref}/consent", json={"text_version": "2025-1"})
             assert r.status_code == 200
     # As for the baseline, the events wait on the topic and the gate is timed from its first release to its last.
-    process.terminate()
-    process.wait(timeout=30)
+    process.stop(timeout=30)
     await produce(gate_settings, intake_topic, events)
     process = start_consent(gate_settings, port)
     try:
@@ -237,7 +238,7 @@ async def one_run(n: int, seed: int) -> Run:
         first, last, cpu_seconds = await first_and_last(gate_settings, released_topic, 0, n, cpu)
         gate_rate = (n - 1) / (last - first)
         cpu_per_event_us = cpu_seconds / n * 1e6
-        await wait_ready(url)
+        await process.ready()
         async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=120) as client:
             paced = issued_events(gate_settings, 1000, population, seed + 2)
             gate_lat = await latencies(gate_settings, intake_topic, released_topic, paced, 100)
@@ -246,16 +247,11 @@ async def one_run(n: int, seed: int) -> Run:
             lonely_ref = citizen_ref(lonely.personnummer, key)
             held = issued_events(gate_settings, 10_000, [(lonely_ref, lonely)], seed + 4)
             await produce(gate_settings, intake_topic, held)
-            conn = await asyncpg.connect(
-                gate_settings.database_url, server_settings={"search_path": gate_settings.db_schema}
-            )
-            try:
+            async with connect(gate_settings.database_url, gate_settings.db_schema) as conn:
                 for _ in range(6000):
                     if await conn.fetchval("SELECT count(*) FROM certificates WHERE status = 'held'") >= 10_000:
                         break
                     await asyncio.sleep(0.05)
-            finally:
-                await conn.close()
             before = n + 1000
             t0 = time.perf_counter()
             r = await client.post(f"/internal/v1/citizens/{lonely_ref}/consent", json={"text_version": "2025-1"})
@@ -264,11 +260,8 @@ async def one_run(n: int, seed: int) -> Run:
             t_done = await count_until(gate_settings, released_topic, before + 10_000)
             release_s = t_done - t0
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        conn = await asyncpg.connect(settings.database_url)
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{gate_settings.db_schema}" CASCADE')
-        await conn.close()
+        process.stop(timeout=30)
+        await drop_schema(settings.database_url, gate_settings.db_schema)
     return Run(
         baseline_per_s=baseline_rate, gate_per_s=gate_rate,
         baseline_p99_ms=percentile(base_lat, 99) * 1000,

@@ -14,22 +14,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
-import asyncpg
 import httpx
 import psutil
 from aiokafka import AIOKafkaConsumer
 
-from bench.common import machine, median, percentile, wait_ready
+from bench.common import machine, median, percentile
 from deploy.simulators.platform.generator import CertificateFactory
 from schemas.certificate import CERTIFICATE_ADAPTER
 from schemas.envelope import decode, encode, new_envelope
@@ -41,6 +36,7 @@ from services.dispatch.settings import DispatchSettings
 from services.kit.citizen import citizen_ref
 from services.kit.db import create_pool
 from services.kit.kafka import ensure_topics, make_producer
+from tests.harness import ServiceProcess, connect, drop_schema, free_port
 
 FK_AUTH = {"Authorization": "Bearer dev-minaintyg-to-fk"}
 LATENCY_MS = 50
@@ -94,37 +90,25 @@ def request_bytes(p: Prepared) -> bytes:
 
 
 class Processes:
-    def __init__(self) -> None:
-        self.started: list[subprocess.Popen[bytes]] = []
+    """The benchmark's processes (console scripts on the harness), stopped together at the end."""
 
-    def start(self, module: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(
-            [sys.executable, "-m", module], env={**os.environ, "LOG_LEVEL": "WARNING", **env}, stdin=subprocess.DEVNULL
-        )
+    def __init__(self) -> None:
+        self.started: list[ServiceProcess] = []
+
+    def start(self, command: str, port_env: str, port: int, env: dict[str, str]) -> ServiceProcess:
+        process = ServiceProcess(command, {"LOG_LEVEL": "WARNING", **env}, port_env=port_env, port=port)
+        process.spawn()
         self.started.append(process)
         return process
 
     def stop_all(self) -> None:
         for process in self.started:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            process.stop(timeout=20)
 
 
 def cpu_seconds(process: psutil.Process) -> float:
     times = process.cpu_times()
     return float(times.user + times.system)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def produce(settings: DispatchSettings, topic: str, items: list[tuple[bytes, bytes]]) -> None:
@@ -138,12 +122,9 @@ async def produce(settings: DispatchSettings, topic: str, items: list[tuple[byte
 
 
 async def scalar(settings: DispatchSettings, sql: str) -> int:
-    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": settings.db_schema})
-    try:
+    async with connect(settings.database_url, settings.db_schema) as conn:
         value: int = await conn.fetchval(sql)
         return value
-    finally:
-        await conn.close()
 
 
 async def wait_for_count(settings: DispatchSettings, sql: str, n: int, within: float) -> float:
@@ -266,10 +247,9 @@ async def one_run(args: argparse.Namespace, seed: int, with_recovery: bool) -> R
     fk_url = f"http://127.0.0.1:{fk_port}"
     settings = settings.model_copy(update={"fk_endpoint": fk_url})
     try:
-        fk_process = psutil.Process(
-            processes.start("deploy.simulators.fk", {"FKSIM_PORT": str(fk_port), "FKSIM_DB_SCHEMA": fk_schema}).pid
-        )
-        await wait_ready(fk_url)
+        fk = processes.start("fk-sim", "FKSIM_PORT", fk_port, {"FKSIM_DB_SCHEMA": fk_schema})
+        fk_process = psutil.Process(fk.pid)
+        await fk.ready()
         await fk_faults(fk_url, latency_ms=LATENCY_MS)
 
         # (0) baseline
@@ -291,11 +271,16 @@ async def one_run(args: argparse.Namespace, seed: int, with_recovery: bool) -> R
             await pool.close()
         await ensure_topics(settings, [CONSENT_RELEASED, PORTAL_DISPATCH_REQUESTS, DISPATCH_OUTCOMES])
         dispatch_process = processes.start(
-            "services.dispatch",
-            {"DISPATCH_PORT": str(dispatch_port), "DISPATCH_DB_SCHEMA": settings.db_schema,
-             "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix, "DISPATCH_FK_ENDPOINT": fk_url},
-        )  # fmt: skip
-        await wait_ready(f"http://127.0.0.1:{dispatch_port}")
+            "minaintyg-dispatch",
+            "DISPATCH_PORT",
+            dispatch_port,
+            {
+                "DISPATCH_DB_SCHEMA": settings.db_schema,
+                "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix,
+                "DISPATCH_FK_ENDPOINT": fk_url,
+            },
+        )
+        await dispatch_process.ready()
 
         # (1) throughput: the copies are in place first; then every request at once
         certs = certificates(args.sends, seed, key)
@@ -355,12 +340,8 @@ async def one_run(args: argparse.Namespace, seed: int, with_recovery: bool) -> R
         )
     finally:
         processes.stop_all()
-        conn = await asyncpg.connect(settings.database_url)
-        try:
-            for schema in (settings.db_schema, fk_schema):
-                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        finally:
-            await conn.close()
+        for schema in (settings.db_schema, fk_schema):
+            await drop_schema(settings.database_url, schema)
 
 
 async def wait_for_outcomes(settings: DispatchSettings, n: int, within: float = 600) -> None:

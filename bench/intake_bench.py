@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
 import sys
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
-import asyncpg
 import orjson
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.common import machine, median, percentile, wait_ready
+from bench.common import machine, median, percentile
 from bench.loadclient import closed_loop, open_loop, post_request
 from deploy.simulators.platform.generator import CARE_UNITS, CertificateFactory
 from schemas.certificate import CERTIFICATE_ADAPTER
@@ -35,6 +32,7 @@ from services.intake import repo as intake_repo
 from services.kit.citizen import citizen_ref
 from services.kit.kafka import ensure_topics, make_producer
 from services.kit.settings import ServiceSettings
+from tests.harness import ServiceProcess, connect, drop_schema, free_port
 
 AUTH = {"Authorization": "Bearer dev-platform-secret", "Content-Type": "application/json"}
 
@@ -77,23 +75,16 @@ async def baseline(settings: ServiceSettings, bodies: list[bytes]) -> float:
         await producer.stop()
 
 
-def start_intake(settings: ServiceSettings, schema: str, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "INTAKE_PORT": str(port),
-        "INTAKE_DB_SCHEMA": schema,
-        "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix,
-        "LOG_LEVEL": "WARNING",
-    }
-    return subprocess.Popen([sys.executable, "-m", "services.intake"], env=env, stdin=subprocess.DEVNULL)
+def start_intake(settings: ServiceSettings, schema: str, port: int) -> ServiceProcess:
+    env = {"INTAKE_DB_SCHEMA": schema, "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix, "LOG_LEVEL": "WARNING"}
+    process = ServiceProcess("minaintyg-intake", env, port_env="INTAKE_PORT", port=port)
+    process.spawn()
+    return process
 
 
 async def connect_units(settings: ServiceSettings, schema: str) -> None:
-    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": schema})
-    try:
+    async with connect(settings.database_url, schema) as conn:
         await intake_repo.connect_care_units(conn, [(u.hsa_id, u.name) for u in CARE_UNITS])
-    finally:
-        await conn.close()
 
 
 async def topic_ids(settings: ServiceSettings, expected: int, within: float = 120) -> list[str]:
@@ -131,9 +122,8 @@ async def one_run(settings: ServiceSettings, n: int, paced_seconds: int, concurr
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     base_rate = await baseline(run_settings, bodies)
 
-    port = 18001
+    port = free_port()  # not a fixed port: other benchmarks may run on this machine
     process = start_intake(run_settings, schema, port)
-    url = f"http://127.0.0.1:{port}"
     peak_rss = 0.0
 
     async def sample_rss() -> None:
@@ -144,7 +134,7 @@ async def one_run(settings: ServiceSettings, n: int, paced_seconds: int, concurr
             await asyncio.sleep(0.2)
 
     try:
-        await wait_ready(url)
+        await process.ready()
         await connect_units(run_settings, schema)
         sampler = asyncio.create_task(sample_rss())
         requests = [post_request("127.0.0.1", port, "/v1/certificates", b, AUTH) for b in bodies]
@@ -178,11 +168,8 @@ async def one_run(settings: ServiceSettings, n: int, paced_seconds: int, concurr
             },
         )
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        conn = await asyncpg.connect(settings.database_url)
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await conn.close()
+        process.stop(timeout=30)
+        await drop_schema(settings.database_url, schema)
     return result
 
 

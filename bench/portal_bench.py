@@ -29,8 +29,6 @@ import csv
 import io
 import os
 import random
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -38,17 +36,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import orjson
 import psutil
 
-from bench.common import machine, median, percentile, wait_ready
+from bench.common import machine, median, percentile
 from bench.loadclient import Drive, get_request, sessions_in_process
 from deploy.simulators.platform.generator import CertificateFactory
 from services.kit.db import create_pool, migrate
 from services.portal.app import MIGRATIONS
 from services.portal.security import SESSION_COOKIE, new_token, token_hash
 from services.portal.settings import PortalSettings
+from tests.harness import ServiceProcess, connect, drop_schema, free_port
 
 
 @dataclass
@@ -166,10 +164,9 @@ async def load(settings: PortalSettings, certificates: int, citizens: int) -> tu
 
 async def sessions(settings: PortalSettings, refs: list[str], count: int) -> list[tuple[str, str]]:
     """`count` logged-in citizens with consent: (cookie token, citizen ref)."""
-    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": settings.db_schema})
     chosen = random.Random(11).sample(refs, count)  # noqa: S311 - test data
     result = []
-    try:
+    async with connect(settings.database_url, settings.db_schema) as conn:
         for ref in chosen:
             token = new_token()
             now = datetime.now(UTC)
@@ -180,16 +177,20 @@ async def sessions(settings: PortalSettings, refs: list[str], count: int) -> lis
                 token_hash(token), now, new_token(), ref,
             )  # fmt: skip
             result.append((token, ref))
-    finally:
-        await conn.close()
     return result
 
 
-def start_portal(settings: PortalSettings, port: int) -> subprocess.Popen[bytes]:
+def start_portal(settings: PortalSettings, port: int) -> ServiceProcess:
     """One portal process on `port`, consumer and relay off."""
-    env = {**os.environ, "PORTAL_PORT": str(port), "PORTAL_DB_SCHEMA": settings.db_schema, "LOG_LEVEL": "WARNING",
-           "PORTAL_CONSUMER_ENABLED": "false", "PORTAL_RELAY_ENABLED": "false"}  # fmt: skip
-    return subprocess.Popen([sys.executable, "-m", "services.portal"], env=env, stdin=subprocess.DEVNULL)
+    env = {
+        "PORTAL_DB_SCHEMA": settings.db_schema,
+        "LOG_LEVEL": "WARNING",
+        "PORTAL_CONSUMER_ENABLED": "false",
+        "PORTAL_RELAY_ENABLED": "false",
+    }
+    process = ServiceProcess("minaintyg-portal", env, port_env="PORTAL_PORT", port=port)
+    process.spawn()
+    return process
 
 
 async def sample_rss(pid: int, stop: asyncio.Event, peaks: list[int]) -> None:
@@ -220,14 +221,13 @@ async def main_async(args: argparse.Namespace) -> None:
           f"{args.runs} runs")  # fmt: skip
     base = PortalSettings()
     settings = base.model_copy(update={"db_schema": f"bench_portal_{uuid.uuid4().hex[:8]}"})
-    port = 18000
-    url = f"http://127.0.0.1:{port}"
-    process: subprocess.Popen[bytes] | None = None
+    port = free_port()  # not a fixed port: other benchmarks may run on this machine
+    process: ServiceProcess | None = None
     try:
         refs, first = await load(settings, args.certificates, args.citizens)
         logged_in = await sessions(settings, refs, args.concurrency)
         process = start_portal(settings, port)
-        await wait_ready(url)
+        await process.ready()
         stop = asyncio.Event()
         peaks: list[int] = []
         sampler = asyncio.create_task(sample_rss(process.pid, stop, peaks))
@@ -287,14 +287,9 @@ async def main_async(args: argparse.Namespace) -> None:
         print(f"  load average after the run {averages} on {psutil.cpu_count()} cores")
     finally:
         if process is not None:
-            process.terminate()
-            process.wait(timeout=30)
+            process.stop(timeout=30)
         if not args.keep:
-            conn = await asyncpg.connect(settings.database_url)
-            try:
-                await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.db_schema}" CASCADE')
-            finally:
-                await conn.close()
+            await drop_schema(settings.database_url, settings.db_schema)
 
 
 def main() -> None:

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import subprocess
 import sys
 import time
 import uuid
@@ -23,13 +21,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
 import httpx
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.common import machine, median, percentile, wait_ready
+from bench.common import machine, median, percentile
 from deploy.simulators.platform.generator import CARE_UNITS, CertificateFactory, synthetic_personnummer
 from schemas.certificate import CERTIFICATE_ADAPTER
 from schemas.envelope import encode, new_envelope
@@ -41,6 +38,7 @@ from services.kit.kafka import ensure_topics, make_producer
 from services.stats.rebuild import CONSUMER_NAME, rebuild
 from services.stats.reports import REPORTS, compute, default_period, load_population
 from services.stats.settings import StatsSettings
+from tests.harness import ServiceProcess, connect, drop_schema, free_port
 
 EVENT_ID = "00000000-0000-4000-8000-00000000e1d0"
 CERT_ID = "cert-placeholder-000000000000000000000"
@@ -170,10 +168,15 @@ async def group_offsets(admin: AIOKafkaAdminClient, group: str) -> dict[TopicPar
     return {tp: meta.offset for tp, meta in committed.items()}
 
 
-def start_stats(settings: StatsSettings, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "STATS_PORT": str(port), "STATS_DB_SCHEMA": settings.db_schema,
-           "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix, "LOG_LEVEL": "WARNING"}  # fmt: skip
-    return subprocess.Popen([sys.executable, "-m", "services.stats"], env=env, stdin=subprocess.DEVNULL)
+def start_stats(settings: StatsSettings, port: int) -> ServiceProcess:
+    env = {
+        "STATS_DB_SCHEMA": settings.db_schema,
+        "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix,
+        "LOG_LEVEL": "WARNING",
+    }
+    process = ServiceProcess("minaintyg-stats", env, port_env="STATS_PORT", port=port)
+    process.spawn()
+    return process
 
 
 async def report_latencies(url: str, samples: int) -> dict[str, list[float]]:
@@ -212,32 +215,22 @@ async def compute_latencies(settings: StatsSettings, samples: int) -> dict[str, 
 
 
 async def aggregates(settings: StatsSettings) -> list[tuple[object, ...]]:
-    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": settings.db_schema})
-    try:
+    async with connect(settings.database_url, settings.db_schema) as conn:
         rows = await conn.fetch("SELECT * FROM aggregates WHERE n <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7")
         cases = await conn.fetchval("SELECT count(*) FROM cases")
         return [*map(tuple, rows), ("cases", cases)]
-    finally:
-        await conn.close()
 
 
 async def fact_counts(settings: StatsSettings) -> tuple[int, int]:
     """Facts stored, and certificates counted in the "certificates per type" aggregates."""
-    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": settings.db_schema})
-    try:
+    async with connect(settings.database_url, settings.db_schema) as conn:
         stored = await conn.fetchval("SELECT count(*) FROM facts")
         counted = await conn.fetchval("SELECT coalesce(sum(n), 0) FROM aggregates WHERE dimension = 'type'")
         return int(stored), int(counted)
-    finally:
-        await conn.close()
 
 
 async def drop(settings: StatsSettings) -> None:
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.db_schema}" CASCADE')
-    finally:
-        await conn.close()
+    await drop_schema(settings.database_url, settings.db_schema)
 
 
 async def run(n: int, samples: int, seed: int, keep: bool) -> None:
@@ -257,11 +250,11 @@ async def run(n: int, samples: int, seed: int, keep: bool) -> None:
     base = await baseline(settings, total)
     print(f"  baseline: plain aiokafka consume of the topic          {base:10,.0f} events/s")
 
-    port = 18000 + random.randrange(1000)  # noqa: S311
+    port = free_port()
     process = start_stats(settings, port)
     try:
         started = time.perf_counter()
-        await wait_ready(f"http://127.0.0.1:{port}", within=120)
+        await process.ready(within=120)
         group = settings.topic_prefix + CONSUMER_NAME
         cpu = psutil.Process(process.pid)
         first_commit: tuple[float, int, float] | None = None  # time, events committed, process CPU seconds
@@ -307,8 +300,7 @@ async def run(n: int, samples: int, seed: int, keep: bool) -> None:
         print(f"    worst p99: HTTP {max(percentile(t, 99) for t in served.values()):.1f} ms, computed "
               f"{max(percentile(t, 99) for t in computed.values()):.1f} ms")  # fmt: skip
     finally:
-        process.terminate()
-        process.wait(timeout=60)
+        process.stop(timeout=60)
     incremental = await aggregates(settings)
     stored, counted = await fact_counts(settings)
     print(f"  counts: events in {total:,}; facts expected {expected.facts:,}, stored {stored:,} "

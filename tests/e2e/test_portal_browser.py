@@ -14,17 +14,14 @@ import contextlib
 import io
 import re
 import shutil
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 import uvicorn
-from asgi_lifespan import LifespanManager
 from axe_playwright_python.async_playwright import Axe
 from fastapi import FastAPI
 from playwright.async_api import BrowserContext, Page, async_playwright
@@ -40,13 +37,12 @@ from schemas.topics import DISPATCH_OUTCOMES, INTAKE_CERTIFICATES
 from services.consent.app import create_app as create_consent
 from services.consent.settings import ConsentSettings
 from services.kit.citizen import citizen_ref
+from services.kit.db import create_pool
 from services.kit.kafka import ensure_topics, make_producer
-from services.kit.service import app_state
 from services.kit.settings import ServiceSettings
 from services.portal.app import create_app as create_portal
-from services.portal.deps import Portal
 from services.portal.settings import PortalSettings
-from tests.integration.conftest import delete_topics_of, eventually, free_port
+from tests.harness import delete_topics_of, drop_schema, eventually, free_port, new_unique, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -81,7 +77,7 @@ async def system(tmp_path: Path, e2e_overrides: dict[str, Any]) -> AsyncIterator
     """IdP and portal on free ports, consent in-process, own topics and schemas; torn down afterwards."""
     if shutil.which(CHROMIUM) is None:
         pytest.fail(f"{CHROMIUM} is missing: deploy/local/bootstrap.sh installs Debian's chromium")
-    unique = uuid.uuid4().hex[:10]
+    unique = new_unique()
     base = ServiceSettings()
     prefix = f"e2e{unique}."
     idp_port, portal_port = free_port(), free_port()
@@ -98,24 +94,25 @@ async def system(tmp_path: Path, e2e_overrides: dict[str, Any]) -> AsyncIterator
     await producer.start()
     servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
     try:
-        async with LifespanManager(create_consent(consent_settings), startup_timeout=60) as consent:
-            portal = create_portal(portal_settings, consent_transport=httpx.ASGITransport(app=consent.app))
+        async with running(create_consent(consent_settings)) as consent:
+            portal = create_portal(portal_settings, consent_transport=httpx.ASGITransport(app=consent))
             servers.append(await serve(idp, idp_port))
             servers.append(await serve(portal, portal_port))
-            yield {"portal_url": portal_url, "idp_url": idp_url, "settings": portal_settings, "producer": producer,
-                   "pool": app_state(portal, Portal).pool}  # fmt: skip
+            # A pool of the test's own on the portal's schema (the portal migrated it on start).
+            pool = await create_pool(portal_settings.database_url, portal_settings.db_schema, application="e2e")
+            try:
+                yield {"portal_url": portal_url, "idp_url": idp_url, "settings": portal_settings, "producer": producer,
+                       "pool": pool}  # fmt: skip
+            finally:
+                await pool.close()
             for server, task in reversed(servers):
                 server.should_exit = True
                 await task
     finally:
         await producer.stop()
         await delete_topics_of(base.kafka_bootstrap_servers, unique)
-        conn = await asyncpg.connect(base.database_url)
-        try:
-            for schema in (consent_settings.db_schema, portal_settings.db_schema):
-                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        finally:
-            await conn.close()
+        for schema in (consent_settings.db_schema, portal_settings.db_schema):
+            await drop_schema(base.database_url, schema)
 
 
 class Browser:

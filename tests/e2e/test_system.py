@@ -9,21 +9,15 @@ name."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from playwright.async_api import async_playwright
@@ -35,10 +29,18 @@ from schemas.topics import CONSENT_RELEASED, INTAKE_CERTIFICATES
 from services.kit.citizen import citizen_ref
 from services.kit.settings import ServiceSettings
 from services.kit.tracing import trace_id
-from tests.integration.conftest import delete_topics_of, eventually, free_port, read_topic
+from tests.harness import (
+    ServiceProcess,
+    delete_topics_of,
+    drop_schema,
+    eventually,
+    free_port,
+    new_unique,
+    read_topic,
+    run_command,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
-BIN = Path(sys.executable).parent
 ARTIFACTS = Path(__file__).parent / "artifacts" / "system"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -59,30 +61,30 @@ class System:
     unique: str
     urls: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
     logs: dict[str, Path] = field(default_factory=dict)
 
     def schema(self, name: str) -> str:
         return f"sys_{self.unique}_{name}"
 
-    def start(self, name: str, command: str, env: dict[str, str], log_dir: Path) -> None:
+    def start(self, name: str, command: str, env: dict[str, str], port_env: str, port: int, log_dir: Path) -> None:
         self.logs[name] = log_dir / f"{name}.log"
-        with self.logs[name].open("wb") as log:
-            self.processes[name] = subprocess.Popen(
-                [str(BIN / command)], env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
+        self.processes[name] = ServiceProcess(
+            command,
+            {**self.env, **env},
+            port_env=port_env,
+            port=port,
+            log=self.logs[name],
+            stdout_to_log=True,
+            own_session=True,
+        )
+        self.processes[name].spawn()
 
     def stop(self) -> None:
         for process in self.processes.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+            process.terminate()
         for process in self.processes.values():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            process.stop(timeout=20)
 
     def log_lines(self) -> Iterator[tuple[str, str]]:
         for name, path in self.logs.items():
@@ -95,7 +97,7 @@ async def system(tmp_path: Path) -> AsyncIterator[System]:
     if shutil.which(CHROMIUM) is None:
         pytest.fail(f"{CHROMIUM} is missing: deploy/local/bootstrap.sh installs Debian's chromium")
     base = ServiceSettings()
-    sut = System(uuid.uuid4().hex[:10])
+    sut = System(new_unique())
     sut.env = {**os.environ, "MINAINTYG_TOPIC_PREFIX": f"sys{sut.unique}.", "LOG_JSON": "true",
                "KAFKA_BOOTSTRAP_SERVERS": base.kafka_bootstrap_servers, "DATABASE_URL": base.database_url}  # fmt: skip
     ports = {name: free_port() for name in (*SERVICES, "fk", "idp")}
@@ -114,17 +116,17 @@ async def system(tmp_path: Path) -> AsyncIterator[System]:
     }  # fmt: skip
     try:
         for command, (name, prefix, extra) in own.items():
-            env = {f"{prefix}PORT": str(ports[name]), f"{prefix}DB_SCHEMA": sut.schema(name), **extra}
-            sut.start(name, command, env, tmp_path)
-        async with httpx.AsyncClient(timeout=5) as client:
-            for name, url in sut.urls.items():
-                await eventually(_ready(client, url, sut, name), timeout=120, interval=0.5, what=f"{name} ready")
-        connect = await asyncio.create_subprocess_exec(
-            str(BIN / "minaintyg-admin"), "care-units", "connect-simulated",
-            env={**sut.env, "INTAKE_DB_SCHEMA": sut.schema("intake")}, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        _, errors = await asyncio.wait_for(connect.communicate(), timeout=60)
-        assert connect.returncode == 0, errors.decode()
+            env = {f"{prefix}DB_SCHEMA": sut.schema(name), **extra}
+            sut.start(name, command, env, f"{prefix}PORT", ports[name], tmp_path)
+        for process in sut.processes.values():
+            await process.ready(within=120)
+        code, output = await run_command(
+            "minaintyg-admin",
+            "care-units",
+            "connect-simulated",
+            env={**sut.env, "INTAKE_DB_SCHEMA": sut.schema("intake")},
+        )
+        assert code == 0, output
         yield sut
     finally:
         sut.stop()
@@ -132,25 +134,8 @@ async def system(tmp_path: Path) -> AsyncIterator[System]:
         for name, path in sut.logs.items():
             shutil.copy(path, ARTIFACTS / f"{name}.log")
         await delete_topics_of(base.kafka_bootstrap_servers, sut.unique)
-        conn = await asyncpg.connect(base.database_url)
-        try:
-            for name in (*SERVICES, "fk", "idp"):
-                await conn.execute(f'DROP SCHEMA IF EXISTS "{sut.schema(name)}" CASCADE')
-        finally:
-            await conn.close()
-
-
-def _ready(client: httpx.AsyncClient, url: str, sut: System, name: str) -> Any:
-    async def check() -> bool:
-        process = sut.processes[name]
-        if process.poll() is not None:
-            raise AssertionError(f"{name} exited with {process.returncode}: {sut.logs[name].read_text()[-3000:]}")
-        try:
-            return (await client.get(f"{url}/readyz")).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    return check
+        for name in (*SERVICES, "fk", "idp"):
+            await drop_schema(base.database_url, sut.schema(name))
 
 
 def same_sex(people: list[Person], like: Person, n: int) -> list[Person]:

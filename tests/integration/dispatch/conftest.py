@@ -3,10 +3,6 @@ dispatch in-process or as a process, and a feed that puts consent's and the port
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -14,11 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from asgi_lifespan import LifespanManager
 
 from deploy.simulators.platform.generator import CertificateFactory, Person
 from schemas.certificate import CERTIFICATE_ADAPTER, Certificate
@@ -38,48 +32,28 @@ from services.dispatch.settings import DispatchSettings
 from services.kit.citizen import citizen_ref
 from services.kit.kafka import ensure_topics, make_producer
 from services.kit.settings import ServiceSettings
-from tests.integration.conftest import eventually, free_port, read_topic
+from tests.harness import ServiceProcess, connect, drop_schema, eventually, in_process, read_topic, topic_prefix
 
 FK_AUTH = {"Authorization": "Bearer dev-minaintyg-to-fk"}
 
 
 class FkSim:
-    """The simulator as its own process on a free port, with its own schema."""
+    """The simulator (`fk-sim`) as its own process on a free port, with its own schema."""
 
     def __init__(self, database_url: str, schema: str, log_file: Path) -> None:
         self.schema = schema
         self.database_url = database_url
-        self.url = f"http://127.0.0.1:{free_port()}"
+        env = {"FKSIM_DB_SCHEMA": schema, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
+        self.process = ServiceProcess("fk-sim", env, port_env="FKSIM_PORT", log=log_file)
+        self.url = self.process.url
         self.log_file = log_file
-        self._env = {
-            **os.environ,
-            "FKSIM_PORT": self.url.rsplit(":", 1)[1],
-            "FKSIM_DB_SCHEMA": schema,
-            "DATABASE_URL": database_url,
-            "LOG_LEVEL": "WARNING",
-        }
-        self._process: subprocess.Popen[bytes] | None = None
         self.client = httpx.AsyncClient(base_url=self.url, headers=FK_AUTH, timeout=30)
 
-    def _spawn(self) -> None:
-        with self.log_file.open("ab") as log:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "deploy.simulators.fk"], env=self._env, stdin=subprocess.DEVNULL, stderr=log
-            )
-
     async def start(self) -> None:
-        self._spawn()
-        await eventually(lambda: ready(self.url), timeout=60, what="the FK simulator to start")
+        await self.process.start()
 
     def stop(self) -> None:
-        if self._process is not None:
-            self._process.send_signal(signal.SIGTERM)
-            try:
-                self._process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-            self._process = None
+        self.process.stop()
 
     async def faults(self, **faults: Any) -> None:
         response = await self.client.put("/sim/faults", json=faults)
@@ -108,20 +82,9 @@ class FkSim:
         return result
 
     async def revocation_of(self, certificate_id: str) -> dict[str, Any] | None:
-        conn = await asyncpg.connect(self.database_url, server_settings={"search_path": self.schema})
-        try:
+        async with connect(self.database_url, self.schema) as conn:
             row = await conn.fetchrow("SELECT * FROM revocations WHERE certificate_id = $1", certificate_id)
             return dict(row) if row else None
-        finally:
-            await conn.close()
-
-
-async def ready(url: str) -> bool:
-    try:
-        async with httpx.AsyncClient(timeout=1) as client:
-            return (await client.get(f"{url}/readyz")).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -135,11 +98,7 @@ async def fk_sim(base_settings: ServiceSettings, tmp_path_factory: pytest.TempPa
     finally:
         await sim.client.aclose()
         sim.stop()
-        conn = await asyncpg.connect(base_settings.database_url)
-        try:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        finally:
-            await conn.close()
+        await drop_schema(base_settings.database_url, schema)
 
 
 @pytest.fixture
@@ -153,7 +112,7 @@ def make_settings(schema: str, unique: str, fk_url: str, **overrides: Any) -> Di
     """Dispatch with short retry, breaker and poll times, so fault tests take seconds."""
     values: dict[str, Any] = {
         "db_schema": schema,
-        "topic_prefix": f"t{unique}.",
+        "topic_prefix": topic_prefix(unique),
         "fk_endpoint": fk_url,
         "environment": "test",
         "log_json": False,
@@ -180,11 +139,8 @@ def dispatch_settings(base_settings: ServiceSettings, schema: str, unique: str, 
 @pytest.fixture
 async def dispatch_app(dispatch_settings: DispatchSettings) -> AsyncIterator[httpx.AsyncClient]:
     """Dispatch in-process (consumer, senders, relay), with a client of its HTTP API."""
-    app = create_app(dispatch_settings)
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://dispatch") as client:
-            yield client
+    async with in_process(create_app(dispatch_settings), "http://dispatch") as client:
+        yield client
 
 
 class Feed:
@@ -268,22 +224,18 @@ async def feed(dispatch_settings: DispatchSettings, factory: CertificateFactory)
 
 
 async def ledger(settings: DispatchSettings, certificate_id: str | None = None) -> list[dict[str, Any]]:
-    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": settings.db_schema})
-    try:
+    async with connect(settings.database_url, settings.db_schema) as conn:
         rows = await conn.fetch(
             "SELECT * FROM sends WHERE $1::text IS NULL OR certificate_id = $1 ORDER BY id", certificate_id
         )
         return [dict(r) for r in rows]
-    finally:
-        await conn.close()
 
 
 @pytest.fixture
-def no_processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+def no_processes() -> Iterator[list[ServiceProcess]]:
     """Processes a test starts, killed at its end whatever happens."""
-    started: list[subprocess.Popen[bytes]] = []
+    started: list[ServiceProcess] = []
     yield started
     for process in started:
-        if process.poll() is None:
+        if process.process is not None:
             process.kill()
-            process.wait()

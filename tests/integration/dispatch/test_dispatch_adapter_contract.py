@@ -11,7 +11,7 @@ import pytest
 from services.dispatch.adapters import Delivered, Failed, FkAdapter, NotReceived, Parcel
 from services.dispatch.domain import Recipient
 from tests.integration.dispatch.conftest import FkSim
-from tests.unit.test_dispatch_adapter_contract import check_contract
+from tests.unit.dispatch.test_dispatch_adapter_contract import check_contract
 
 pytestmark = pytest.mark.integration
 

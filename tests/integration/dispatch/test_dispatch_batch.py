@@ -10,7 +10,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import pytest
 
 from deploy.simulators.platform.generator import CertificateFactory
@@ -25,6 +24,7 @@ from services.dispatch.settings import DispatchSettings
 from services.kit.citizen import citizen_ref
 from services.kit.db import create_pool
 from services.kit.settings import ServiceSettings
+from tests.harness import connect, drop_schema
 from tests.integration.dispatch.conftest import ledger, make_settings
 
 pytestmark = pytest.mark.integration
@@ -76,13 +76,10 @@ def scenario(factory: CertificateFactory, key: str) -> tuple[list[Envelope], lis
 
 
 async def effects(settings: DispatchSettings) -> dict[str, Any]:
-    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": settings.db_schema})
-    try:
+    async with connect(settings.database_url, settings.db_schema) as conn:
         sends = await conn.fetch("SELECT kind, certificate_id, recipient_id, state, attempts FROM sends ORDER BY id")
         outbox = await conn.fetch("SELECT value FROM outbox ORDER BY id")
         waiting = await conn.fetch("SELECT certificate_id, recipient_id FROM waiting_requests")
-    finally:
-        await conn.close()
     outcomes: Counter[tuple[str, str, str]] = Counter()
     for row in outbox:
         data = decode(row["value"]).data
@@ -121,11 +118,7 @@ async def test_a_batch_of_requests_has_the_effects_of_one_request_at_a_time(
         await apply(one_by_one, releases, requests, batch=False)
         batched, single = await effects(by_batch), await effects(one_by_one)
     finally:
-        conn = await asyncpg.connect(base_settings.database_url)
-        try:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{one_by_one.db_schema}" CASCADE')
-        finally:
-            await conn.close()
+        await drop_schema(base_settings.database_url, one_by_one.db_schema)
     assert batched == single
     ok = requests[0].subject
     assert batched["sends"] == [("send", ok, "FKASSA", "pending", 0)]

@@ -10,7 +10,6 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from asgi_lifespan import LifespanManager
 
 from services.dispatch import repo
 from services.dispatch.adapters import MEMORY_RECIPIENTS, InMemoryRecipient
@@ -21,7 +20,7 @@ from services.dispatch.settings import DispatchSettings
 from services.kit.db import create_pool
 from services.kit.service import app_state
 from services.kit.settings import ServiceSettings
-from tests.integration.conftest import eventually
+from tests.harness import eventually, running
 from tests.integration.dispatch.conftest import Feed, ledger, make_settings
 
 pytestmark = pytest.mark.integration
@@ -57,7 +56,7 @@ async def test_sends_queued_in_an_outage_wait_for_the_circuit_and_are_all_releas
         await pool.close()
     certs = [feed.certificate("LISJP") for _ in range(n)]
     app = create_app(dispatch_settings)
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30):
+    async with running(app):
         for cert, ref in certs:
             await feed.release(cert, ref)
         for cert, ref in certs:

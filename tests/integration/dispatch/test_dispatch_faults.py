@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import random
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
 import pytest
-from asgi_lifespan import LifespanManager
 
 from schemas.envelope import decode
 from schemas.events import DispatchSucceeded
@@ -28,19 +22,16 @@ from services.dispatch.bootstrap import DispatchService
 from services.dispatch.settings import DispatchSettings
 from services.kit.db import create_pool
 from services.kit.service import app_state
-from tests.integration.conftest import eventually, free_port, outbox_empty, read_topic
-from tests.integration.dispatch.conftest import Feed, FkSim, ledger, ready
+from tests.harness import ServiceProcess, connect, eventually, free_port, outbox_empty, read_topic, running
+from tests.integration.dispatch.conftest import Feed, FkSim, ledger
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 async def delivered_count(settings: DispatchSettings, kind: str = "send") -> int:
-    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": settings.db_schema})
-    try:
+    async with connect(settings.database_url, settings.db_schema) as conn:
         n: int = await conn.fetchval("SELECT count(*) FROM sends WHERE state = 'delivered' AND kind = $1", kind)
         return n
-    finally:
-        await conn.close()
 
 
 async def outcome_events(settings: DispatchSettings) -> dict[str, set[str]]:
@@ -65,7 +56,7 @@ async def test_fk_down_two_minutes_with_sends_queued_delivers_each_once_after_re
     await fk.faults(down_until=down_until.isoformat())
     started = time.monotonic()
     app = create_app(dispatch_settings)
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30):
+    async with running(app):
         for cert, ref in certs:
             await feed.release(cert, ref)
         for cert, ref in certs:
@@ -84,7 +75,9 @@ async def test_fk_down_two_minutes_with_sends_queued_delivers_each_once_after_re
             what="every queued send delivered after the outage",
         )  # fmt: skip
         recovered_after = time.monotonic() - started
-        await eventually(lambda: outbox_empty(dispatch_settings, dispatch_settings.db_schema), what="outbox drained")
+        await eventually(
+            lambda: outbox_empty(dispatch_settings.database_url, dispatch_settings.db_schema), what="outbox drained"
+        )
     assert datetime.now(UTC) >= down_until
     received = await fk.received_counts()
     counts = [received[cert.id] for cert, _ in certs]
@@ -110,10 +103,9 @@ async def _all_delivered(settings: DispatchSettings, n: int) -> bool:
     return await delivered_count(settings) >= n
 
 
-def start_dispatch(settings: DispatchSettings, port: int, log: Path, **extra: str) -> subprocess.Popen[bytes]:
+def dispatch_process(settings: DispatchSettings, port: int, log: Path, **extra: str) -> ServiceProcess:
+    """`minaintyg-dispatch` on `port` with short retry and lease times, its stderr appended to `log`."""
     env = {
-        **os.environ,
-        "DISPATCH_PORT": str(port),
         "DISPATCH_DB_SCHEMA": settings.db_schema,
         "DISPATCH_FK_ENDPOINT": settings.fk_endpoint,
         "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix,
@@ -126,16 +118,13 @@ def start_dispatch(settings: DispatchSettings, port: int, log: Path, **extra: st
         "LOG_LEVEL": "WARNING",
         **extra,
     }
-    with log.open("ab") as stderr:
-        return subprocess.Popen(
-            [sys.executable, "-m", "services.dispatch"], env=env, stdin=subprocess.DEVNULL, stderr=stderr
-        )
+    return ServiceProcess("minaintyg-dispatch", env, port_env="DISPATCH_PORT", port=port, log=log)
 
 
 @pytest.mark.timeout(900)  # a loaded shared machine slows 20 restarts down
 async def test_sigkill_at_random_points_during_500_sends_delivers_each_exactly_once(
     dispatch_settings: DispatchSettings, feed: Feed, fk: FkSim, unique: str, tmp_path: Path,
-    no_processes: list[subprocess.Popen[bytes]],
+    no_processes: list[ServiceProcess],
 ) -> None:  # fmt: skip
     n, kills_wanted = 500, 20
     rng = random.Random(int(unique, 16))
@@ -156,12 +145,11 @@ async def test_sigkill_at_random_points_during_500_sends_delivers_each_exactly_o
     for cert, ref in certs:
         await feed.request(cert.id, ref)
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     log = tmp_path / "dispatch.log"
     kill_points = sorted(rng.sample(range(5, n - 5), kills_wanted))
-    process = start_dispatch(dispatch_settings, port, log)
+    process = dispatch_process(dispatch_settings, free_port(), log)
     no_processes.append(process)
+    process.spawn()
     kills = 0
     started = time.monotonic()
     for point in kill_points:
@@ -171,19 +159,18 @@ async def test_sigkill_at_random_points_during_500_sends_delivers_each_exactly_o
         )  # fmt: skip
         # A random moment after the count was reached: mid-call, mid-commit, mid-consume.
         await asyncio.sleep(rng.uniform(0, 0.05))
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        process.kill()
         kills += 1
-        process = start_dispatch(dispatch_settings, port, log)
-        no_processes.append(process)
-    await eventually(lambda: ready(url), timeout=60, what="the last dispatch to start")
+        process.spawn()
+    await process.ready(within=60)
     await eventually(
         functools.partial(_delivered_at_least, dispatch_settings, n), timeout=180, interval=0.2, what="every send"
     )
-    await eventually(lambda: outbox_empty(dispatch_settings, dispatch_settings.db_schema), what="outbox drained")
+    await eventually(
+        lambda: outbox_empty(dispatch_settings.database_url, dispatch_settings.db_schema), what="outbox drained"
+    )
     elapsed = time.monotonic() - started
-    process.terminate()
-    process.wait(timeout=30)
+    process.stop(timeout=30)
 
     received = await fk.received_counts()
     per_cert = Counter({cert.id: received[cert.id] for cert, _ in certs})
@@ -217,7 +204,7 @@ async def _delivered_at_least(settings: DispatchSettings, count: int) -> bool:
 
 async def test_a_call_cut_by_a_crash_is_taken_over_at_once_and_reconciled_not_sent_again(
     dispatch_settings: DispatchSettings, feed: Feed, fk: FkSim, tmp_path: Path,
-    no_processes: list[subprocess.Popen[bytes]],
+    no_processes: list[ServiceProcess],
 ) -> None:  # fmt: skip
     """The process dies mid-call (FK stored the certificate, the answer was still on its way): the next process
     takes the row over through the dead one's advisory lock, long before the lease ends, and asks FK first."""
@@ -226,26 +213,22 @@ async def test_a_call_cut_by_a_crash_is_taken_over_at_once_and_reconciled_not_se
     cert, ref = feed.certificate("LISJP")
     await feed.release(cert, ref)
     await feed.request(cert.id, ref)
-    port = free_port()
-    log = tmp_path / "dispatch.log"
     lease = {"DISPATCH_LEASE_SECONDS": "300", "DISPATCH_CALL_TIMEOUT_SECONDS": "30"}
-    process = start_dispatch(dispatch_settings, port, log, **lease)
+    process = dispatch_process(dispatch_settings, free_port(), tmp_path / "dispatch.log", **lease)
     no_processes.append(process)
+    process.spawn()
     await eventually(lambda: fk.receipts(cert.id), timeout=60, what="FK to store the certificate")
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    process.kill()
     [row] = await ledger(dispatch_settings, cert.id)
     assert row["state"] == "in_flight"
     assert row["next_attempt_at"] > datetime.now(UTC) + timedelta(seconds=200)  # leased to the dead process
 
     await fk.faults()
     taken_over_from = time.monotonic()
-    process = start_dispatch(dispatch_settings, port, log, **lease)
-    no_processes.append(process)
+    process.spawn()
     [outcome] = await feed.outcome_of(cert.id, timeout=60)
     took = time.monotonic() - taken_over_from
-    process.terminate()
-    process.wait(timeout=30)
+    process.stop(timeout=30)
     assert isinstance(outcome, DispatchSucceeded)
     assert took < 60  # not the 300 s lease
     [receipt] = await fk.receipts(cert.id)

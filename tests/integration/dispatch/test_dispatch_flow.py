@@ -3,10 +3,8 @@ revocations, a lost answer, a replay of the request topic and a poison message."
 
 from __future__ import annotations
 
-import asyncpg
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from schemas.events import DispatchFailed, DispatchSucceeded
 from schemas.topics import PORTAL_DISPATCH_REQUESTS
@@ -18,7 +16,7 @@ from services.dispatch.domain import Recipient
 from services.dispatch.settings import DispatchSettings
 from services.kit.db import create_pool
 from services.kit.service import app_state
-from tests.integration.conftest import eventually, read_topic
+from tests.harness import connect, eventually, read_topic, running
 from tests.integration.dispatch.conftest import Feed, FkSim, ledger
 
 pytestmark = pytest.mark.integration
@@ -137,13 +135,8 @@ async def test_a_revocation_is_forwarded_to_the_recipient_that_got_the_certifica
     assert str(revocation["idempotency_key"]) == str(rows["revoke"]["call_key"])
     await eventually(lambda: _state_is(dispatch_settings, cert.id, "revoke", "delivered"), what="revoke delivered")
     # The copy is gone; the ledger keeps only audit fields.
-    conn = await asyncpg.connect(
-        dispatch_settings.database_url, server_settings={"search_path": dispatch_settings.db_schema}
-    )
-    try:
+    async with connect(dispatch_settings.database_url, dispatch_settings.db_schema) as conn:
         assert await conn.fetchval("SELECT document FROM certificates WHERE id = $1", cert.id) is None
-    finally:
-        await conn.close()
 
 
 async def _row_attempted(settings: DispatchSettings, certificate_id: str, kind: str) -> bool:
@@ -178,7 +171,7 @@ async def test_replaying_the_request_topic_from_offset_zero_makes_no_new_call(
     dispatch_settings: DispatchSettings, feed: Feed, fk: FkSim
 ) -> None:
     certs = [feed.certificate("LISJP") for _ in range(5)]
-    async with LifespanManager(create_app(dispatch_settings), startup_timeout=60, shutdown_timeout=30):
+    async with running(create_app(dispatch_settings)):
         for cert, ref in certs:
             await feed.release(cert, ref)
             await feed.request(cert.id, ref)
@@ -187,7 +180,7 @@ async def test_replaying_the_request_topic_from_offset_zero_makes_no_new_call(
     outcomes_before = len(await feed.outcomes())
 
     replaying = dispatch_settings.model_copy(update={"consumer_group": "dispatch-replay"})
-    async with LifespanManager(create_app(replaying), startup_timeout=60, shutdown_timeout=30):
+    async with running(create_app(replaying)):
         await eventually(lambda: _replayed(replaying, 5), timeout=30, what="the replay to reach the end")
     for cert, _ in certs:
         assert len(await fk.receipts(cert.id)) == 1
@@ -266,8 +259,8 @@ async def test_two_replicas_claim_rows_without_sending_any_twice(
     certs = [feed.certificate("LISJP") for _ in range(n)]
     first, second = create_app(dispatch_settings), create_app(dispatch_settings)
     async with (
-        LifespanManager(first, startup_timeout=60, shutdown_timeout=30),
-        LifespanManager(second, startup_timeout=60, shutdown_timeout=30),
+        running(first),
+        running(second),
     ):
         claimers = {app_state(first, DispatchService).sender.claimer, app_state(second, DispatchService).sender.claimer}
         assert len(claimers) == 2

@@ -3,37 +3,22 @@ deadline: a send request by the operator, a send that fails for good, listing it
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from schemas.events import DispatchFailed, DispatchSucceeded
 from schemas.topics import PORTAL_DISPATCH_REQUESTS
 from services.dispatch.app import create_app
 from services.dispatch.settings import DispatchSettings
-from tests.integration.conftest import eventually, read_topic
+from tests.harness import connect, eventually, read_topic, run_command, running
 from tests.integration.dispatch.conftest import Feed, FkSim, ledger
 
 pytestmark = pytest.mark.integration
 
 
 async def admin(settings: DispatchSettings, *args: str) -> tuple[int, str]:
-    env = {
-        **os.environ,
-        "DISPATCH_DB_SCHEMA": settings.db_schema,
-        "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix,
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.admin", *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out, _ = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode()
+    env = {"DISPATCH_DB_SCHEMA": settings.db_schema, "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix}
+    return await run_command("minaintyg-admin", *args, env=env)
 
 
 async def test_operator_requests_a_send_sees_it_fail_after_the_deadline_and_retries_it(
@@ -41,7 +26,7 @@ async def test_operator_requests_a_send_sees_it_fail_after_the_deadline_and_retr
 ) -> None:
     settings = dispatch_settings.model_copy(update={"deadline_hours": 2 / 3600})  # two seconds
     cert, ref = feed.certificate("LISJP")
-    async with LifespanManager(create_app(settings), startup_timeout=60, shutdown_timeout=30):
+    async with running(create_app(settings)):
         code, out = await admin(settings, "dispatch", "request", cert.id)
         assert code == 1
         assert f"dispatch has no released certificate {cert.id}" in out
@@ -87,13 +72,8 @@ async def test_operator_requests_a_send_sees_it_fail_after_the_deadline_and_retr
 
 
 async def _has_copy(settings: DispatchSettings, certificate_id: str) -> bool:
-    import asyncpg
-
-    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": settings.db_schema})
-    try:
+    async with connect(settings.database_url, settings.db_schema) as conn:
         return bool(await conn.fetchval("SELECT true FROM certificates WHERE id = $1", certificate_id))
-    finally:
-        await conn.close()
 
 
 async def test_the_dead_letter_topic_of_requests_can_be_replayed(

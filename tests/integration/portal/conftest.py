@@ -14,7 +14,6 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from deploy.simulators.platform.generator import CertificateFactory, Person
@@ -32,14 +31,14 @@ from schemas.topics import CONSENT_RELEASED, DISPATCH_OUTCOMES, PORTAL_DISPATCH_
 from services.consent.app import create_app as create_consent_app
 from services.consent.settings import ConsentSettings
 from services.kit.citizen import citizen_ref
+from services.kit.db import create_pool
 from services.kit.kafka import ensure_topics, make_producer
-from services.kit.service import app_state
 from services.kit.settings import ServiceSettings
 from services.portal import repo
 from services.portal.app import create_app
-from services.portal.deps import Portal
 from services.portal.security import SESSION_COOKIE, new_token, token_hash
 from services.portal.settings import PortalSettings
+from tests.harness import drop_schema, running, schema_name, topic_prefix
 
 ORIGIN = "http://127.0.0.1:8000"
 
@@ -67,19 +66,15 @@ def portal_settings(
     base_settings: ServiceSettings, schema: str, unique: str, portal_overrides: dict[str, Any]
 ) -> PortalSettings:
     values: dict[str, Any] = {"consent_url": "http://consent", **portal_overrides}
-    return PortalSettings(db_schema=schema, topic_prefix=f"t{unique}.", environment="test", log_json=False,
+    return PortalSettings(db_schema=schema, topic_prefix=topic_prefix(unique), environment="test", log_json=False,
                           **values)  # fmt: skip
 
 
 @pytest.fixture
 async def consent_schema(base_settings: ServiceSettings, unique: str) -> AsyncIterator[str]:
-    name = f"t_{unique}_consent"
+    name = f"{schema_name(unique)}_consent"
     yield name
-    conn = await asyncpg.connect(base_settings.database_url)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-    finally:
-        await conn.close()
+    await drop_schema(base_settings.database_url, name)
 
 
 @dataclass
@@ -188,24 +183,30 @@ async def portal(
     idp_transport: httpx.AsyncBaseTransport | None,
     extra_transports: dict[str, httpx.AsyncBaseTransport],
 ) -> AsyncIterator[PortalHarness]:
-    consent_settings = ConsentSettings(db_schema=consent_schema, topic_prefix=f"t{unique}.", environment="test",
+    consent_settings = ConsentSettings(db_schema=consent_schema, topic_prefix=topic_prefix(unique), environment="test",
                                        log_json=False)  # fmt: skip
     consent_app = create_consent_app(consent_settings)
     await ensure_topics(portal_settings, [CONSENT_RELEASED, DISPATCH_OUTCOMES, PORTAL_DISPATCH_REQUESTS])
     producer = make_producer(portal_settings, client_id="test-portal-feeder")
     await producer.start()
     try:
-        async with LifespanManager(consent_app, startup_timeout=60, shutdown_timeout=30) as consent_manager:
-            consent_transport = httpx.ASGITransport(app=consent_manager.app)
+        async with running(consent_app) as consent_started:
+            consent_transport = httpx.ASGITransport(app=consent_started)
             app = create_app(portal_settings, consent_transport=consent_transport, idp_transport=idp_transport)
-            async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
+            async with running(app) as started:
                 origin = portal_settings.public_origin
-                mounts = {origin: httpx.ASGITransport(app=manager.app), **extra_transports}
+                mounts = {origin: httpx.ASGITransport(app=started), **extra_transports}
                 async with (
                     httpx.AsyncClient(mounts=mounts, base_url=origin) as client,
                     httpx.AsyncClient(transport=consent_transport, base_url="http://consent") as consent_client,
                 ):
-                    yield PortalHarness(portal_settings, app, client, consent_client, producer, factory,
-                                        app_state(app, Portal).pool)  # fmt: skip
+                    # A pool of the test's own on the portal's schema (the portal migrated it on start).
+                    pool = await create_pool(
+                        portal_settings.database_url, portal_settings.db_schema, application="test"
+                    )
+                    try:
+                        yield PortalHarness(portal_settings, app, client, consent_client, producer, factory, pool)
+                    finally:
+                        await pool.close()
     finally:
         await producer.stop()

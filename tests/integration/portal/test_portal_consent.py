@@ -11,7 +11,7 @@ from schemas.certificate import CERTIFICATE_ADAPTER
 from schemas.events import CertificateIssued
 from schemas.topics import INTAKE_CERTIFICATES
 from services.kit.kafka import ensure_topics
-from tests.integration.conftest import eventually
+from tests.harness import eventually
 from tests.integration.portal.conftest import Citizen, PortalHarness
 
 pytestmark = pytest.mark.integration

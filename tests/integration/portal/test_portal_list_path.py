@@ -9,11 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from services.portal.app import create_app
 from services.portal.security import token_hash
-from tests.integration.conftest import eventually
+from tests.harness import eventually, in_process
 from tests.integration.portal.conftest import Citizen, PortalHarness
 
 pytestmark = pytest.mark.integration
@@ -23,11 +22,8 @@ pytestmark = pytest.mark.integration
 async def second_portal(portal: PortalHarness) -> AsyncIterator[httpx.AsyncClient]:
     """Another portal process on the same database (consumer and relay off)."""
     settings = portal.settings.model_copy(update={"consumer_enabled": False, "relay_enabled": False})
-    app = create_app(settings)
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url=settings.public_origin) as client:
-            yield client
+    async with in_process(create_app(settings), settings.public_origin) as client:
+        yield client
 
 
 async def list_rows(portal: PortalHarness, citizen: Citizen) -> int:

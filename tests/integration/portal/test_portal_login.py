@@ -12,13 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from deploy.simulators.idp.app import create_app as create_idp
 from deploy.simulators.idp.settings import IdpsimSettings
 from deploy.simulators.idp.testing import log_in
-from tests.integration.conftest import eventually
+from tests.harness import eventually, running
 from tests.integration.portal.conftest import PortalHarness
 
 pytestmark = pytest.mark.integration
@@ -38,9 +37,8 @@ async def idp_app() -> AsyncIterator[FastAPI]:
         redirect_uris=(f"{ORIGIN}/auth/callback",),
         post_logout_redirect_uris=(f"{ORIGIN}/",),
     )
-    app = create_idp(settings)
-    async with LifespanManager(app) as manager:
-        yield manager.app  # type: ignore[misc]
+    async with running(create_idp(settings)) as started:
+        yield started  # type: ignore[misc]
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from schemas.topics import CONSENT_RELEASED, DISPATCH_OUTCOMES
 from services.kit.consumer import IdempotentConsumer
 from services.portal.consumers import on_event
-from tests.integration.conftest import eventually
+from tests.harness import eventually
 from tests.integration.portal.conftest import PortalHarness
 
 pytestmark = pytest.mark.integration
@@ -96,7 +96,7 @@ async def _assigned(consumer: IdempotentConsumer) -> bool:
 
 
 async def _caught_up(portal: PortalHarness) -> bool:
-    from tests.integration.conftest import read_topic
+    from tests.harness import read_topic
 
     total = 0
     for topic in (CONSENT_RELEASED.name, DISPATCH_OUTCOMES.name):

@@ -17,7 +17,7 @@ from schemas.envelope import decode
 from schemas.events import DispatchRequested
 from schemas.topics import PORTAL_DISPATCH_REQUESTS
 from services.portal.security import token_hash
-from tests.integration.conftest import eventually, outbox_empty, read_topic
+from tests.harness import eventually, outbox_empty, read_topic
 from tests.integration.portal.conftest import Citizen, PortalHarness
 
 pytestmark = pytest.mark.integration
@@ -244,7 +244,9 @@ async def test_double_submitted_send_lands_once(portal: PortalHarness) -> None:
     second = await portal.client.post(f"/intyg/{cert['id']}/skicka", headers=anna.posting(),
                                       data={"csrf_token": anna.csrf, "idempotency_key": str(uuid.uuid4())})  # fmt: skip
     assert second.status_code == 409
-    await eventually(lambda: outbox_empty(portal.settings, portal.settings.db_schema), what="outbox published")
+    await eventually(
+        lambda: outbox_empty(portal.settings.database_url, portal.settings.db_schema), what="outbox published"
+    )
     records = await read_topic(portal.settings.kafka_bootstrap_servers,
                                portal.settings.topic(PORTAL_DISPATCH_REQUESTS.name))  # fmt: skip
     sent = [decode(r.value or b"") for r in records]

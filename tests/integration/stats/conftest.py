@@ -12,7 +12,6 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from deploy.simulators.platform.generator import CARE_UNITS, CertificateFactory, Person
@@ -25,13 +24,14 @@ from services.kit.kafka import ensure_topics, make_producer
 from services.kit.settings import ServiceSettings
 from services.stats.app import create_app
 from services.stats.settings import StatsSettings
+from tests.harness import connect, in_process, topic_prefix
 
 
 @pytest.fixture
 def stats_settings(base_settings: ServiceSettings, schema: str, unique: str) -> StatsSettings:
     return StatsSettings(
         db_schema=schema,
-        topic_prefix=f"t{unique}.",
+        topic_prefix=topic_prefix(unique),
         environment="test",
         log_json=False,
         publish_interval_seconds=0.5,
@@ -54,10 +54,7 @@ class StatsService:
 @contextlib.asynccontextmanager
 async def running(settings: StatsSettings) -> AsyncIterator[StatsService]:
     app = create_app(settings)
-    async with (
-        LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager,
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://stats") as client,
-    ):
+    async with in_process(app, "http://stats") as client:
         yield StatsService(client, app)
 
 
@@ -140,14 +137,11 @@ async def released(stats_settings: StatsSettings, factory: CertificateFactory) -
 
 async def processed(settings: StatsSettings, expected: int) -> bool:
     """Whether the ingest has tracked `expected` events."""
-    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": settings.db_schema})
-    try:
+    async with connect(settings.database_url, settings.db_schema) as conn:
         with contextlib.suppress(asyncpg.UndefinedTableError):
             n: int = await conn.fetchval("SELECT count(*) FROM processed_events WHERE consumer = 'stats-ingest'")
             return n >= expected
         return False
-    finally:
-        await conn.close()
 
 
 def days_ago(n: int) -> date:

@@ -24,7 +24,7 @@ from services.stats.rebuild import CONSUMER_NAME, rebuild
 from services.stats.repo import MIGRATIONS
 from services.stats.reports import REPORTS
 from services.stats.settings import StatsSettings
-from tests.integration.conftest import eventually, read_topic
+from tests.harness import connect, eventually, read_topic
 from tests.integration.stats.conftest import Released, StatsService, processed, running
 
 pytestmark = pytest.mark.integration
@@ -32,8 +32,7 @@ pytestmark = pytest.mark.integration
 
 async def snapshot(settings: StatsSettings, service: StatsService | None = None) -> dict[str, Any]:
     """Everything statistics derived, in a comparable form."""
-    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": settings.db_schema})
-    try:
+    async with connect(settings.database_url, settings.db_schema) as conn:
         state: dict[str, Any] = {
             "facts": await repo.table_dump(conn, "facts", "certificate_id"),
             "cases": await repo.table_dump(conn, "cases", "pseudonym, provider, first_day"),
@@ -47,8 +46,6 @@ async def snapshot(settings: StatsSettings, service: StatsService | None = None)
                 )
             ],
         }
-    finally:
-        await conn.close()
     if service is not None:
         for name in REPORTS:
             report = await service.report(name)
@@ -129,11 +126,8 @@ async def test_replay_changes_nothing_and_rebuild_equals_incremental(
     # rebuild, interrupted after a few batches, then resumed
     first = await rebuild(stats_settings, batch_size=20, progress=False, stop_after_batches=3)
     assert not first.complete
-    conn = await asyncpg.connect(stats_settings.database_url, server_settings={"search_path": stats_settings.db_schema})
-    try:
+    async with connect(stats_settings.database_url, stats_settings.db_schema) as conn:
         assert await repo.rebuild_in_progress(conn)
-    finally:
-        await conn.close()
     second = await rebuild(stats_settings, batch_size=20, progress=False)
     assert second.complete
     assert second.resumed

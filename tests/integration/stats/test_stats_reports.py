@@ -18,7 +18,7 @@ from schemas.identifiers import parse_personal_number
 from schemas.topics import STATS_SICKLEAVE
 from services.stats.reports import REPORTS
 from services.stats.settings import StatsSettings
-from tests.integration.conftest import count_rows, eventually, read_topic
+from tests.harness import count_rows, eventually, read_topic
 from tests.integration.stats.conftest import Released, StatsService, days_ago, processed
 
 pytestmark = pytest.mark.integration
@@ -60,8 +60,10 @@ async def test_certificates_in_reports_out_with_revocations_withdrawal_feed_and_
     await released.withdraw(men[7])
     await eventually(lambda: processed(stats_settings, len(released.events)), what="every event processed")
 
-    assert await count_rows(stats_settings, stats_settings.db_schema, "facts") == 14  # 6 + 6 + 1 + AG7804
-    assert await count_rows(stats_settings, stats_settings.db_schema, "citizens") == 14  # incl. the two revoked
+    assert await count_rows(stats_settings.database_url, stats_settings.db_schema, "facts") == 14  # 6 + 6 + 1 + AG7804
+    assert (
+        await count_rows(stats_settings.database_url, stats_settings.db_schema, "citizens") == 14
+    )  # incl. the two revoked
     sex = await stats.report("sex")
     assert [r for r in sex["rows"]] == [["Kvinnor", 6], ["Män", 6], ["Totalt", 12]]
     assert sex["suppressed"] == []
