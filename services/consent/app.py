@@ -30,6 +30,7 @@ from services.kit.logging import configure_logging
 from services.kit.outbox import OutboxRelay, outbox_readiness
 from services.kit.problems import Problem, problem_from_pydantic, problems_response
 from services.kit.tasks import after, stop_all, supervise
+from services.kit.telemetry import configure_telemetry
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +84,7 @@ def create_app(settings: ConsentSettings | None = None, clock: Clock = _utc_now)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging("consent", settings.log_level, settings.log_json)
+        configure_telemetry("consent", settings)
         await migrate(settings.database_url, settings.db_schema, MIGRATIONS)
         pool = await create_pool(settings.database_url, settings.db_schema, application="consent", max_size=20)
         relay = OutboxRelay(

@@ -26,6 +26,7 @@ from services.kit.kafka import ensure_topics, make_producer
 from services.kit.logging import configure_logging
 from services.kit.outbox import OutboxRelay, outbox_readiness
 from services.kit.tasks import after, stop_all, supervise
+from services.kit.telemetry import configure_telemetry
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +54,7 @@ def create_app(settings: DispatchSettings | None = None, clock: Clock = _utc_now
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging("dispatch", settings.log_level, settings.log_json)
+        configure_telemetry("dispatch", settings)
         await prepare(settings)
         pool = await create_pool(settings.database_url, settings.db_schema, application="dispatch", max_size=20)
         relay = OutboxRelay(

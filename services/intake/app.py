@@ -38,6 +38,7 @@ from services.kit.problems import (
     problem_from_pydantic,
     problems_response,
 )
+from services.kit.telemetry import configure_telemetry
 from services.kit.tracing import current_traceparent
 
 log = structlog.get_logger(__name__)
@@ -68,6 +69,7 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock = _utc_now) 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging("intake", settings.log_level, settings.log_json)
+        configure_telemetry("intake", settings)
         await migrate(settings.database_url, settings.db_schema, MIGRATIONS)
         pool = await create_pool(settings.database_url, settings.db_schema, application="intake", max_size=20)
         relay = OutboxRelay(

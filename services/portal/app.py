@@ -30,6 +30,7 @@ from services.kit.logging import configure_logging
 from services.kit.outbox import OutboxRelay, outbox_readiness
 from services.kit.problems import problem_from_pydantic, problems_response
 from services.kit.tasks import after, stop_all, supervise
+from services.kit.telemetry import configure_telemetry
 from services.portal import repo
 from services.portal.actions import Actions, NotFound
 from services.portal.consent_api import ConsentApi, ConsentUnavailable
@@ -146,6 +147,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging("portal", settings.log_level, settings.log_json)
+        configure_telemetry("portal", settings)
         await migrate(settings.database_url, settings.db_schema, MIGRATIONS)
         # Requests use a pool without asyncpg's reset query on release (they leave no session state behind): one
         # round trip per query instead of two. The relay (a session advisory lock), the consumer and the session

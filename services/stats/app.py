@@ -31,6 +31,7 @@ from services.kit.logging import configure_logging
 from services.kit.outbox import OutboxRelay, outbox_readiness
 from services.kit.problems import Problem, error_response, problem_from_pydantic, problems_response
 from services.kit.tasks import after, stop_all, supervise
+from services.kit.telemetry import configure_telemetry
 from services.stats import repo
 from services.stats.feed import FeedPublisher
 from services.stats.handlers import Ingest, on_batch, on_event
@@ -159,6 +160,7 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging("stats", settings.log_level, settings.log_json)
+        configure_telemetry("stats", settings)
         await migrate(settings.database_url, settings.db_schema, MIGRATIONS)
         pool = await create_pool(settings.database_url, settings.db_schema, application="stats", max_size=20)
         relay = OutboxRelay(
