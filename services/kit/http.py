@@ -12,13 +12,11 @@ import structlog
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from opentelemetry import trace
-from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.kit.tracing import hop, recording_provider
+from services.kit.tracing import hop, recording
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -57,35 +55,16 @@ class RequestContextMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        # With telemetry recording, the request is a server span of OpenTelemetry's ASGI middleware (made when
-        # the first request sees a provider: telemetry is configured in the lifespan, after this middleware).
-        self._traced: tuple[object, ASGIApp] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        provider = recording_provider()
-        if provider is None:
-            with hop(dict(scope.get("headers") or []).get(b"traceparent", b"").decode("latin-1") or None):
-                await self._handle(scope, receive, send)
-            return
-        if self._traced is None or self._traced[0] is not provider:
-            middleware = OpenTelemetryMiddleware(
-                self._handle_in_span, tracer_provider=provider, exclude_spans=["receive", "send"]
-            )
-            self._traced = (provider, middleware)
-        await self._traced[1](scope, receive, send)
-
-    async def _handle_in_span(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
+        if recording():  # the request is FastAPI's own server span (services/kit/telemetry.py), current already
             await self._handle(scope, receive, send)
-        finally:
-            route = getattr(scope.get("route"), "path", None)
-            if route is not None:  # the ASGI middleware names the span by the method only: add the route
-                span = trace.get_current_span()
-                span.update_name(f"{scope['method']} {route}")
-                span.set_attribute("http.route", route)
+            return
+        with hop(dict(scope.get("headers") or []).get(b"traceparent", b"").decode("latin-1") or None):
+            await self._handle(scope, receive, send)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope.get("headers") or [])

@@ -4,7 +4,9 @@ Off unless configured (`OTEL_TRACES_EXPORTER`, or an OTLP endpoint): then no SDK
 stay cheap non-recording spans that only carry the trace context (services/kit/tracing.py). On, every HTTP
 request (the OpenTelemetry ASGI middleware, in services/kit/http.py), every consumed event and published outbox
 batch (services/kit/consumer.py, outbox.py) and every database call (the asyncpg instrumentation) is a recorded span,
-exported with OTLP over HTTP to a collector, or written to the console or a file in development.
+exported with OTLP over HTTP to a collector, or written to the console or a file in development. HTTP requests are
+FastAPI's own server spans (FastAPI records them once a global tracer provider is set; the contrib ASGI/FastAPI
+instrumentation is what FastAPI calls its legacy path).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
@@ -66,6 +68,33 @@ class _NoOrphanClientSpans(Sampler):
         return f"NoOrphanClientSpans{{{self._root.get_description()}}}"
 
 
+class _Switch(SpanProcessor):
+    """The one processor of the process's one provider, forwarding to the exporter configured now: the API sets a
+    global provider once per process, and tests configure and shut telemetry down again and again."""
+
+    def __init__(self) -> None:
+        self.target: SpanProcessor | None = None
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        target = self.target
+        if target is not None:
+            target.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        target = self.target
+        if target is not None:
+            target.on_end(span)
+
+    def shutdown(self) -> None:
+        target, self.target = self.target, None
+        if target is not None:
+            target.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        target = self.target
+        return target.force_flush(timeout_millis) if target is not None else True
+
+
 _state: dict[str, object] = {}
 
 
@@ -74,48 +103,58 @@ def configure_telemetry(
 ) -> TracerProvider | None:
     """Record and export spans as `settings` say (nothing when off); `exporter` replaces the configured one (tests).
 
-    Once per process: a second call (several services in one test process) keeps the provider of the first."""
-    existing = _state.get("provider")
-    if isinstance(existing, TracerProvider):
-        return existing
+    A second call while recording (several services in one test process) keeps what the first configured."""
+    if recording_now():
+        provider = _state["provider"]
+        assert isinstance(provider, TracerProvider)
+        return provider
     chosen = settings.exporter_name()
     if exporter is None and chosen == "none":
         return None
-    resource = Resource.create({SERVICE_NAME: settings.otel_service_name or service_name})
-    provider = TracerProvider(
-        resource=resource, sampler=ParentBased(root=_NoOrphanClientSpans(settings.otel_traces_sampler_arg))
-    )
+    processor: SpanProcessor
     if exporter is not None:
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        processor = SimpleSpanProcessor(exporter)
     elif chosen == "console":
         out: IO[str] = sys.stdout
         if settings.otel_traces_file:
             out = open(settings.otel_traces_file, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
             _state["file"] = out
-        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter(out=out)))
+        processor = BatchSpanProcessor(ConsoleSpanExporter(out=out))
     else:
         # Imported only when used: the exporter pulls in protobuf and requests.
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otlp_traces_endpoint())))
-    # The global provider for the instrumentation packages; set once per process by the API, so a test that resets
-    # and configures again passes its provider to each of them explicitly as well.
-    trace.set_tracer_provider(provider)
+        processor = BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otlp_traces_endpoint()))
+    provider = _state.get("provider")
+    switch = _state.get("switch")
+    if not isinstance(provider, TracerProvider) or not isinstance(switch, _Switch):
+        resource = Resource.create({SERVICE_NAME: settings.otel_service_name or service_name})
+        sampler = ParentBased(root=_NoOrphanClientSpans(settings.otel_traces_sampler_arg))
+        provider = TracerProvider(resource=resource, sampler=sampler)
+        switch = _Switch()
+        provider.add_span_processor(switch)
+        trace.set_tracer_provider(provider)  # FastAPI's server spans use the global provider
+        _state["provider"], _state["switch"] = provider, switch
+    switch.target = processor
     AsyncPGInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
     tracing.start_recording(provider)
-    _state["provider"] = provider
     log.info("telemetry.configured", exporter="test" if exporter else chosen, service=service_name)
     return provider
 
 
+def recording_now() -> bool:
+    """Whether telemetry is configured and recording in this process."""
+    return tracing.recording()
+
+
 def shutdown_telemetry() -> None:
     """Export what is buffered and go back to non-recording hops (at exit, and between tests)."""
-    provider = _state.pop("provider", None)
-    if not isinstance(provider, TracerProvider):
+    switch = _state.get("switch")
+    if not tracing.recording() or not isinstance(switch, _Switch):
         return
     tracing.stop_recording()
     AsyncPGInstrumentor().uninstrument()  # type: ignore[no-untyped-call]
-    provider.shutdown()
+    switch.shutdown()
     out = _state.pop("file", None)
     if out is not None and hasattr(out, "close"):
         out.close()
