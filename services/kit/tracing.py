@@ -131,6 +131,21 @@ def start_hop(
     return span, format_traceparent(span.get_span_context())
 
 
+def continue_trace(traceparent: str | None, name: str) -> str:
+    """The `traceparent` for an event that continues the trace of `traceparent` from within another one (consent
+    releasing a held certificate in the consent request): recorded, a span of that trace linked to the current
+    span; otherwise just a child id (`child_traceparent`)."""
+    tracer = _tracer()
+    if tracer is None:
+        return child_traceparent(traceparent)
+    current = trace.get_current_span().get_span_context()
+    span = tracer.start_span(
+        name, context=_parent_context(traceparent), links=[Link(current)] if current.is_valid else ()
+    )
+    span.end()
+    return format_traceparent(span.get_span_context())
+
+
 def end_hop(span: Span | None, error: BaseException | None = None) -> None:
     """End a hop begun by `start_hop`, marked as failed by `error`."""
     if span is None:

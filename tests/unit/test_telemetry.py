@@ -19,7 +19,7 @@ from services.kit.http import RequestContextMiddleware
 from services.kit.logging import configure_logging
 from services.kit.settings import ServiceSettings, TelemetrySettings
 from services.kit.telemetry import configure_telemetry, shutdown_telemetry
-from services.kit.tracing import current_traceparent, end_hop, hop, recording, start_hop, trace_id
+from services.kit.tracing import continue_trace, current_traceparent, end_hop, hop, recording, start_hop, trace_id
 
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -155,3 +155,18 @@ async def test_an_http_request_is_a_server_span_named_by_its_route(spans: InMemo
     assert server.parent is not None
     assert f"{server.parent.span_id:016x}" == "b7ad6b7169203331"
     assert trace_id(seen["traceparent"]) == trace_id(PARENT)
+
+
+def test_continuing_another_trace_records_a_span_of_it_linked_to_the_current_one(spans: InMemorySpanExporter) -> None:
+    other = "00-11111111111111111111111111111111-2222222222222222-01"
+    with hop(PARENT, "consent request") as request:
+        released = continue_trace(other, "consent release held")
+    assert trace_id(released) == trace_id(other)
+    (span,) = [s for s in spans.get_finished_spans() if s.name == "consent release held"]
+    assert span.parent is not None
+    assert f"{span.parent.span_id:016x}" == "2222222222222222"
+    assert [f"{link.context.span_id:016x}" for link in span.links] == [request.split("-")[2]]
+
+
+def test_without_telemetry_continuing_a_trace_is_a_child_id() -> None:
+    assert trace_id(continue_trace(PARENT, "x")) == trace_id(PARENT)
