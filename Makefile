@@ -5,16 +5,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install tools infra-up infra-down cluster-up cluster-down run test test-unit test-integration lint format schemas bench clean
+.PHONY: help install lock tools infra-up infra-down cluster-up cluster-down run test test-unit test-integration lint format schemas bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml deploy/local/bootstrap.sh
+$(STAMP): pyproject.toml uv.lock deploy/local/uv-requirements.txt deploy/local/bootstrap.sh
 	@bash deploy/local/bootstrap.sh $(VENV)
 	@touch $@
 
 install: $(STAMP) ## create .venv and install the project with its console scripts
+
+lock: install ## re-resolve uv.lock after a change of pyproject.toml's dependencies
+	@SSL_CERT_FILE="$${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}" $(BIN)/uv lock
 
 tools: install ## tools the tests run that are not Python packages (kustomize), into .cache/bin
 	@bash deploy/local/tools.sh

@@ -1,15 +1,31 @@
-"""The event envelope: CloudEvents 1.0 attributes (structured JSON mode) around a typed payload."""
+"""The event envelope: CloudEvents 1.0 attributes (structured JSON mode) around a typed payload.
+
+On Kafka an event travels in the binding's structured mode: the value is the whole event in the JSON format and the
+`content-type` header says `application/cloudevents+json`; no `ce_*` header (the binding keeps those for binary
+mode, and a reader that sees one takes the message as binary). Optional attributes without a value are left out
+(the JSON format reads a null as an error, not as absent). Extension attributes — `tracestate`, or any a producer
+adds — are kept as they are, provided they are well-formed (lower-case letters and digits, a string, integer or
+boolean value)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 from uuid import UUID, uuid4
 
 import orjson
-from pydantic import AwareDatetime, Field, SerializeAsAny, TypeAdapter, ValidationError, create_model
+from pydantic import (
+    AwareDatetime,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
 from schemas.base import Frozen
 from schemas.events import EVENT_TYPES, EventData, dataschema_uri
@@ -20,8 +36,28 @@ CONTENT_TYPE = "application/cloudevents+json"
 UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 
+# CloudEvents 1.0: an extension's name is lower-case ASCII letters and digits (at most 20 is the spec's advice; 64
+# here, so that a producer's longer name is not a reason to dead-letter its event), its value a string, integer or
+# boolean (binary, URI and timestamp values are strings in the JSON format). 4096 characters bound a value.
+_EXTENSION_NAME = re.compile(r"[a-z0-9]{1,64}")
+_EXTENSION_MAX = 4096
+_INT32 = range(-(2**31), 2**31)
+
+
 class Envelope(Frozen):
-    """One event as it travels on a topic."""
+    """One event as it travels on a topic; attributes beyond the declared ones are CloudEvents extensions."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="allow",
+        json_schema_extra={
+            "propertyNames": {"pattern": "^[a-z0-9]{1,64}$"},
+            "additionalProperties": {
+                "description": "A CloudEvents extension attribute (e.g. tracestate)",
+                "type": ["string", "integer", "boolean"],
+            },
+        },
+    )
 
     specversion: Literal["1.0"] = "1.0"
     id: UUID
@@ -37,11 +73,34 @@ class Envelope(Frozen):
         json_schema_extra={"description": "The payload: see event.<type>.v<major>.json"}
     )
 
+    @model_validator(mode="after")
+    def _extensions_are_well_formed(self) -> Self:
+        extensions = self.__pydantic_extra__
+        if extensions:
+            for name, value in extensions.items():
+                if not _EXTENSION_NAME.fullmatch(name):
+                    raise ValueError("an extension attribute's name is lower-case letters and digits (CloudEvents)")
+                if isinstance(value, bool) or value is None:
+                    continue
+                if isinstance(value, int) and value in _INT32:
+                    continue
+                if not isinstance(value, str) or len(value) > _EXTENSION_MAX:
+                    raise ValueError(f"extension attribute {name}: a string, integer or boolean")
+        return self
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        """The extension attributes (those CloudEvents does not define and this envelope does not declare)."""
+        return {k: v for k, v in (self.__pydantic_extra__ or {}).items() if v is not None}
+
     def __eq__(self, other: object) -> bool:
         """Equal by attributes, whichever typed form of the envelope (see `decode`) either side is."""
         if not isinstance(other, Envelope):
             return NotImplemented
-        return all(getattr(self, name) == getattr(other, name) for name in Envelope.model_fields)
+        return (
+            all(getattr(self, name) == getattr(other, name) for name in Envelope.model_fields)
+            and self.extensions == other.extensions
+        )
 
     def __hash__(self) -> int:
         return hash(self.id)
@@ -80,12 +139,11 @@ def encode(envelope: Envelope, raw: dict[str, str] | None = None) -> bytes:
     `raw` gives payload fields already serialised as JSON (a certificate the caller dumped anyway): they are
     spliced in as they are instead of being serialised again. They must be the JSON of the very same values.
     """
-    if not raw:
-        return orjson.dumps(envelope.model_dump(mode="json"))
-    document = envelope.model_dump(mode="json", exclude={"data": set(raw)})
-    for name, value in raw.items():
+    document = envelope.model_dump(mode="json", exclude={"data": set(raw)} if raw else None)
+    for name, value in (raw or {}).items():
         document["data"][name] = orjson.Fragment(value)
-    return orjson.dumps(document)
+    # Attributes without a value are absent (a null is not a CloudEvents value); `data` itself is never null here.
+    return orjson.dumps({name: value for name, value in document.items() if value is not None})
 
 
 _JSON_TIME: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
@@ -116,21 +174,22 @@ def encode_fresh(
     datetimes, `orjson.Fragment` for JSON already serialised) and `time` is `json_time` of the event time. The
     caller vouches that the values satisfy the models' constraints; tests hold the bytes to `encode`'s.
     """
-    return orjson.dumps(
-        {
-            "specversion": "1.0",
-            "id": str(event_id),
-            "type": event_type.event_type,
-            "source": source,
-            "time": time,
-            "subject": subject,
-            "dataschema": dataschema_uri(event_type),
-            "datacontenttype": "application/json",
-            "correlationid": correlation_id,
-            "traceparent": traceparent,
-            "data": data,
-        }
-    )
+    document: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": str(event_id),
+        "type": event_type.event_type,
+        "source": source,
+        "time": time,
+    }
+    if subject is not None:
+        document["subject"] = subject
+    document["dataschema"] = dataschema_uri(event_type)
+    document["datacontenttype"] = "application/json"
+    document["correlationid"] = correlation_id
+    if traceparent is not None:
+        document["traceparent"] = traceparent
+    document["data"] = data
+    return orjson.dumps(document)
 
 
 def _typed_envelope(cls: type[EventData]) -> type[Envelope]:

@@ -1,4 +1,4 @@
-"""`minaintyg-admin`: operator commands.
+"""`minaintyg-admin`: operator commands (`minaintyg-admin --help`, and `--help` of each command, say more).
 
 minaintyg-admin care-units list|connect HSA-ID [--name N]|disconnect HSA-ID|connect-simulated
 minaintyg-admin outbox status
@@ -6,6 +6,9 @@ minaintyg-admin lag
 minaintyg-admin dlq list TOPIC | dlq replay TOPIC [--limit N]
 minaintyg-admin stats rebuild [--batch-size N] | stats consent-simulated [--consent-url URL]
 minaintyg-admin dispatch request CERTIFICATE-ID [--recipient R] | list --stuck|--failed | retry ID
+
+Commands that only read (care-units list, outbox status, lag, dlq list, dispatch list) never migrate a schema: on a
+database a service has not set up yet they say so instead.
 """
 
 from __future__ import annotations
@@ -29,14 +32,19 @@ from services.kit.outbox import outbox_backlog
 from services.kit.settings import ServiceSettings
 
 
-async def _intake_pool(settings: IntakeSettings) -> asyncpg.Pool:
-    await migrate(settings.database_url, settings.db_schema, INTAKE_MIGRATIONS)
+class NotSetUp(Exception):
+    """A read-only command on a schema its service has not migrated yet."""
+
+
+async def _intake_pool(settings: IntakeSettings, *, writes: bool) -> asyncpg.Pool:
+    if writes:  # connecting a unit before intake ever ran is fine: the schema is made as intake would make it
+        await migrate(settings.database_url, settings.db_schema, INTAKE_MIGRATIONS)
     return await create_pool(settings.database_url, settings.db_schema, application="admin", max_size=2)
 
 
 async def care_units(args: argparse.Namespace) -> None:
     settings = IntakeSettings()
-    pool = await _intake_pool(settings)
+    pool = await _intake_pool(settings, writes=args.action != "list")
     try:
         if args.action == "connect":
             rows = [await intake_repo.set_care_unit(pool, args.hsa_id, args.name, connected=True)]
@@ -48,7 +56,10 @@ async def care_units(args: argparse.Namespace) -> None:
             await intake_repo.connect_care_units(pool, [(u.hsa_id, u.name) for u in CARE_UNITS])
             rows = [r for r in await intake_repo.list_care_units(pool) if r.hsa_id in {u.hsa_id for u in CARE_UNITS}]
         else:
-            rows = await intake_repo.list_care_units(pool)
+            try:
+                rows = await intake_repo.list_care_units(pool)
+            except asyncpg.UndefinedTableError:
+                raise NotSetUp(f"intake has not set up schema {settings.db_schema} yet (start intake once)") from None
         for row in rows:
             state = "ansluten" if row.connected else "ej ansluten"
             print(f"{row.hsa_id:<32} {state:<12} {row.name}")
@@ -180,36 +191,86 @@ async def stats(args: argparse.Namespace) -> None:
     print(f"stats rebuild {how}: {result.applied} events applied, {result.skipped} left out (as dead-lettered)")
 
 
+def _command(sub: argparse._SubParsersAction, name: str, help_text: str, *examples: str) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    """A subcommand with its help text and examples (shown by `--help`)."""
+    return sub.add_parser(  # type: ignore[no-any-return]
+        name,
+        help=help_text,
+        description=help_text[:1].upper() + help_text[1:] + ".",
+        epilog="example" + ("s" if len(examples) > 1 else "") + ":\n" + "\n".join(f"  {e}" for e in examples),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def main() -> None:
     """Entry point of `minaintyg-admin`."""
-    parser = argparse.ArgumentParser(prog="minaintyg-admin", description="Mina intyg operator commands")
-    sub = parser.add_subparsers(dest="group", required=True)
-    units = sub.add_parser("care-units", help="the care units intake accepts certificates from")
-    units_sub = units.add_subparsers(dest="action", required=True)
-    units_sub.add_parser("list")
-    connect = units_sub.add_parser("connect")
-    connect.add_argument("hsa_id")
-    connect.add_argument("--name")
-    disconnect = units_sub.add_parser("disconnect")
-    disconnect.add_argument("hsa_id")
-    units_sub.add_parser("connect-simulated", help="connect every care unit of the platform simulator (development)")
-    out = sub.add_parser("outbox", help="outbox backlog")
-    out.add_argument("action", choices=["status"])
-    sub.add_parser("lag", help="consumer lag per group and topic")
-    dead = sub.add_parser("dlq", help="dead-letter topics")
-    dead.add_argument("action", choices=["list", "replay"])
+    parser = argparse.ArgumentParser(
+        prog="minaintyg-admin",
+        description="Mina intyg operator commands. Configured by the environment, as the services are "
+        "(DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, MINAINTYG_TOPIC_PREFIX, <SERVICE>_DB_SCHEMA).",
+        epilog="`minaintyg-admin COMMAND --help` shows a command's arguments and examples.",
+    )
+    sub = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
+    units = _command(
+        sub, "care-units", "the care units intake accepts certificates from", "minaintyg-admin care-units list"
+    )
+    units_sub = units.add_subparsers(dest="action", required=True, metavar="ACTION")
+    _command(
+        units_sub,
+        "list",
+        "list the known care units and whether each is connected (read-only)",
+        "minaintyg-admin care-units list",
+    )
+    connect = _command(
+        units_sub,
+        "connect",
+        "accept certificates from a care unit",
+        'minaintyg-admin care-units connect SE2321000016-15CQ --name "Sankt Görans sjukhus"',
+    )
+    connect.add_argument("hsa_id", help="the unit's HSA-id")
+    connect.add_argument("--name", help="the unit's name, as shown to operators")
+    disconnect = _command(
+        units_sub,
+        "disconnect",
+        "stop accepting certificates from a care unit",
+        "minaintyg-admin care-units disconnect SE2321000016-15CQ",
+    )
+    disconnect.add_argument("hsa_id", help="the unit's HSA-id")
+    _command(
+        units_sub,
+        "connect-simulated",
+        "connect every care unit of the platform simulator (development)",
+        "minaintyg-admin care-units connect-simulated",
+    )
+    out = _command(sub, "outbox", "each service's outbox backlog (read-only)", "minaintyg-admin outbox status")
+    out.add_argument("action", choices=["status"], help="status: events waiting to be published, per schema")
+    _command(sub, "lag", "consumer lag per group and topic (read-only)", "minaintyg-admin lag")
+    dead = _command(
+        sub,
+        "dlq",
+        "list (read-only) or replay a dead-letter topic",
+        "minaintyg-admin dlq list intake.certificates.v1",
+        "minaintyg-admin dlq replay consent.released.v1 --limit 100",
+    )
+    dead.add_argument("action", choices=["list", "replay"], help="list the messages, or put them back on the source")
     dead.add_argument("topic", help="source topic (e.g. intake.certificates.v1) or its .dlq")
-    dead.add_argument("--limit", type=int, default=10_000)
-    statistics = sub.add_parser("stats", help="sick-leave statistics")
-    stats_sub = statistics.add_subparsers(dest="action", required=True)
-    rebuild = stats_sub.add_parser(
-        "rebuild", help="rebuild statistics from consent.released.v1 (stop the stats service first; resumable)"
+    dead.add_argument("--limit", type=int, default=10_000, help="at most this many messages (default 10000)")
+    statistics = _command(sub, "stats", "sick-leave statistics", "minaintyg-admin stats rebuild")
+    stats_sub = statistics.add_subparsers(dest="action", required=True, metavar="ACTION")
+    rebuild = _command(
+        stats_sub,
+        "rebuild",
+        "rebuild statistics from consent.released.v1 (stop the stats service first; resumable)",
+        "minaintyg-admin stats rebuild --batch-size 5000",
     )
-    rebuild.add_argument("--batch-size", type=int, default=5000)
-    simulated = stats_sub.add_parser(
-        "consent-simulated", help="development: consent for the platform simulator's citizens, so stats gets data"
+    rebuild.add_argument("--batch-size", type=int, default=5000, help="events per transaction (default 5000)")
+    simulated = _command(
+        stats_sub,
+        "consent-simulated",
+        "development: consent for the platform simulator's citizens, so stats gets data",
+        "minaintyg-admin stats consent-simulated --consent-url http://127.0.0.1:8002",
     )
-    simulated.add_argument("--consent-url", default="http://127.0.0.1:8002")
+    simulated.add_argument("--consent-url", default="http://127.0.0.1:8002", help="consent's internal API")
     dispatch_cli.add_parser(sub)
     args = parser.parse_args()
     command = {
@@ -222,7 +283,7 @@ def main() -> None:
     }[args.group]
     try:
         asyncio.run(command(args))
-    except (OSError, asyncpg.PostgresError, dispatch_cli.CommandError) as exc:
+    except (OSError, asyncpg.PostgresError, dispatch_cli.CommandError, NotSetUp) as exc:
         print(f"minaintyg-admin: {exc}", file=sys.stderr)
         sys.exit(1)
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates the virtualenv at $1 with Python 3.11 and installs the project (editable) with its dev extras.
+# Creates the virtualenv at $1 with Python 3.11 and installs the project (editable) with its dev and run extras,
+# exactly the dependency tree of uv.lock (`uv sync --frozen`: nothing resolved anew, every file checked by its hash).
 set -euo pipefail
 venv="${1:-.venv}"
 sudo_=""; [ "$(id -u)" = 0 ] || sudo_="sudo"
@@ -29,5 +30,9 @@ if [ -n "$missing" ]; then
 fi
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 "$venv/bin/pip" install -q --disable-pip-version-check --upgrade pip==25.3
-"$venv/bin/pip" install -q --disable-pip-version-check -e '.[dev]'
+# uv from PyPI, pinned by hash; it then installs the lock. Regenerate the lock after editing pyproject.toml with
+# `make lock` (tests/unit/test_lock.py fails while they disagree).
+"$venv/bin/pip" install -q --disable-pip-version-check --require-hashes --no-deps -r deploy/local/uv-requirements.txt
+UV_PROJECT_ENVIRONMENT="$venv" SSL_CERT_FILE="${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}" \
+  "$venv/bin/uv" sync --quiet --frozen --extra dev --extra run --python "$venv/bin/python"
 echo "[bootstrap] $venv ready ($("$venv/bin/python" --version))"

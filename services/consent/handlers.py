@@ -44,7 +44,7 @@ from services.consent.settings import ConsentSettings
 from services.kit.consumer import HandlerError
 from services.kit.db import Connection, Pool
 from services.kit.outbox import add_many_to_outbox, add_to_outbox, outbox_values, outbox_values_of_bytes
-from services.kit.tracing import child_traceparent
+from services.kit.tracing import continue_trace
 
 log = structlog.get_logger(__name__)
 
@@ -237,7 +237,9 @@ async def give_consent(
                     correlation_id=correlation_id,
                     subject=certificate.id,
                     # The release continues the certificate's own trace; the consent's is on consent.given.
-                    traceparent=child_traceparent(certificate.traceparent) if certificate.traceparent else None,
+                    traceparent=continue_trace(certificate.traceparent, "consent release held")
+                    if certificate.traceparent
+                    else None,
                 ),
             )
             for certificate in held

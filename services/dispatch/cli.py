@@ -11,6 +11,8 @@ import argparse
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
+
 from schemas.envelope import encode, new_envelope
 from schemas.events import DispatchRequested
 from schemas.topics import PORTAL_DISPATCH_REQUESTS
@@ -25,39 +27,70 @@ class CommandError(Exception):
     """A command that cannot be carried out, with the reason for the operator."""
 
 
+def _command(sub: argparse._SubParsersAction, name: str, help_text: str, example: str) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=help_text,
+        description=help_text[:1].upper() + help_text[1:] + ".",
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register `dispatch …` on the admin CLI."""
-    dispatch = sub.add_parser("dispatch", help="sends to recipients (Försäkringskassan)")
-    actions = dispatch.add_subparsers(dest="action", required=True)
-    request = actions.add_parser("request", help="request a send of a released certificate, as the portal does")
-    request.add_argument("certificate_id")
-    request.add_argument("--recipient", default="FKASSA")
-    listing = actions.add_parser("list", help="sends that are stuck or failed")
+    dispatch = _command(
+        sub, "dispatch", "sends to recipients (Försäkringskassan)", "minaintyg-admin dispatch list --failed"
+    )
+    actions = dispatch.add_subparsers(dest="action", required=True, metavar="ACTION")
+    request = _command(
+        actions,
+        "request",
+        "request a send of a released certificate, as the portal does",
+        "minaintyg-admin dispatch request 9f5c1a2e-0000-4000-8000-000000000001 --recipient FKASSA",
+    )
+    request.add_argument("certificate_id", help="the certificate's id")
+    request.add_argument("--recipient", default="FKASSA", help="the recipient's id (default FKASSA)")
+    listing = _command(
+        actions,
+        "list",
+        "sends that are stuck or failed (read-only)",
+        "minaintyg-admin dispatch list --stuck --older-than 10",
+    )
     which = listing.add_mutually_exclusive_group(required=True)
     which.add_argument("--stuck", action="store_true", help="unfinished sends requested a while ago")
     which.add_argument("--failed", action="store_true", help="sends that failed for good")
     listing.add_argument("--older-than", type=float, default=5.0, metavar="MINUTES", help="for --stuck (default 5)")
-    retry = actions.add_parser("retry", help="retry a failed send now (ledger id or certificate id)")
-    retry.add_argument("ident")
+    retry = _command(
+        actions, "retry", "retry a failed send now (ledger id or certificate id)", "minaintyg-admin dispatch retry 42"
+    )
+    retry.add_argument("ident", help="a ledger id (see `dispatch list`) or a certificate id")
 
 
-async def _pool(settings: DispatchSettings) -> Pool:
-    await migrate(settings.database_url, settings.db_schema, MIGRATIONS)
+async def _pool(settings: DispatchSettings, *, writes: bool) -> Pool:
+    if writes:  # `list` only reads: it never creates or migrates the schema
+        await migrate(settings.database_url, settings.db_schema, MIGRATIONS)
     return await create_pool(settings.database_url, settings.db_schema, application="admin", max_size=2)
 
 
 async def run(args: argparse.Namespace) -> None:
     """Carry out `minaintyg-admin dispatch …`."""
     settings = DispatchSettings()
-    pool = await _pool(settings)
+    pool = await _pool(settings, writes=args.action != "list")
     try:
         if args.action == "request":
             await request(settings, pool, args.certificate_id, args.recipient)
         elif args.action == "list":
             now = datetime.now(UTC)
-            rows = await repo.list_sends(
-                pool, failed=args.failed, stuck_before=now - timedelta(minutes=args.older_than)
-            )
+            try:
+                rows = await repo.list_sends(
+                    pool, failed=args.failed, stuck_before=now - timedelta(minutes=args.older_than)
+                )
+            except asyncpg.UndefinedTableError:
+                raise CommandError(
+                    f"dispatch has not set up schema {settings.db_schema} yet (start dispatch once)"
+                ) from None
             for row in rows:
                 print(_line(row))
             print(f"{len(rows)} send(s)")

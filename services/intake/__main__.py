@@ -2,11 +2,13 @@
 
 from services.intake.app import create_app
 from services.intake.settings import IntakeSettings
+from services.kit.cli import parse_service_arguments
 from services.kit.http import serve
 
 
 def main() -> None:
     """Serve intake with uvicorn."""
+    parse_service_arguments("minaintyg-intake", __doc__ or "", IntakeSettings)
     settings = IntakeSettings()
     serve(create_app(settings), settings.host, settings.port)
 

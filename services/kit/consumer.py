@@ -8,6 +8,7 @@ moving on would lose the effect. A message that cannot be parsed, or whose handl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from opentelemetry.trace import Span, SpanKind
 from prometheus_client import Counter, Gauge
 
 from schemas.envelope import Envelope, InvalidEvent, decode
@@ -25,7 +27,7 @@ from services.kit.kafka import make_producer
 from services.kit.logging import mask_personnummer
 from services.kit.memory import collector_paused
 from services.kit.settings import ServiceSettings
-from services.kit.tracing import child_traceparent, hop
+from services.kit.tracing import end_hop, hop, link_to, recording, start_hop
 
 log = structlog.get_logger(__name__)
 
@@ -218,7 +220,7 @@ class IdempotentConsumer:
                         decoded.append((record, self._decoder(record.value or b"")))
                     except InvalidEvent as exc:
                         invalid.append((record, exc))
-                processed = await self._apply_batch([envelope for _, envelope in decoded])
+                processed = await self._apply_batch([envelope for _, envelope in decoded], records[0].topic)
                 duplicates = len(decoded) - processed
                 decoded.clear()  # freed before the collector runs again, or its first pass would walk them all
         except Exception as exc:
@@ -234,11 +236,52 @@ class IdempotentConsumer:
         if processed and self._on_commit is not None:
             self._on_commit()
 
-    async def _apply_batch(self, envelopes: list[Envelope]) -> int:
+    def _span_attributes(self, topic: str, envelope: Envelope | None = None) -> dict[str, str | int]:
+        """OpenTelemetry's messaging attributes of the handling of one event (or a batch) of `topic`."""
+        attributes: dict[str, str | int] = {
+            "messaging.system": "kafka",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": topic,
+            "messaging.consumer.group.name": self._group_id,
+        }
+        if envelope is not None:
+            attributes["messaging.message.id"] = str(envelope.id)
+            attributes["cloudevents.event_type"] = envelope.type
+        return attributes
+
+    async def _apply_batch(self, envelopes: list[Envelope], topic: str) -> int:
+        spans: list[Span | None] = []
+        scope: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+        if recording():
+            # The batch's database calls are one span, linked to the events it handles; each event's handling is
+            # a span of its own trace (below), the parent of what the handler emits.
+            links = [link for link in (link_to(e.traceparent) for e in envelopes[:128]) if link is not None]
+            batch = self._span_attributes(topic) | {"messaging.batch.message_count": len(envelopes)}
+            scope = hop(None, f"process {topic}", kind=SpanKind.CONSUMER, attributes=batch, links=links)
+        try:
+            with scope:
+                processed = await self._apply_batch_in(envelopes, topic, spans)
+        except BaseException as exc:
+            for span in spans:
+                end_hop(span, exc)
+            raise
+        for span in spans:
+            end_hop(span)
+        return processed
+
+    async def _apply_batch_in(self, envelopes: list[Envelope], topic: str, spans: list[Span | None]) -> int:
+        traced = recording()
         async with self._pool.acquire() as conn, conn.transaction():
             fresh = await track(conn, self.name, envelopes)
             for envelope in fresh:
-                _as_hop(envelope, child_traceparent(envelope.traceparent))
+                span, traceparent = start_hop(
+                    envelope.traceparent,
+                    f"process {topic}",
+                    kind=SpanKind.CONSUMER,
+                    attributes=self._span_attributes(topic, envelope) if traced else None,
+                )
+                spans.append(span)
+                _as_hop(envelope, traceparent)
             if self._batch_handler is not None:
                 await self._batch_handler(conn, fresh)
             else:
@@ -260,7 +303,12 @@ class IdempotentConsumer:
             attempt += 1
             structlog.contextvars.bind_contextvars(correlation_id=envelope.correlationid, event_id=str(envelope.id))
             try:
-                with hop(envelope.traceparent) as traceparent:
+                with hop(
+                    envelope.traceparent,
+                    f"process {topic}",
+                    kind=SpanKind.CONSUMER,
+                    attributes=self._span_attributes(topic, envelope) if recording() else None,
+                ) as traceparent:
                     _as_hop(envelope, traceparent)
                     processed = await self._apply(envelope)
             except _INFRASTRUCTURE_ERRORS as exc:

@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.kit.tracing import hop
+from services.kit.tracing import hop, recording
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -60,6 +60,13 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if recording():  # the request is FastAPI's own server span (services/kit/telemetry.py), current already
+            await self._handle(scope, receive, send)
+            return
+        with hop(dict(scope.get("headers") or []).get(b"traceparent", b"").decode("latin-1") or None):
+            await self._handle(scope, receive, send)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope.get("headers") or [])
         supplied = headers.get(b"x-correlation-id", b"").decode("latin-1")
         correlation_id = supplied if 0 < len(supplied) <= 100 and supplied.isprintable() else str(uuid.uuid4())
@@ -76,8 +83,7 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            with hop(headers.get(b"traceparent", b"").decode("latin-1") or None):
-                await self.app(scope, receive, send_wrapper)
+            await self.app(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")

@@ -1,4 +1,5 @@
-"""structlog JSON logging with a correlation id, and masking of anything shaped like a personnummer."""
+"""structlog JSON logging with a correlation id, the current trace and span ids, and masking of anything shaped like
+a personnummer."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import orjson
 import structlog
+from opentelemetry import trace
 
 # 10 or 12 digits, optionally with - or + before the last four: the shapes a personnummer is written in. Not the
 # organisation number of an HSA-id (SE2321000016-15CQ), nor groups of a UUID (12345678-1234-4..., ...-123456789012).
@@ -45,6 +47,15 @@ def mask_processor(_logger: Any, _name: str, event_dict: MutableMapping[str, Any
     return {key: _mask(value) for key, value in event_dict.items()}
 
 
+def trace_processor(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: the trace and span ids of the current span (a hop, see services/kit/tracing.py)."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event_dict["trace_id"] = f"{context.trace_id:032x}"
+        event_dict["span_id"] = f"{context.span_id:016x}"
+    return event_dict
+
+
 def _render_json(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> str:
     return orjson.dumps(event_dict, default=str).decode()
 
@@ -53,6 +64,7 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
     """Route structlog and the standard library (uvicorn, aiokafka) through one masked renderer."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        trace_processor,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

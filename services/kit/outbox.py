@@ -20,10 +20,12 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge
 
 from schemas.envelope import CONTENT_TYPE, Envelope, encode
 from services.kit.db import Connection, Pool
+from services.kit.tracing import hop, link_to, recording
 
 log = structlog.get_logger(__name__)
 
@@ -35,20 +37,13 @@ _BACKLOG_EVERY = 1.0  # seconds between two measurements of the backlog gauge by
 
 
 def event_headers(envelope: Envelope) -> list[tuple[str, str]]:
-    """Kafka headers of an event: CloudEvents routing attributes and trace context, never personal data."""
-    return _headers(str(envelope.id), envelope.type, envelope.specversion, envelope.correlationid, envelope.traceparent)
+    """Kafka headers of an event, never personal data: the CloudEvents structured-mode content type (no `ce_*`
+    header: the Kafka binding keeps those for binary mode), the correlation id and the W3C trace context."""
+    return _headers(envelope.correlationid, envelope.traceparent)
 
 
-def _headers(
-    event_id: str, event_type: str, specversion: str, correlation_id: str, traceparent: str | None
-) -> list[tuple[str, str]]:
-    headers = [
-        ("content-type", CONTENT_TYPE),
-        ("ce_id", event_id),
-        ("ce_type", event_type),
-        ("ce_specversion", specversion),
-        ("correlation_id", correlation_id),
-    ]
+def _headers(correlation_id: str, traceparent: str | None) -> list[tuple[str, str]]:
+    headers = [("content-type", CONTENT_TYPE), ("correlation_id", correlation_id)]
     if traceparent:
         headers.append(("traceparent", traceparent))
     return headers
@@ -76,7 +71,7 @@ def outbox_values_of_bytes(
 ) -> tuple[object, ...]:
     """`outbox_values` of an event already encoded (`schemas.envelope.encode_fresh`): the same row, given the
     envelope attributes its headers carry."""
-    headers = _headers(str(event_id), event_type, "1.0", correlation_id, traceparent)
+    headers = _headers(correlation_id, traceparent)
     return event_id, topic, key.encode(), value, [list(h) for h in headers]
 
 
@@ -213,12 +208,25 @@ class OutboxRelay:
         )
         if not rows:
             return 0
+        if not recording():
+            await self._publish(producer, rows)
+            return len(rows)
+        # One producer span per batch, linked to the span each event was written in: the outbox is where the
+        # request's trace and the relay's meet (the consumer's span continues the event's own trace).
+        links = [link for link in (link_to(_traceparent_of(row)) for row in rows[:128]) if link is not None]
+        attributes = {"messaging.system": "kafka", "messaging.operation.type": "send"}
+        with hop(None, "outbox publish", kind=SpanKind.PRODUCER, attributes=attributes, links=links):
+            await self._publish(producer, rows)
+        return len(rows)
+
+    async def _publish(self, producer: AIOKafkaProducer, rows: Sequence[asyncpg.Record]) -> None:
         futures = [
             await producer.send(
                 row["topic"],
                 value=row["value"],
                 key=row["key"],
-                headers=[(name, value.encode()) for name, value in row["headers"]],
+                # Rows written before events followed the CloudEvents Kafka binding carry ce_* headers: dropped.
+                headers=[(name, value.encode()) for name, value in row["headers"] if not name.startswith("ce_")],
             )
             for row in rows
         ]
@@ -231,4 +239,7 @@ class OutboxRelay:
         self.state.last_error = None
         LAST_PUBLISH.set(now.timestamp())
         log.debug("outbox.relay.published", count=len(rows))
-        return len(rows)
+
+
+def _traceparent_of(row: asyncpg.Record) -> str | None:
+    return next((value for name, value in row["headers"] if name == "traceparent"), None)

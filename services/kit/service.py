@@ -23,7 +23,8 @@ A service is three small pieces:
 
 What the host does, in this order (`service_app`'s lifespan):
 
-start   1. `configure_logging(name, settings.log_level, settings.log_json)`
+start   1. `configure_logging(name, settings.log_level, settings.log_json)`, then `configure_telemetry(name, settings)`
+           (OpenTelemetry: off unless an exporter is configured)
         2. migrate the service's schema (`migrations`, if given)
         3. `bootstrap(host)`; its state becomes the app's (`app_state(app, State)`, `state_dependency(State)`)
         4. start the registered work, in registration order, each as a task restarted with backoff when it fails
@@ -64,6 +65,7 @@ from services.kit.db import Pool, close_pool, create_pool, migrate
 from services.kit.http import install_common
 from services.kit.kafka import ensure_topics, make_producer
 from services.kit.logging import configure_logging
+from services.kit.telemetry import configure_telemetry
 from services.kit.outbox import OutboxRelay, outbox_readiness
 from services.kit.settings import ServiceSettings
 from services.kit.tasks import after, stop_all, supervise
@@ -229,6 +231,7 @@ def service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(name, settings.log_level, settings.log_json)
+        configure_telemetry(name, settings)
         if migrations is not None:
             await migrate(settings.database_url, getattr(settings, "db_schema"), migrations)  # noqa: B009
         host = Host(name, settings)

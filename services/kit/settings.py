@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_CITIZEN_REF_KEY = "dev-citizen-ref-key-not-for-production"
@@ -12,7 +12,51 @@ DEV_CITIZEN_REF_KEY = "dev-citizen-ref-key-not-for-production"
 DEFAULT_DATABASE_URL = "postgresql://minaintyg:minaintyg@127.0.0.1:5432/minaintyg?sslmode=disable"
 
 
-class ServiceSettings(BaseSettings):
+class TelemetrySettings(BaseSettings):
+    """The standard OpenTelemetry environment variables this system honours (each service reads them through its
+    settings class, STYLE rule 2)."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    otel_sdk_disabled: bool = Field(False, validation_alias="OTEL_SDK_DISABLED")
+    otel_service_name: str | None = Field(None, validation_alias="OTEL_SERVICE_NAME")
+    otel_traces_exporter: Literal["otlp", "console", "none"] | None = Field(
+        None,
+        validation_alias="OTEL_TRACES_EXPORTER",
+        description="otlp, console or none; unset: otlp when an OTLP endpoint is set, else none (off)",
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT", description="The collector's base URL (/v1/traces added)"
+    )
+    otel_exporter_otlp_traces_endpoint: str | None = Field(
+        None, validation_alias="OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", description="The traces URL, used as it is"
+    )
+    otel_traces_sampler_arg: float = Field(
+        1.0, ge=0.0, le=1.0, validation_alias=AliasChoices("OTEL_TRACES_SAMPLER_ARG"), description="root sample ratio"
+    )
+    otel_traces_file: str | None = Field(
+        None,
+        validation_alias="MINAINTYG_OTEL_TRACES_FILE",
+        description="With the console exporter: append the spans (JSON) to this file instead of standard output",
+    )
+
+    def exporter_name(self) -> Literal["otlp", "console", "none"]:
+        """The exporter in effect."""
+        if self.otel_sdk_disabled:
+            return "none"
+        if self.otel_traces_exporter is not None:
+            return self.otel_traces_exporter
+        return "otlp" if self.otel_exporter_otlp_endpoint or self.otel_exporter_otlp_traces_endpoint else "none"
+
+    def otlp_traces_endpoint(self) -> str:
+        """The URL spans are posted to (the OTLP default, a local collector, when none is set)."""
+        if self.otel_exporter_otlp_traces_endpoint:
+            return self.otel_exporter_otlp_traces_endpoint
+        base = self.otel_exporter_otlp_endpoint or "http://localhost:4318"
+        return base.rstrip("/") + "/v1/traces"
+
+
+class ServiceSettings(TelemetrySettings):
     """What every service reads: where Kafka and PostgreSQL are, and the system-wide keys."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)

@@ -2,25 +2,58 @@
 
 Each hop — an HTTP request, the handling of one consumed event — is a span of the caller's trace: same trace id,
 a new span id. The events a hop emits carry that span as their `traceparent`, so a certificate can be followed
-from the national platform's request to the portal and dispatch. The trace id is bound into every log line.
-No span is exported: there is no collector in this stack; adding the OpenTelemetry SDK with an exporter would
-record the same spans without changing this module's callers.
+from the national platform's request to the portal, dispatch and statistics. Log lines carry the current span's
+trace and span ids (services/kit/logging.py).
+
+Two modes. Without telemetry (the default locally) a hop is a non-recording span made here in a microsecond, only to
+carry the context. With telemetry configured (services/kit/telemetry.py) a hop is a recorded span of the SDK's
+tracer, exported with the rest.
 """
 
 from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
-import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags, Tracer, TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util.types import AttributeValue
 
 _PROPAGATOR = TraceContextTextMapPropagator()
+# The SDK's tracer while telemetry records (None: hops are non-recording spans made here).
+_recorder: dict[str, Tracer | TracerProvider] = {}
+
+
+def start_recording(provider: TracerProvider) -> None:
+    """Make hops recorded spans of `provider` (called by services.kit.telemetry)."""
+    _recorder["provider"] = provider
+    _recorder["tracer"] = provider.get_tracer("minaintyg.kit")
+
+
+def stop_recording() -> None:
+    """Back to non-recording hops."""
+    _recorder.clear()
+
+
+def recording_provider() -> TracerProvider | None:
+    """The provider hops are recorded with, if telemetry records."""
+    provider = _recorder.get("provider")
+    return provider if isinstance(provider, TracerProvider) else None
+
+
+def recording() -> bool:
+    """Whether hops are recorded spans."""
+    return "tracer" in _recorder
+
+
+def _tracer() -> Tracer | None:
+    tracer = _recorder.get("tracer")
+    return tracer if isinstance(tracer, Tracer) else None
 
 
 # The W3C header as OpenTelemetry's propagator reads it; parsed here directly because every consumed event goes
@@ -57,19 +90,97 @@ def trace_id(traceparent: str | None) -> str | None:
     return parent[0] if parent else None
 
 
+def _parent_context(traceparent: str | None) -> Context:
+    """A context whose current span is the remote parent `traceparent` names, or an empty one (a new trace)."""
+    match = _TRACEPARENT.match(traceparent) if traceparent else None
+    if match is None or _parent(traceparent) is None:
+        return Context()
+    _version, trace_hex, span_hex, flags, _rest = match.groups()
+    remote = SpanContext(int(trace_hex, 16), int(span_hex, 16), True, TraceFlags(int(flags, 16)))
+    return trace.set_span_in_context(NonRecordingSpan(remote), Context())
+
+
+def link_to(traceparent: str | None) -> Link | None:
+    """A span link to the span `traceparent` names, if it is well-formed."""
+    span = trace.get_current_span(_parent_context(traceparent))
+    context = span.get_span_context()
+    return Link(context) if context.is_valid else None
+
+
+def format_traceparent(context: SpanContext) -> str:
+    """The W3C header of a span context."""
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+
+
+Attributes = Mapping[str, AttributeValue]
+
+
+def start_hop(
+    traceparent: str | None,
+    name: str,
+    *,
+    kind: SpanKind = SpanKind.INTERNAL,
+    attributes: Attributes | None = None,
+) -> tuple[Span | None, str]:
+    """Begin a hop under `traceparent` without making it current (for many events handled together): the recorded
+    span (end it with `end_hop`) or None when telemetry is off, and the hop's own `traceparent`."""
+    tracer = _tracer()
+    if tracer is None:
+        return None, child_traceparent(traceparent)
+    span = tracer.start_span(name, context=_parent_context(traceparent), kind=kind, attributes=attributes)
+    return span, format_traceparent(span.get_span_context())
+
+
+def continue_trace(traceparent: str | None, name: str) -> str:
+    """The `traceparent` for an event that continues the trace of `traceparent` from within another one (consent
+    releasing a held certificate in the consent request): recorded, a span of that trace linked to the current
+    span; otherwise just a child id (`child_traceparent`)."""
+    tracer = _tracer()
+    if tracer is None:
+        return child_traceparent(traceparent)
+    current = trace.get_current_span().get_span_context()
+    span = tracer.start_span(
+        name, context=_parent_context(traceparent), links=[Link(current)] if current.is_valid else ()
+    )
+    span.end()
+    return format_traceparent(span.get_span_context())
+
+
+def end_hop(span: Span | None, error: BaseException | None = None) -> None:
+    """End a hop begun by `start_hop`, marked as failed by `error`."""
+    if span is None:
+        return
+    if error is not None:
+        span.record_exception(error)
+        span.set_status(trace.Status(trace.StatusCode.ERROR, type(error).__name__))
+    span.end()
+
+
 @contextmanager
-def hop(traceparent: str | None) -> Iterator[str]:
-    """Run a block as a new hop under `traceparent`: it is the current span (for `current_traceparent`) and its trace
-    id is in every log line. Yields the hop's own `traceparent`, for the events it emits."""
+def hop(
+    traceparent: str | None,
+    name: str = "hop",
+    *,
+    kind: SpanKind = SpanKind.INTERNAL,
+    attributes: Attributes | None = None,
+    links: Sequence[Link] = (),
+) -> Iterator[str]:
+    """Run a block as a new hop under `traceparent`: it is the current span (for `current_traceparent` and the log
+    lines' trace and span ids). Yields the hop's own `traceparent`, for the events it emits."""
+    tracer = _tracer()
+    if tracer is not None:
+        with tracer.start_as_current_span(
+            name, context=_parent_context(traceparent), kind=kind, attributes=attributes, links=links
+        ) as span:
+            yield format_traceparent(span.get_span_context())
+        return
     mine = child_traceparent(traceparent)
     _version, trace_hex, span_hex, flags = mine.split("-")
-    span = NonRecordingSpan(SpanContext(int(trace_hex, 16), int(span_hex, 16), False, TraceFlags(int(flags, 16))))
-    token = otel_context.attach(trace.set_span_in_context(span))
-    structlog.contextvars.bind_contextvars(trace_id=trace_hex)
+    quiet = NonRecordingSpan(SpanContext(int(trace_hex, 16), int(span_hex, 16), False, TraceFlags(int(flags, 16))))
+    token = otel_context.attach(trace.set_span_in_context(quiet))
     try:
         yield mine
     finally:
-        structlog.contextvars.unbind_contextvars("trace_id")
         otel_context.detach(token)
 
 

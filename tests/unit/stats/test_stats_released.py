@@ -52,7 +52,9 @@ def test_other_events_and_invalid_ones_decode_as_usual() -> None:
 @pytest.mark.parametrize(
     ("change", "named"),
     [
-        (lambda d: d.update(unexpected="x"), "unexpected"),
+        # A CloudEvents extension is welcome (see test_envelope_extensions.py), a malformed one is not.
+        (lambda d: d.update(Unexpected_Name="x"), "extension attribute"),
+        (lambda d: d.update(unexpected={"nested": 1}), "extension attribute unexpected"),
         (lambda d: d["data"]["certificate"]["patient"].update(personnummer="1"), "personnummer"),
         (lambda d: d["data"]["certificate"].update(signed_at="2026-01-01T10:00:00"), "signed_at"),
         (lambda d: d["data"]["certificate"]["content"]["sick_leave_periods"][0].update(degree=30), "degree"),

@@ -1,0 +1,160 @@
+"""OpenTelemetry set-up: an SDK tracer provider that records the kit's spans, and where they are exported.
+
+Off unless configured (`OTEL_TRACES_EXPORTER`, or an OTLP endpoint): then no SDK is installed and the kit's hops
+stay cheap non-recording spans that only carry the trace context (services/kit/tracing.py). On, every HTTP
+request (the OpenTelemetry ASGI middleware, in services/kit/http.py), every consumed event and published outbox
+batch (services/kit/consumer.py, outbox.py) and every database call (the asyncpg instrumentation) is a recorded span,
+exported with OTLP over HTTP to a collector, or written to the console or a file in development. HTTP requests are
+FastAPI's own server spans (FastAPI records them once a global tracer provider is set; the contrib ASGI/FastAPI
+instrumentation is what FastAPI calls its legacy path).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import IO
+
+import structlog
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+    SpanExporter,
+)
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
+from opentelemetry.trace import Link, SpanKind
+from opentelemetry.util.types import Attributes
+
+from services.kit import tracing
+from services.kit.settings import TelemetrySettings
+
+log = structlog.get_logger(__name__)
+
+
+class _NoOrphanClientSpans(Sampler):
+    """Root spans as the ratio says, except a database call outside any trace (the relay's and consumers' polling
+    between events): thousands of one-span traces an hour that say nothing."""
+
+    def __init__(self, ratio: float) -> None:
+        self._root = TraceIdRatioBased(ratio)
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: trace.TraceState | None = None,
+    ) -> SamplingResult:
+        if kind is SpanKind.CLIENT:
+            return ALWAYS_OFF.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+        return self._root.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+    def get_description(self) -> str:
+        return f"NoOrphanClientSpans{{{self._root.get_description()}}}"
+
+
+class _Switch(SpanProcessor):
+    """The one processor of the process's one provider, forwarding to the exporter configured now: the API sets a
+    global provider once per process, and tests configure and shut telemetry down again and again."""
+
+    def __init__(self) -> None:
+        self.target: SpanProcessor | None = None
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        target = self.target
+        if target is not None:
+            target.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        target = self.target
+        if target is not None:
+            target.on_end(span)
+
+    def shutdown(self) -> None:
+        target, self.target = self.target, None
+        if target is not None:
+            target.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        target = self.target
+        return target.force_flush(timeout_millis) if target is not None else True
+
+
+_state: dict[str, object] = {}
+
+
+def configure_telemetry(
+    service_name: str, settings: TelemetrySettings, *, exporter: SpanExporter | None = None
+) -> TracerProvider | None:
+    """Record and export spans as `settings` say (nothing when off); `exporter` replaces the configured one (tests).
+
+    A second call while recording (several services in one test process) keeps what the first configured."""
+    if recording_now():
+        provider = _state["provider"]
+        assert isinstance(provider, TracerProvider)
+        return provider
+    chosen = settings.exporter_name()
+    if exporter is None and chosen == "none":
+        return None
+    processor: SpanProcessor
+    if exporter is not None:
+        processor = SimpleSpanProcessor(exporter)
+    elif chosen == "console":
+        out: IO[str] = sys.stdout
+        if settings.otel_traces_file:
+            out = open(settings.otel_traces_file, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+            _state["file"] = out
+        processor = BatchSpanProcessor(ConsoleSpanExporter(out=out))
+    else:
+        # Imported only when used: the exporter pulls in protobuf and requests.
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        processor = BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otlp_traces_endpoint()))
+    provider = _state.get("provider")
+    switch = _state.get("switch")
+    if not isinstance(provider, TracerProvider) or not isinstance(switch, _Switch):
+        resource = Resource.create({SERVICE_NAME: settings.otel_service_name or service_name})
+        sampler = ParentBased(root=_NoOrphanClientSpans(settings.otel_traces_sampler_arg))
+        provider = TracerProvider(resource=resource, sampler=sampler)
+        switch = _Switch()
+        provider.add_span_processor(switch)
+        trace.set_tracer_provider(provider)  # FastAPI's server spans use the global provider
+        _state["provider"], _state["switch"] = provider, switch
+    switch.target = processor
+    AsyncPGInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
+    tracing.start_recording(provider)
+    log.info("telemetry.configured", exporter="test" if exporter else chosen, service=service_name)
+    return provider
+
+
+def recording_now() -> bool:
+    """Whether telemetry is configured and recording in this process."""
+    return tracing.recording()
+
+
+def shutdown_telemetry() -> None:
+    """Export what is buffered and go back to non-recording hops (at exit, and between tests)."""
+    switch = _state.get("switch")
+    if not tracing.recording() or not isinstance(switch, _Switch):
+        return
+    tracing.stop_recording()
+    AsyncPGInstrumentor().uninstrument()  # type: ignore[no-untyped-call]
+    switch.shutdown()
+    out = _state.pop("file", None)
+    if out is not None and hasattr(out, "close"):
+        out.close()
