@@ -26,7 +26,8 @@ from services.consent.settings import ConsentSettings
 from services.intake.settings import IntakeSettings
 from services.kit.citizen import citizen_ref
 from services.kit.kafka import make_producer
-from tests.integration.conftest import PLATFORM_AUTH, eventually, read_topic
+from tests.harness import eventually, read_topic
+from tests.integration.intake.conftest import PLATFORM_AUTH
 
 pytestmark = pytest.mark.integration
 TRACESTATE = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"

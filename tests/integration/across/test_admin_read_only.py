@@ -15,7 +15,7 @@ import pytest
 from services.kit.settings import ServiceSettings
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def admin(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -27,7 +27,8 @@ from services.portal.app import create_app as create_portal_app
 from services.portal.settings import PortalSettings
 from services.stats.app import create_app as create_stats_app
 from services.stats.settings import StatsSettings
-from tests.integration.conftest import PLATFORM_AUTH, eventually
+from tests.harness import eventually
+from tests.integration.intake.conftest import PLATFORM_AUTH
 
 pytestmark = pytest.mark.integration
 PLATFORM_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
