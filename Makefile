@@ -36,7 +36,7 @@ CLUSTER ?=
 run: $(if $(CLUSTER),cluster-up,infra-up) ## the whole system on this machine (Ctrl-C stops it; CLUSTER=3 on three Kafka nodes)
 	@PATH="$(CURDIR)/$(BIN):$$PATH" CLUSTER="$(CLUSTER)" bash deploy/local/run.sh
 
-# `make chaos CHAOS_SECONDS=300 CHAOS_SEED=7`: the fault phase's length (default 600 s: about 13 min in all) and seed.
+# `make chaos CHAOS_SECONDS=300 CHAOS_SEED=7`: the fault phase's length (default 540 s: about 14 min in all) and seed.
 chaos: install ## the Jepsen-style suite: the system on a private 3-node cluster and PostgreSQL under faults, then the checker
 	@$(BIN)/python -m tests.chaos.runner $(if $(CHAOS_SECONDS),--seconds $(CHAOS_SECONDS)) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
 
