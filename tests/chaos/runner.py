@@ -100,8 +100,9 @@ def free_range(size: int) -> int:
         with socket.socket() as s:
             return s.connect_ex(("127.0.0.1", port)) != 0
 
-    start = random.Random().randrange(30000, 38000, 10)
-    for base in range(start, 39000, 10):
+    # Below the ephemeral range (32768+), so no client connection takes a port between this check and the bind.
+    start = random.Random().randrange(21000, 26000, 10)
+    for base in [*range(start, 27000, 10), *range(21000, start, 10)]:
         if all(free(base + i) and free(base + 1000 + i) for i in range(size)):
             return base
     raise RuntimeError("no free port range for the chaos cluster")
