@@ -84,7 +84,7 @@ class Config:
     @classmethod
     def short(cls) -> Config:
         """The variant `make test` runs: a couple of minutes, a fault of each kind."""
-        return cls(seconds=75, rate=3, citizens=30, service_fault_every=9, broker_kill_every=40,
+        return cls(seconds=60, rate=3, citizens=30, service_fault_every=9, broker_kill_every=40,
                    broker_pause_every=1000, pg_restart_every=45, fk_fault_every=60, quiesce_timeout=150)  # fmt: skip
 
 
@@ -102,7 +102,8 @@ def free_range(size: int) -> int:
 
     # Below the ephemeral range (32768+), so no client connection takes a port between this check and the bind.
     start = random.Random().randrange(21000, 26000, 10)
-    for base in [*range(start, 27000, 10), *range(21000, start, 10)]:
+    candidates: list[int] = [*range(start, 27000, 10), *range(21000, start, 10)]
+    for base in candidates:
         if all(free(base + i) and free(base + 1000 + i) for i in range(size)):
             return base
     raise RuntimeError("no free port range for the chaos cluster")
@@ -578,8 +579,9 @@ class Nemesis:
                     await self.broker_pause()
                     next_pause = time.monotonic() + c.broker_pause_every
                 elif now >= next_kill:
+                    # From the kill, not from the node's return: on a busy machine a restarted node takes a minute.
+                    next_kill = now + c.broker_kill_every * self.rng.uniform(0.7, 1.1)
                     await self.broker_kill()
-                    next_kill = time.monotonic() + c.broker_kill_every * self.rng.uniform(0.7, 1.1)
             except Exception as exc:
                 say(f"broker fault failed: {exc!r}")
             await asyncio.sleep(1)
@@ -707,8 +709,12 @@ async def run(config: Config) -> tuple[Counts, str]:
         return counts, line
     finally:
         for proc in system.procs.values():
-            proc.stop()
-        await asyncio.to_thread(cluster.stop)
+            proc.signal(signal.SIGCONT)
+            proc.signal(signal.SIGTERM)
+        await asyncio.gather(*(asyncio.to_thread(proc.stop) for proc in system.procs.values()))
+        for node in cluster.nodes:
+            node.resume()  # a paused node cannot act on SIGTERM
+        await asyncio.gather(*(asyncio.to_thread(node.stop) for node in cluster.nodes))
         with contextlib.suppress(subprocess.SubprocessError):
             await asyncio.to_thread(postgres.stop)
         if config.keep_logs or not counts.ok or not line:

@@ -1,5 +1,5 @@
 """The short chaos run `make test` includes: the whole system on a private three-node cluster and a private
-PostgreSQL, a minute and a quarter of workload under a fault of every kind, then the checker: nothing acknowledged
+PostgreSQL, a minute of workload under a fault of every kind, then the checker: nothing acknowledged
 lost, duplicated or leaked (`make chaos` is the long run)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from tests.chaos.runner import Config, run
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.chaos]
 
 
-@pytest.mark.timeout(480)
+@pytest.mark.timeout(900)  # ~4 min on a quiet 2-core machine; start-up alone took 4 min at load 50
 async def test_a_short_chaos_run_loses_duplicates_and_leaks_nothing() -> None:
     config = Config.short()
     config.seed = int(os.environ.get("CHAOS_SEED", "18"))
