@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install lock tools infra-up infra-down cluster-up cluster-down run test test-unit test-integration lint format schemas bench clean
+.PHONY: help install lock tools infra-up infra-down cluster-up cluster-down run chaos test test-unit test-integration lint format schemas bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -39,6 +39,10 @@ CLUSTER ?=
 run: $(if $(CLUSTER),cluster-up,infra-up) ## the whole system on this machine (Ctrl-C stops it; CLUSTER=3 on three Kafka nodes)
 	@PATH="$(CURDIR)/$(BIN):$$PATH" CLUSTER="$(CLUSTER)" bash deploy/local/run.sh
 
+# `make chaos CHAOS_SECONDS=300 CHAOS_SEED=7`: the fault phase's length (default 540 s: about 14 min in all) and seed.
+chaos: install ## the Jepsen-style suite: the system on a private 3-node cluster and PostgreSQL under faults, then the checker
+	@$(BIN)/python -m tests.chaos.runner $(if $(CHAOS_SECONDS),--seconds $(CHAOS_SECONDS)) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
+
 lint: install ## ruff and mypy (strict)
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
@@ -66,6 +70,7 @@ bench: infra-up ## benchmarks, with the machine they ran on
 	@$(BIN)/python -m bench.dispatch_bench
 	@$(BIN)/python -m bench.portal_bench
 	@$(BIN)/python -m bench.stats_bench $(STATS_BENCH_ARGS)
+	@$(BIN)/python -m bench.e2e_bench $(E2E_BENCH_ARGS)
 
 clean: ## remove the venv and caches (Kafka's data too)
 	@$(BIN)/minaintyg-infra down 2>/dev/null || true

@@ -23,7 +23,7 @@ from prometheus_client import Counter, Gauge
 from schemas.envelope import Envelope, InvalidEvent, decode
 from schemas.topics import TopicSpec, dead_letter
 from services.kit.db import Connection, Pool
-from services.kit.kafka import make_producer
+from services.kit.kafka import make_producer, stop_producer
 from services.kit.logging import mask_personnummer
 from services.kit.memory import collector_paused
 from services.kit.settings import ServiceSettings
@@ -150,7 +150,7 @@ class IdempotentConsumer:
                 # a consumer never stopped would stay a member of the group (heartbeating) while the loop lives.
                 await consumer.stop()
         finally:
-            await dlq_producer.stop()
+            await stop_producer(dlq_producer)
 
     async def _consume(self, consumer: AIOKafkaConsumer, dlq: AIOKafkaProducer) -> None:
         committing: asyncio.Task[None] | None = None

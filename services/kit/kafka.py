@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import random
 import time
@@ -11,7 +12,7 @@ from collections.abc import Iterable
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from aiokafka.partitioner import murmur2
 
 from schemas.topics import TopicSpec
@@ -47,6 +48,47 @@ def make_producer(settings: ServiceSettings, client_id: str) -> AIOKafkaProducer
         request_timeout_ms=15000,
         retry_backoff_ms=200,
     )
+
+
+async def stop_producer(producer: AIOKafkaProducer, *, flush_seconds: float = 10.0) -> None:
+    """Stop a producer within `flush_seconds`. aiokafka's stop() waits for every pending batch (aiokafka #1101): while
+    the brokers are away or paused it never returns, and a service shutting down or a relay replacing its producer
+    hangs with it. Past the bound the sender is cancelled (its pending sends fail; an outbox keeps their rows) and the
+    connections are closed, within as long again."""
+    stopping = asyncio.ensure_future(producer.stop())
+    done, _ = await asyncio.wait([stopping], timeout=flush_seconds)
+    if done:
+        stopping.result()
+        return
+    stopping.cancel()
+    await asyncio.wait([stopping])
+    log.warning("kafka.producer.stop.abandoned", flush_seconds=flush_seconds)
+    with contextlib.suppress(TimeoutError):  # closing connections to a paused broker can wait as long again
+        async with asyncio.timeout(flush_seconds):
+            sender = producer._sender
+            if sender is not None:
+                await sender.close()
+            await producer.client.close()
+
+
+async def start_producer(producer: AIOKafkaProducer, *, within: float = 30.0) -> None:
+    """start() with a bound: against a paused broker (connections accepted, never answered) it waits without end."""
+    try:
+        async with asyncio.timeout(within):
+            await producer.start()
+    except TimeoutError as exc:
+        raise KafkaTimeoutError(f"producer not started within {within:.0f} s") from exc
+
+
+async def acknowledged(futures: Iterable[asyncio.Future[object]], *, within: float) -> None:
+    """Wait for the brokers to acknowledge sends, at most `within` seconds. An idempotent aiokafka producer retries
+    an unacknowledged batch without end (aiokafka #1101; and it may stay stuck after an out-of-order sequence error,
+    #1017): past the bound this raises KafkaTimeoutError, so the caller replaces the producer instead of waiting on."""
+    try:
+        async with asyncio.timeout(within):
+            await asyncio.gather(*futures)
+    except TimeoutError as exc:
+        raise KafkaTimeoutError(f"sends not acknowledged within {within:.0f} s") from exc
 
 
 async def ensure_topics(

@@ -25,6 +25,7 @@ from prometheus_client import Counter, Gauge
 
 from schemas.envelope import CONTENT_TYPE, Envelope, encode
 from services.kit.db import Connection, Pool
+from services.kit.kafka import acknowledged, start_producer, stop_producer
 from services.kit.tracing import hop, link_to, recording
 
 log = structlog.get_logger(__name__)
@@ -136,8 +137,10 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval: float = 0.5,
         max_backoff: float = 5.0,
+        publish_timeout: float = 30.0,
     ) -> None:
         self._pool = pool
+        self._publish_timeout = publish_timeout  # a batch not acknowledged by then: a new producer tries again
         self._producer_factory = producer_factory
         self._lock_key = zlib.crc32(lock_name.encode())
         self._batch_size = batch_size
@@ -178,11 +181,11 @@ class OutboxRelay:
             self.state.leader = True
             producer = self._producer_factory()
             try:
-                await producer.start()
+                await start_producer(producer, within=self._publish_timeout)
                 await self._publish_loop(producer)
             finally:
                 self.state.leader = False
-                await producer.stop()
+                await stop_producer(producer)
                 await lock_conn.execute("SELECT pg_advisory_unlock($1)", self._lock_key)
 
     async def _publish_loop(self, producer: AIOKafkaProducer) -> None:
@@ -230,7 +233,7 @@ class OutboxRelay:
             )
             for row in rows
         ]
-        await asyncio.gather(*futures)
+        await acknowledged(futures, within=self._publish_timeout)
         await self._pool.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
         for row in rows:
             PUBLISHED.labels(row["topic"]).inc()
