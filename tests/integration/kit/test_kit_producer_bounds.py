@@ -20,7 +20,7 @@ from services.kit.db import KIT_MIGRATIONS, close_pool, create_pool, migrate
 from services.kit.kafka import acknowledged, ensure_topics, make_producer, stop_producer
 from services.kit.outbox import OutboxRelay
 from services.kit.settings import ServiceSettings
-from tests.integration.conftest import eventually, free_port, read_topic
+from tests.harness import eventually, free_port, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
