@@ -34,7 +34,7 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from bench.common import machine, percentile, wait_ready
+from bench.common import machine, percentile
 from bench.loadclient import connect, post_request
 from deploy.local.infra import KafkaCluster, KafkaNode
 from deploy.simulators.platform.generator import CARE_UNITS, CertificateFactory
@@ -43,6 +43,7 @@ from services.intake import repo as intake_repo
 from services.kit.citizen import citizen_ref
 from services.kit.kafka import ensure_topics
 from services.kit.settings import DEV_CITIZEN_REF_KEY, ServiceSettings
+from tests.harness import wait_ready
 
 BIN = Path(sys.executable).parent
 AUTH = {"Authorization": "Bearer dev-platform-secret", "Content-Type": "application/json"}
