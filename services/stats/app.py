@@ -7,13 +7,13 @@ import functools
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import structlog
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
@@ -21,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from schemas.certificate import COUNTY_NAMES, County
+from schemas.certificate import County
 from schemas.topics import CONSENT_RELEASED, STATS_SICKLEAVE, dead_letter
 from services.kit.consumer import IdempotentConsumer
 from services.kit.db import close_pool, create_pool, migrate
@@ -32,21 +32,22 @@ from services.kit.outbox import OutboxRelay, outbox_readiness
 from services.kit.problems import Problem, error_response, problem_from_pydantic, problems_response
 from services.kit.tasks import after, stop_all, supervise
 from services.stats import repo
-from services.stats.feed import FeedPublisher
+from services.stats.access import Access, RateLimited, Unauthorized
+from services.stats.feed import FeedPublisher, policy_of
 from services.stats.handlers import Ingest, on_batch, on_event
+from services.stats.publication import published
 from services.stats.rebuild import CONSUMER_NAME
 from services.stats.released import decode_released
 from services.stats.repo import MIGRATIONS
 from services.stats.reports import (
-    MAX_MONTHS,
     REPORTS,
     SEXES,
-    Period,
+    InvalidPeriod,
     ReportInfo,
     ReportView,
-    compute,
     default_period,
     load_population,
+    parse_period,
     to_csv,
 )
 from services.stats.settings import StatsSettings
@@ -57,7 +58,10 @@ HERE = Path(__file__).parent
 REPORT_SECONDS = Histogram(
     "stats_report_seconds", "Time to compute a report", ["report"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
 )
-Month = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="Month, YYYY-MM")]
+PeriodParam = Annotated[
+    str | None,
+    Query(pattern=r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$", description="YYYY-MM, YYYY-Qn or YYYY (default: this year)"),
+]
 ReportName = Annotated[
     str,
     PathParam(description="A report name from GET /v1/reports", json_schema_extra={"enum": list(REPORTS)}),
@@ -70,56 +74,6 @@ CSP = (
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class InvalidPeriod(ValueError):
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(message)
-        self.path = path
-
-
-def parse_period(first: str | None, last: str | None, today: date) -> Period:
-    """The period of the from/to parameters (YYYY-MM), defaulting to the twelve months up to this one."""
-    default = default_period(today)
-    first_month = _month(first) if first else None
-    last_month = _month(last) if last else default.last_month
-    if first_month is None:
-        first_month = last_month - 11
-    if first_month > last_month:
-        raise InvalidPeriod("from", "must not be after 'to'")
-    if last_month - first_month + 1 > MAX_MONTHS:
-        raise InvalidPeriod("to", f"the period may cover at most {MAX_MONTHS} months")
-    return Period(first_month, last_month)
-
-
-def _month(text: str) -> int:
-    return int(text[:4]) * 12 + int(text[5:7]) - 1
-
-
-class ReportCache:
-    """Computed reports, until this process's ingest commits anything or `max_age` seconds pass (the age bound
-    covers replicas whose ingest is idle while another replica's consumes)."""
-
-    def __init__(self, max_age: float) -> None:
-        self.version = 0
-        self._max_age = max_age
-        self._entries: dict[tuple[str, int, int, str | None], tuple[int, float, ReportView]] = {}
-
-    def changed(self) -> None:
-        self.version += 1
-        self._entries.clear()
-
-    def get(self, key: tuple[str, int, int, str | None]) -> ReportView | None:
-        entry = self._entries.get(key)
-        if entry is None or entry[0] != self.version or time.monotonic() - entry[1] > self._max_age:
-            return None
-        return entry[2]
-
-    def put(self, key: tuple[str, int, int, str | None], version: int, report: ReportView) -> None:
-        if version == self.version and self._max_age > 0:
-            if len(self._entries) > 1000:
-                self._entries.clear()
-            self._entries[key] = (version, time.monotonic(), report)
 
 
 class UnknownReport(LookupError):
@@ -154,7 +108,8 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
     settings = settings or StatsSettings()
     population = load_population()
     templates = Jinja2Templates(directory=str(HERE / "templates"))
-    cache = ReportCache(settings.report_cache_seconds)
+    access = Access(settings)
+    ingest = Ingest(pseudonym_key=settings.pseudonym_key.get_secret_value())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -164,13 +119,7 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
         relay = OutboxRelay(
             pool, lambda: make_producer(settings, client_id="stats-relay"), lock_name=f"{settings.db_schema}.outbox"
         )
-        publisher = FeedPublisher(pool, settings, population, clock, relay.notify)
-
-        def committed() -> None:
-            publisher.mark_changed()
-            cache.changed()
-
-        ingest = Ingest(pseudonym_key=settings.pseudonym_key.get_secret_value())
+        publisher = FeedPublisher(pool, settings, population, ingest.record_secret, clock, relay.notify)
         # Several consumers of the one group: while one waits for PostgreSQL, another decodes and merges its batch
         # (the ingest's wall time was half Python, half SQL, one after the other). A person's events are all in
         # one partition, so consumers never touch the same facts or cases; the aggregates, which all batches
@@ -184,7 +133,6 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
                 handler=functools.partial(on_event, ingest),
                 batch_handler=functools.partial(on_batch, ingest),
                 max_records=settings.max_records,
-                on_commit=committed,
                 one_transaction_per_fetch=True,
                 decoder=decode_released,
             )
@@ -249,24 +197,38 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
     async def unknown_report(_request: Request, exc: UnknownReport) -> JSONResponse:
         return error_response(404, f"no report named {exc.name!r}; the reports are: {', '.join(REPORTS)}")
 
-    async def report_of(name: str, first: str | None, last: str | None, county: County | None) -> ReportView:
+    @app.exception_handler(Unauthorized)
+    async def unauthorized(_request: Request, _exc: Unauthorized) -> JSONResponse:
+        response = error_response(401, "an analyst credential is required (Authorization: Bearer …)")
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @app.exception_handler(RateLimited)
+    async def rate_limited(_request: Request, exc: RateLimited) -> JSONResponse:
+        response = error_response(429, "too many queries for this credential")
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
+    def analyst_of(request: Request) -> str:
+        return access.analyst(request.headers.get("authorization"))
+
+    Analyst = Annotated[str, Depends(analyst_of)]
+
+    async def report_json(name: str, period_text: str | None, county: County | None) -> str:
+        """The published table (publication.py: stored, protected, whole periods, county only where allowed)."""
         spec = REPORTS.get(name)
         if spec is None:
             raise UnknownReport(name)
         now = clock()
-        period = parse_period(first, last, now.date())
-        key = (name, period.first_month, period.last_month, county.value if county else None)
-        if (cached := cache.get(key)) is not None:
-            return cached
-        version = cache.version
+        period = parse_period(period_text) if period_text else default_period(now.date())
         started = time.perf_counter()
-        report = await compute(app.state.pool, spec, period, county.value if county else None, now, population)
+        body = await published(app.state.pool, spec, period, county.value if county else None, now, population,
+                               ingest.record_secret, policy_of(settings))  # fmt: skip
         REPORT_SECONDS.labels(name).observe(time.perf_counter() - started)
-        cache.put(key, version, report)
-        return report
+        return body
 
     @app.get("/v1/reports", response_model=list[ReportInfo], summary="The reports", tags=["reports"])
-    async def list_reports() -> list[ReportInfo]:
+    async def list_reports(_analyst: Analyst) -> list[ReportInfo]:
         return [ReportInfo(name=s.name, title=s.title, description=s.description, url=f"/v1/reports/{s.name}")
                 for s in REPORTS.values()]  # fmt: skip
 
@@ -277,18 +239,42 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
         tags=["reports"],
         responses={
             200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+            401: {"description": "No analyst credential"},
             404: {"description": "No such report"},
-            422: {"description": "Invalid filter"},
+            422: {"description": "Invalid period or filter (or a county with too few cases)"},
+            429: {"description": "Too many queries for this credential (see Retry-After)"},
         },
     )
     async def get_report(
+        request: Request,
         name: ReportName,
-        first: Annotated[Month | None, Query(alias="from", description="First month (YYYY-MM)")] = None,
-        last: Annotated[Month | None, Query(alias="to", description="Last month (YYYY-MM), default this month")] = None,
+        analyst: Analyst,
+        period: PeriodParam = None,
         county: Annotated[County | None, Query(description="Only this county (län code, e.g. 01)")] = None,
         format: Annotated[Literal["json", "csv"], Query(description="json (default) or csv")] = "json",
+        # from/to are refused: ad-hoc ranges could be subtracted from each other
+        first: Annotated[str | None, Query(alias="from", include_in_schema=False)] = None,
+        last: Annotated[str | None, Query(alias="to", include_in_schema=False)] = None,
     ) -> Any:
-        report = await report_of(name, first, last, county)
+        status = 500
+        try:
+            if first is not None or last is not None:
+                raise InvalidPeriod("from" if first else "to", "ad-hoc ranges are not offered: period=YYYY-MM, "
+                                    "YYYY-Qn or YYYY")  # fmt: skip
+            body = await report_json(name, period, county)
+            status = 200
+        except (InvalidPeriod, RequestValidationError):
+            status = 422
+            raise
+        except UnknownReport:
+            status = 404
+            raise
+        finally:
+            await repo.audit(app.state.pool, analyst, request.url.path, name, period, county.value if county else None,
+                             status)  # fmt: skip
+        if format != "csv":
+            return Response(body, media_type="application/json")
+        report = ReportView.model_validate_json(body)
         if format == "csv":
             filename = f"{report.report}_{report.period_start:%Y-%m}_{report.period_end:%Y-%m}.csv"
             return Response(
@@ -300,8 +286,7 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
                     "X-Report-Computed-At": report.computed_at.isoformat(),
                 },
             )
-        # Serialised directly: the model is already validated (FastAPI would validate it again per request).
-        return Response(report.model_dump_json(), media_type="application/json")
+        return Response(body, media_type="application/json")
 
     # --- dashboard ------------------------------------------------------------------------------------
 
@@ -321,25 +306,16 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
         return templates.TemplateResponse(request, "index.html", {"reports": list(REPORTS.values())})
 
     @app.get("/rapporter/{name}", response_class=HTMLResponse, include_in_schema=False)
-    async def dashboard_report(
-        request: Request,
-        name: ReportName,
-        first: Annotated[Month | None, Query(alias="from")] = None,
-        last: Annotated[Month | None, Query(alias="to")] = None,
-        county: Annotated[County | None, Query()] = None,
-    ) -> HTMLResponse:
-        report = await report_of(name, first, last, county)
-        query = {"from": f"{report.period_start:%Y-%m}", "to": f"{report.period_end:%Y-%m}"}
-        if county:
-            query["county"] = county.value
+    async def dashboard_report(request: Request, name: ReportName, period: PeriodParam = None) -> HTMLResponse:
+        # The public dashboard: the protected national tables only (no county filter, no credential).
+        report = ReportView.model_validate_json(await report_json(name, period, None))
+        query = {"period": report.period}
         context = {
             "report": report,
             "reports": list(REPORTS.values()),
             "chart": chart_data(report),
             "suppressed": {(i, j) for i, j in report.suppressed},
             "query": query,
-            "counties": [(c.value, COUNTY_NAMES[c]) for c in County],
-            "county_name": COUNTY_NAMES[county] if county else None,
         }
         return templates.TemplateResponse(request, "report.html", context)
 

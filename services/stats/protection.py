@@ -1,0 +1,110 @@
+"""Disclosure control of every published figure: the cell key method (pure; no I/O).
+
+The method is the one SCB moved its frequency tables to in 2025 and that ABS TableBuilder uses for self-service
+tables (see README, "Disclosure control"):
+
+- every record (a sick-leave case; a certificate in "certificates per type") has a **record key**, a 32-bit number
+  from a keyed hash that only statistics can compute, fixed for as long as the record is the same;
+- a cell's **cell key** is the sum of its records' keys modulo 2^32 (the aggregates keep the sum, so a cell key costs
+  nothing extra to read); the same set of records always gives the same cell key, whichever report, filter or
+  period the cell appears in, so asking again or asking another report for the same cell gives the same figure;
+- the **perturbation table** turns (true count, cell key) into the published count: counts of 1–4 always move by one
+  (never published as they are), 0 becomes 0 or 1, counts of 5 and more move by −2…+2 (40 % not at all);
+- a published figure below 5 is shown as suppressed (`null`, `..` in CSV): true zeros and small counts look alike;
+- totals are the sums of the protected cells of their own table (a table adds up; no total is an unprotected
+  count), and a rate is computed from a protected total.
+
+No Python library implements the cell key method (the reference implementations are the R packages `cellKey` and
+`ptable` of sdcTools); the rules are short and are ours, with property tests in tests/unit/test_stats_protection.py.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+KEY_BITS = 32
+KEY_SPACE = 1 << KEY_BITS
+THRESHOLD = 5  # a published figure below this is shown as suppressed
+MAX_NOISE = 2  # |published − true| of one cell never exceeds this (public: analysts may use it)
+
+# Counts of 5 and more: the noise, by cell key, from cumulative shares of the key space (probabilities
+# 0.1, 0.2, 0.4, 0.2, 0.1: mean 0, variance 1.2).
+_LARGE_NOISE = ((0.1, -2), (0.3, -1), (0.7, 0), (0.9, 1), (1.0, 2))
+_LARGE_BOUNDS = tuple((round(share * KEY_SPACE), d) for share, d in _LARGE_NOISE)
+_HALF = KEY_SPACE // 2
+
+
+def record_key(secret: bytes, *parts: str) -> int:
+    """A record's key: the first 32 bits of HMAC-SHA256 of its identity under the statistics key."""
+    return int.from_bytes(hmac.digest(secret, "\x1f".join(parts).encode(), "sha256")[:4], "big")
+
+
+def perturb(count: int, cell_key: int) -> int:
+    """The published count of a cell with `count` records whose keys sum to `cell_key` (mod 2^32).
+
+    Every published value can come from at least two true counts, and a true count of 1–4 is never published.
+    """
+    key = cell_key % KEY_SPACE
+    if count <= 0:
+        return 0 if key < _HALF else 1
+    if count < THRESHOLD:
+        return count - 1 if key < _HALF else count + 1
+    for bound, noise in _LARGE_BOUNDS:
+        if key < bound:
+            return count + noise
+    return count + MAX_NOISE  # unreachable: the last bound is the whole key space
+
+
+def possible_counts(published: int) -> list[int]:
+    """Every true count the perturbation table can publish as `published` (what an analyst can infer)."""
+    low = max(0, published - MAX_NOISE - 1)
+    return [v for v in range(low, published + MAX_NOISE + 2) if published in _outcomes(v)]
+
+
+def _outcomes(count: int) -> set[int]:
+    if count <= 0:
+        return {0, 1}
+    if count < THRESHOLD:
+        return {count - 1, count + 1}
+    return {count + d for _, d in _LARGE_NOISE}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A table cell before protection: its true count and the sum of its records' keys (or, for a cell without
+    records, a key from its coordinates so that empty cells do not all share one noise)."""
+
+    count: int
+    key_sum: int
+
+
+def empty_key(secret: bytes, *coordinates: str) -> int:
+    """The cell key of a cell without records, from what identifies it (report dimension, value, period, filter)."""
+    return record_key(secret, "empty", *coordinates)
+
+
+@dataclass(frozen=True)
+class ProtectedTable:
+    """A table as published: inner cells protected, totals the sums of protected cells, figures below the
+    threshold None; `values` keeps the protected values of every cell, shown or not (they make the totals)."""
+
+    cells: list[list[int | None]]
+    values: list[list[int]]
+    suppressed: frozenset[tuple[int, int]]
+
+
+def protect(cells: Sequence[Sequence[Cell]], *, total_row: bool, total_column: bool) -> ProtectedTable:
+    """Perturb every inner cell, add totals as sums of the perturbed cells, and hide every figure below 5."""
+    values = [[perturb(c.count, c.key_sum) for c in row] for row in cells]
+    if total_column:
+        for row in values:
+            row.append(sum(row))
+    if total_row:
+        values.append([sum(row[j] for row in values) for j in range(len(values[0]) if values else 0)])
+    suppressed = frozenset((i, j) for i, row in enumerate(values) for j, v in enumerate(row) if v < THRESHOLD)
+    shown: list[list[int | None]] = [
+        [None if (i, j) in suppressed else v for j, v in enumerate(row)] for i, row in enumerate(values)
+    ]
+    return ProtectedTable(shown, values, suppressed)
