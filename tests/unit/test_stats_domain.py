@@ -192,10 +192,10 @@ def test_production_refuses_the_development_analyst_token_and_weak_ones() -> Non
 
     from services.stats.settings import StatsSettings
 
-    keys = {"citizen_ref_key": SecretStr("k" * 40), "pseudonym_key": SecretStr("s" * 40)}
     for weak in ("dev-analyst-secret", "short-but-random-9f3k", "a" * 40):
         with pytest.raises(ValidationError, match="STATS_ANALYST_TOKENS"):
-            StatsSettings(environment="production", analyst_tokens={"x": SecretStr(weak)}, **keys)
+            StatsSettings(environment="production", analyst_tokens={"x": SecretStr(weak)},
+                          citizen_ref_key=SecretStr("k" * 40), pseudonym_key=SecretStr("s" * 40))  # fmt: skip
     assert StatsSettings(environment="development").analyst_tokens["dev"].get_secret_value() == "dev-analyst-secret"
 
 
