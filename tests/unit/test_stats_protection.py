@@ -163,10 +163,10 @@ def test_for_random_populations_no_published_combination_gives_a_small_count_exa
     # tables, the same cell has the same figure, so asking another report or filter for it gives nothing new:
     for period in [YEAR, *QUARTERS, *MONTHS[:3]]:
         sex = views[("sex", period.key, None)]
-        county = views[("county", period.key, None)]
+        by_county = views[("county", period.key, None)]
         for county_code, name in (("01", "Stockholms län"), ("03", "Uppsala län")):
             filtered = views[("sex", period.key, county_code)]
-            row = next(r for r in county.rows if r[0] == name)
+            row = next(r for r in by_county.rows if r[0] == name)
             assert [count(filtered.rows[0][1]), count(filtered.rows[1][1])] == counts(row)
         if period.first_month == period.last_month:
             months = views[("cases-per-month", YEAR.key, None)]
