@@ -119,7 +119,7 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
         relay = OutboxRelay(
             pool, lambda: make_producer(settings, client_id="stats-relay"), lock_name=f"{settings.db_schema}.outbox"
         )
-        publisher = FeedPublisher(pool, settings, population, ingest.record_secret, clock, relay.notify)
+        publisher = FeedPublisher(pool, settings, population, clock, relay.notify)
         # Several consumers of the one group: while one waits for PostgreSQL, another decodes and merges its batch
         # (the ingest's wall time was half Python, half SQL, one after the other). A person's events are all in
         # one partition, so consumers never touch the same facts or cases; the aggregates, which all batches
@@ -223,7 +223,7 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
         period = parse_period(period_text) if period_text else default_period(now.date())
         started = time.perf_counter()
         body = await published(app.state.pool, spec, period, county.value if county else None, now, population,
-                               ingest.record_secret, policy_of(settings))  # fmt: skip
+                               policy_of(settings))  # fmt: skip
         REPORT_SECONDS.labels(name).observe(time.perf_counter() - started)
         return body
 

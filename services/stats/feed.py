@@ -77,20 +77,18 @@ class FeedPublisher:
         pool: Pool,
         settings: StatsSettings,
         population: dict[str, int],
-        secret: bytes,
         clock: Callable[[], datetime],
         notify_relay: Callable[[], None],
     ) -> None:
         self._pool = pool
         self._settings = settings
         self._population = population
-        self._secret = secret
         self._clock = clock
         self._notify_relay = notify_relay
 
     async def release_once(self) -> int:
         now = self._clock()
-        views = await release(self._pool, now, self._population, self._secret, policy_of(self._settings))
+        views = await release(self._pool, now, self._population, policy_of(self._settings))
         published = await publish(self._pool, self._settings, views, now)
         if published:
             self._notify_relay()

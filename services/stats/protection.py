@@ -8,8 +8,9 @@ tables (see README, "Disclosure control"):
 - a cell's **cell key** is the sum of its records' keys modulo 2^32 (the aggregates keep the sum, so a cell key costs
   nothing extra to read); the same set of records always gives the same cell key, whichever report, filter or
   period the cell appears in, so asking again or asking another report for the same cell gives the same figure;
-- the **perturbation table** turns (true count, cell key) into the published count: counts of 1–4 always move by one
-  (never published as they are), 0 becomes 0 or 1, counts of 5 and more move by −2…+2 (40 % not at all);
+- the **perturbation table** turns (true count, cell key) into the published count: 0 stays 0, counts of 1–4 always
+  move (1 → 0 or 2, 2 → 1 or 3, 3 → 1 or 4, 4 → 2 or 5: never published as they are), counts of 5 and more move by
+  −2…+2 (40 % not at all); every published value can come from at least two true counts;
 - a published figure below 5 is shown as suppressed (`null`, `..` in CSV): true zeros and small counts look alike;
 - totals are the sums of the protected cells of their own table (a table adds up; no total is an unprotected
   count), and a rate is computed from a protected total.
@@ -34,6 +35,7 @@ MAX_NOISE = 2  # |published − true| of one cell never exceeds this (public: an
 _LARGE_NOISE = ((0.1, -2), (0.3, -1), (0.7, 0), (0.9, 1), (1.0, 2))
 _LARGE_BOUNDS = tuple((round(share * KEY_SPACE), d) for share, d in _LARGE_NOISE)
 _HALF = KEY_SPACE // 2
+_SMALL = {1: (0, 2), 2: (1, 3), 3: (1, 4), 4: (2, 5)}  # true count → (published below half the key space, above)
 
 
 def record_key(secret: bytes, *parts: str) -> int:
@@ -48,9 +50,9 @@ def perturb(count: int, cell_key: int) -> int:
     """
     key = cell_key % KEY_SPACE
     if count <= 0:
-        return 0 if key < _HALF else 1
+        return 0  # a cell without records (its key sum is 0); shown as suppressed like the small ones
     if count < THRESHOLD:
-        return count - 1 if key < _HALF else count + 1
+        return _SMALL[count][0 if key < _HALF else 1]
     for bound, noise in _LARGE_BOUNDS:
         if key < bound:
             return count + noise
@@ -65,24 +67,18 @@ def possible_counts(published: int) -> list[int]:
 
 def _outcomes(count: int) -> set[int]:
     if count <= 0:
-        return {0, 1}
+        return {0}
     if count < THRESHOLD:
-        return {count - 1, count + 1}
+        return set(_SMALL[count])
     return {count + d for _, d in _LARGE_NOISE}
 
 
 @dataclass(frozen=True)
 class Cell:
-    """A table cell before protection: its true count and the sum of its records' keys (or, for a cell without
-    records, a key from its coordinates so that empty cells do not all share one noise)."""
+    """A table cell before protection: its true count and the sum of its records' keys."""
 
     count: int
     key_sum: int
-
-
-def empty_key(secret: bytes, *coordinates: str) -> int:
-    """The cell key of a cell without records, from what identifies it (report dimension, value, period, filter)."""
-    return record_key(secret, "empty", *coordinates)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from services.stats.reports import (
     compute,
     current_periods,
     parse_period,
+    previous_periods,
 )
 
 NATIONAL = "riket"
@@ -51,7 +52,6 @@ async def published(
     county: str | None,
     now: datetime,
     population: dict[str, int],
-    secret: bytes,
     policy: Policy,
 ) -> str:
     """The report's published table as JSON (stored; computed and stored the first time it is asked for)."""
@@ -63,7 +63,7 @@ async def published(
         if not closed:
             raise InvalidPeriod("county", "county tables are published for closed periods only")
         national = ReportView.model_validate_json(
-            await published(pool, REPORTS["county"], period, None, now, population, secret, policy)
+            await published(pool, REPORTS["county"], period, None, now, population, policy)
         )
         row = next(r for r in national.rows if r[0] == COUNTY_NAMES[County(county)])
         total = row[3]
@@ -76,16 +76,14 @@ async def published(
     stored = await repo.publication(pool, key)
     if stored is not None and (closed or stored.preliminary):
         return stored.body  # a final table; or a preliminary one, replaced only by a release
-    view = await compute(pool, spec, period, county, now, population, secret, preliminary=not closed)
+    view = await compute(pool, spec, period, county, now, population, preliminary=not closed)
     await repo.save_publication(pool, key, view.model_dump_json(), not closed, now)
     again = await repo.publication(pool, key)  # another replica may have stored it first: theirs stands
     assert again is not None
     return again.body
 
 
-async def release(
-    pool: Pool, now: datetime, population: dict[str, int], secret: bytes, policy: Policy
-) -> list[ReportView]:
+async def release(pool: Pool, now: datetime, population: dict[str, int], policy: Policy) -> list[ReportView]:
     """A release: the preliminary tables replaced (when enough changed) and those whose period closed made final.
 
     Returns every table this release published (for the feed)."""
@@ -99,7 +97,7 @@ async def release(
         if changes >= policy.preliminary_min_changes or not fresh <= set(stored):
             for period in current:
                 for spec in REPORTS.values():
-                    view = await compute(conn, spec, period, None, now, population, secret, preliminary=True)
+                    view = await compute(conn, spec, period, None, now, population, preliminary=True)
                     await repo.save_publication(conn, publication_key(spec.name, period, None),
                                                 view.model_dump_json(), True, now)  # fmt: skip
                     out.append(view)
@@ -108,7 +106,19 @@ async def release(
             name, period_text, _ = key.split(":")
             period = parse_period(period_text)
             if period.closed(today, policy.close_after_days):
-                view = await compute(conn, REPORTS[name], period, None, now, population, secret, preliminary=False)
+                view = await compute(conn, REPORTS[name], period, None, now, population, preliminary=False)
                 await repo.save_publication(conn, key, view.model_dump_json(), False, now)
                 out.append(view)
+        # The periods that closed last are final on the feed even if nobody asked for them while preliminary.
+        for period in previous_periods(today):
+            if not period.closed(today, policy.close_after_days):
+                continue
+            for spec in REPORTS.values():
+                key = publication_key(spec.name, period, None)
+                if (final := await repo.publication(conn, key)) is None:
+                    view = await compute(conn, spec, period, None, now, population, preliminary=False)
+                    await repo.save_publication(conn, key, view.model_dump_json(), False, now)
+                    out.append(view)
+                elif not final.preliminary:
+                    out.append(ReportView.model_validate_json(final.body))  # the feed skips what it already has
     return out

