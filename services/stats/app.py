@@ -35,7 +35,7 @@ from services.stats import repo
 from services.stats.access import Access, RateLimited, Unauthorized
 from services.stats.feed import FeedPublisher, policy_of
 from services.stats.handlers import Ingest, on_batch, on_event
-from services.stats.publication import published
+from services.stats.publication import NotReady, published
 from services.stats.rebuild import CONSUMER_NAME
 from services.stats.released import decode_released
 from services.stats.repo import MIGRATIONS
@@ -74,6 +74,15 @@ CSP = (
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def analyst_of(request: Request) -> str:
+    """The signed-in analyst organisation (access.py), or 401 / 429."""
+    access: Access = request.app.state.access
+    return access.analyst(request.headers.get("authorization"))
+
+
+Analyst = Annotated[str, Depends(analyst_of)]
 
 
 class UnknownReport(LookupError):
@@ -176,6 +185,7 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
         summary="Anonymised sick-leave statistics: reports, the analysts' feed and a dashboard.",
         lifespan=lifespan,
     )
+    app.state.access = access
 
     async def readiness() -> dict[str, Any]:
         checks: dict[str, Any] = await outbox_readiness(app.state.pool, app.state.relay)
@@ -203,16 +213,17 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
         response.headers["WWW-Authenticate"] = "Bearer"
         return response
 
+    @app.exception_handler(NotReady)
+    async def not_ready(_request: Request, exc: NotReady) -> JSONResponse:
+        response = error_response(503, str(exc))
+        response.headers["Retry-After"] = "60"
+        return response
+
     @app.exception_handler(RateLimited)
     async def rate_limited(_request: Request, exc: RateLimited) -> JSONResponse:
         response = error_response(429, "too many queries for this credential")
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
-
-    def analyst_of(request: Request) -> str:
-        return access.analyst(request.headers.get("authorization"))
-
-    Analyst = Annotated[str, Depends(analyst_of)]
 
     async def report_json(name: str, period_text: str | None, county: County | None) -> str:
         """The published table (publication.py: stored, protected, whole periods, county only where allowed)."""

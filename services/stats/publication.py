@@ -28,10 +28,13 @@ from services.stats.reports import (
     compute,
     current_periods,
     parse_period,
-    previous_periods,
 )
 
 NATIONAL = "riket"
+
+
+class NotReady(RuntimeError):
+    """Nothing can be published now (a rebuild is in progress)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ async def published(
 ) -> str:
     """The report's published table as JSON (stored; computed and stored the first time it is asked for)."""
     today = now.date()
+    if await repo.rebuild_in_progress(pool):  # a closed period is published once: not from half-rebuilt counts
+        raise NotReady("statistics are being rebuilt; try again later")
     closed = period.closed(today, policy.close_after_days)
     if not closed and period.start > today:
         raise InvalidPeriod("period", "lies in the future")
@@ -109,16 +114,4 @@ async def release(pool: Pool, now: datetime, population: dict[str, int], policy:
                 view = await compute(conn, REPORTS[name], period, None, now, population, preliminary=False)
                 await repo.save_publication(conn, key, view.model_dump_json(), False, now)
                 out.append(view)
-        # The periods that closed last are final on the feed even if nobody asked for them while preliminary.
-        for period in previous_periods(today):
-            if not period.closed(today, policy.close_after_days):
-                continue
-            for spec in REPORTS.values():
-                key = publication_key(spec.name, period, None)
-                if (final := await repo.publication(conn, key)) is None:
-                    view = await compute(conn, spec, period, None, now, population, preliminary=False)
-                    await repo.save_publication(conn, key, view.model_dump_json(), False, now)
-                    out.append(view)
-                elif not final.preliminary:
-                    out.append(ReportView.model_validate_json(final.body))  # the feed skips what it already has
     return out

@@ -221,14 +221,6 @@ def default_period(today: date) -> Period:
     return Period(today.year * 12, today.year * 12 + 11)
 
 
-def previous_periods(today: date) -> list[Period]:
-    """The month, quarter and year before the current ones (the ones that close next, or closed last)."""
-    month = month_index(today) - 1
-    quarter = today.year * 12 + (today.month - 1) // 3 * 3 - 3
-    year = (today.year - 1) * 12
-    return [Period(month, month), Period(quarter, quarter + 2), Period(year, year + 11)]
-
-
 def current_periods(today: date) -> list[Period]:
     """The month, quarter and year that today lies in (the preliminary periods)."""
     month = month_index(today)
