@@ -119,8 +119,11 @@ class Released:
         test_patient: bool | None = None,
         replaces: str | None = None,
         code: str | None = None,
+        body: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        body = self.factory.certificate(cert_type, person=person, unit=CARE_UNITS[unit_index])
+        """Release a new certificate of the person (or the given one)."""
+        if body is None:
+            body = self.factory.certificate(cert_type, person=person, unit=CARE_UNITS[unit_index])
         if replaces is not None:
             body["relation"] = {"kind": "REPLACES", "certificate_id": replaces}
         if code is not None:
