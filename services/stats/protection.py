@@ -5,15 +5,20 @@ tables (see README, "Disclosure control"):
 
 - every record (a sick-leave case; a certificate in "certificates per type") has a **record key**, a 32-bit number
   from a keyed hash that only statistics can compute, fixed for as long as the record is the same;
-- a cell's **cell key** is the sum of its records' keys modulo 2^32 (the aggregates keep the sum, so a cell key costs
-  nothing extra to read); the same set of records always gives the same cell key, whichever report, filter or
-  period the cell appears in, so asking again or asking another report for the same cell gives the same figure;
+- a cell's **cell key** is the sum of its records' keys plus a hash of what the cell is (dimension, value, sex, its
+  months, the county filter), modulo 2^32 (the aggregates keep the sums, so a cell key costs nothing extra to read).
+  The same cell always gets the same figure, in whichever report it appears (the women of a month in "per sex" and
+  in "per month"; a county's row of "per county" and the county's filtered table), so asking again, with another
+  credential or in another report gives nothing new. The cell's identity in the key means that two different cells
+  that happen to hold the same records (a month and the quarter it begins, when no case came in the later months)
+  get unrelated noise: an unchanged figure never tells that nobody was added;
 - the **perturbation table** turns (true count, cell key) into the published count: 0 stays 0, counts of 1–4 always
   move (1 → 0 or 2, 2 → 1 or 3, 3 → 1 or 4, 4 → 2 or 5: never published as they are), counts of 5 and more move by
   −2…+2 (40 % not at all); every published value can come from at least two true counts;
 - a published figure below 5 is shown as suppressed (`null`, `..` in CSV): true zeros and small counts look alike;
-- totals are the sums of the protected cells of their own table (a table adds up; no total is an unprotected
-  count), and a rate is computed from a protected total.
+- totals are the sums of the shown protected cells of their own table (a table adds up; no total is an unprotected
+  count, and a total minus the shown cells is 0, so it tells nothing of the hidden ones), and a rate is computed
+  from a protected total.
 
 No Python library implements the cell key method (the reference implementations are the R packages `cellKey` and
 `ptable` of sdcTools); the rules are short and are ours, with property tests in tests/unit/test_stats_protection.py.
@@ -21,6 +26,7 @@ No Python library implements the cell key method (the reference implementations 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +47,11 @@ _SMALL = {1: (0, 2), 2: (1, 3), 3: (1, 4), 4: (2, 5)}  # true count → (publish
 def record_key(secret: bytes, *parts: str) -> int:
     """A record's key: the first 32 bits of HMAC-SHA256 of its identity under the statistics key."""
     return int.from_bytes(hmac.digest(secret, "\x1f".join(parts).encode(), "sha256")[:4], "big")
+
+
+def cell_salt(*coordinates: str) -> int:
+    """What a cell adds to its key sum: a hash of what the cell counts (not secret; the record keys are)."""
+    return int.from_bytes(hashlib.sha256("\x1f".join(("cell", *coordinates)).encode()).digest()[:4], "big")
 
 
 def perturb(count: int, cell_key: int) -> int:
@@ -75,16 +86,17 @@ def _outcomes(count: int) -> set[int]:
 
 @dataclass(frozen=True)
 class Cell:
-    """A table cell before protection: its true count and the sum of its records' keys."""
+    """A table cell before protection: its true count, the sum of its records' keys and its salt (cell_salt)."""
 
     count: int
     key_sum: int
+    salt: int = 0
 
 
 @dataclass(frozen=True)
 class ProtectedTable:
-    """A table as published: inner cells protected, totals the sums of protected cells, figures below the
-    threshold None; `values` keeps the protected values of every cell, shown or not (they make the totals)."""
+    """A table as published: inner cells protected, totals the sums of the shown protected cells, figures below the
+    threshold None; `values` keeps the protected value of every cell, shown or not (for tests)."""
 
     cells: list[list[int | None]]
     values: list[list[int]]
@@ -92,13 +104,16 @@ class ProtectedTable:
 
 
 def protect(cells: Sequence[Sequence[Cell]], *, total_row: bool, total_column: bool) -> ProtectedTable:
-    """Perturb every inner cell, add totals as sums of the perturbed cells, and hide every figure below 5."""
-    values = [[perturb(c.count, c.key_sum) for c in row] for row in cells]
+    """Perturb every inner cell, hide every figure below 5, and add totals as sums of the shown cells."""
+    values = [[perturb(c.count, c.key_sum + c.salt) for c in row] for row in cells]
+    counted = [[v if v >= THRESHOLD else 0 for v in row] for row in values]  # what totals add up
     if total_column:
-        for row in values:
-            row.append(sum(row))
+        for row, row_counted in zip(values, counted, strict=True):
+            row.append(sum(row_counted))
     if total_row:
-        values.append([sum(row[j] for row in values) for j in range(len(values[0]) if values else 0)])
+        columns = len(counted[0]) if counted else 0
+        totals = [sum(row[j] for row in counted) for j in range(columns)]
+        values.append([*totals, sum(totals)] if total_column else totals)
     suppressed = frozenset((i, j) for i, row in enumerate(values) for j, v in enumerate(row) if v < THRESHOLD)
     shown: list[list[int | None]] = [
         [None if (i, j) in suppressed else v for j, v in enumerate(row)] for i, row in enumerate(values)

@@ -24,7 +24,7 @@ from schemas.certificate import COUNTY_NAMES, County
 from schemas.events import ReportCell
 from services.kit.db import Connection, Pool
 from services.stats.domain import AGE_GROUPS, DEGREES, LENGTH_GROUPS, UNKNOWN, month_end, month_index, month_start
-from services.stats.protection import MAX_NOISE, THRESHOLD, Cell, protect
+from services.stats.protection import MAX_NOISE, THRESHOLD, Cell, cell_salt, protect
 from services.stats.repo import Contribution, contributions
 
 SEXES = [("F", "Kvinnor"), ("M", "Män")]
@@ -263,7 +263,8 @@ async def compute(
 
 
 class _Cells:
-    """Counts and key sums per (row, column)."""
+    """Counts and key sums per (row, column); a cell's salt comes from what it counts (dimension, value, sex, its
+    months and its county), so the same cell has the same figure in every report that shows it."""
 
     def __init__(self, rows: int, columns: int) -> None:
         self.n = [[0] * columns for _ in range(rows)]
@@ -273,8 +274,11 @@ class _Cells:
         self.n[row][column] += c.n
         self.k[row][column] += c.k
 
-    def cells(self) -> list[list[Cell]]:
-        return [[Cell(n, k) for n, k in zip(ns, ks, strict=True)] for ns, ks in zip(self.n, self.k, strict=True)]
+    def cells(self, identity: Callable[[int, int], tuple[str, str, str, int, int, str]]) -> list[list[Cell]]:
+        return [
+            [Cell(n, k, cell_salt(*map(str, identity(i, j)))) for j, (n, k) in enumerate(zip(ns, ks, strict=True))]
+            for i, (ns, ks) in enumerate(zip(self.n, self.k, strict=True))
+        ]
 
 
 def build(
@@ -292,6 +296,8 @@ def build(
     A cell's figure depends only on its records (their count and keys), so the same cell gets the same protected
     figure in every report, period and filter it appears in."""
     sex_column = {code: i for i, (code, _) in enumerate(SEXES)}
+    sexes = [code for code, _ in SEXES]
+    dim, first, last, area = spec.dimension, period.first_month, period.last_month, county or ""
     if spec.layout == "months":
         months = list(range(period.first_month, period.last_month + 1))
         labels = [f"{month_start(m):%Y-%m}" for m in months]
@@ -299,7 +305,7 @@ def build(
         for c in found:
             for m in range(max(c.first_month, period.first_month), min(c.last_month, period.last_month) + 1):
                 table.add(m - period.first_month, sex_column[c.sex], c)
-        cells = table.cells()
+        cells = table.cells(lambda i, j: (dim, "", sexes[j], months[i], months[i], area))
         published = protect(cells, total_row=False, total_column=True)
         columns = [spec.row_header, *[name for _, name in SEXES], "Totalt"]
         keys = labels
@@ -308,7 +314,7 @@ def build(
         table = _Cells(len(SEXES), 1)
         for c in found:
             table.add(sex_column[c.sex], 0, c)
-        cells = table.cells()
+        cells = table.cells(lambda i, _j: (dim, "", sexes[i], first, last, area))
         published = protect(cells, total_row=True, total_column=False)
         labels.append("Totalt")
         columns = [spec.row_header, "Sjukfall"]
@@ -324,7 +330,10 @@ def build(
         table = _Cells(len(keys), len(SEXES))
         for c in found:
             table.add(row_of[c.value], sex_column[c.sex], c)
-        cells = table.cells()
+        if spec.layout == "county":  # a county's row is the cell of that county's filtered tables
+            cells = table.cells(lambda i, j: (dim, "", sexes[j], first, last, keys[i]))
+        else:
+            cells = table.cells(lambda i, j: (dim, keys[i], sexes[j], first, last, area))
         published = protect(cells, total_row=True, total_column=True)
         labels = [spec.label(k) for k in keys] + ["Riket" if spec.layout == "county" else "Totalt"]
         columns = [spec.row_header, *[name for _, name in SEXES], "Totalt"]

@@ -131,7 +131,9 @@ async def scenario(stats: StatsService, released: Released, stats_settings: Stat
     assert within(row(types, "LISJP – Läkarintyg för sjukpenning")[1], 13)
     county = await stats.report("county", period=period)
     stockholm = row(county, "Stockholms län")
-    assert stockholm[1:3] == sex["rows"][0][1:] + sex["rows"][1][1:]  # everyone is in Stockholm: the same cells
+    in_stockholm = await stats.report("sex", period=period, county="01")
+    assert stockholm[1:3] == [in_stockholm["rows"][0][1], in_stockholm["rows"][1][1]]  # the same cells
+    assert within(stockholm[1], 12)
     assert stockholm[4] == 2_473_307
     assert stockholm[5] == round(stockholm[3] * 1000 / 2_473_307, 2)
     assert row(county, "Västra Götalands län")[1:4] == [None, None, None]  # zero looks like a small count
@@ -146,7 +148,6 @@ async def scenario(stats: StatsService, released: Released, stats_settings: Stat
                 assert cell is None or cell >= 5, (name, i, j, cell)
 
     # filters, CSV, and clear errors
-    assert (await stats.report("sex", period=period, county="01"))["rows"] == sex["rows"]
     refused = await stats.get("sex", period=period, county="14")  # too few cases to publish alone
     assert refused.status_code == 422
     assert refused.json()["problems"][0]["path"] == "county"
