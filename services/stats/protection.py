@@ -103,10 +103,16 @@ class ProtectedTable:
     suppressed: frozenset[tuple[int, int]]
 
 
-def protect(cells: Sequence[Sequence[Cell]], *, total_row: bool, total_column: bool) -> ProtectedTable:
-    """Perturb every inner cell, hide every figure below 5, and add totals as sums of the shown cells."""
-    values = [[perturb(c.count, c.key_sum + c.salt) for c in row] for row in cells]
-    counted = [[v if v >= THRESHOLD else 0 for v in row] for row in values]  # what totals add up
+def protect(
+    cells: Sequence[Sequence[Cell]], *, total_row: bool, total_column: bool, exact: bool = False
+) -> ProtectedTable:
+    """Perturb every inner cell, hide every figure below 5, and add totals as sums of the shown cells.
+
+    `exact`: the true table, nothing perturbed or hidden, for the benchmark's measure of what protection costs
+    (never served)."""
+    values = [[c.count if exact else perturb(c.count, c.key_sum + c.salt) for c in row] for row in cells]
+    threshold = 0 if exact else THRESHOLD
+    counted = [[v if v >= threshold else 0 for v in row] for row in values]  # what totals add up
     if total_column:
         for row, row_counted in zip(values, counted, strict=True):
             row.append(sum(row_counted))
@@ -114,7 +120,7 @@ def protect(cells: Sequence[Sequence[Cell]], *, total_row: bool, total_column: b
         columns = len(counted[0]) if counted else 0
         totals = [sum(row[j] for row in counted) for j in range(columns)]
         values.append([*totals, sum(totals)] if total_column else totals)
-    suppressed = frozenset((i, j) for i, row in enumerate(values) for j, v in enumerate(row) if v < THRESHOLD)
+    suppressed = frozenset((i, j) for i, row in enumerate(values) for j, v in enumerate(row) if v < threshold)
     shown: list[list[int | None]] = [
         [None if (i, j) in suppressed else v for j, v in enumerate(row)] for i, row in enumerate(values)
     ]
