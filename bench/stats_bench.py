@@ -41,7 +41,15 @@ from services.kit.citizen import citizen_ref
 from services.kit.db import create_pool
 from services.kit.kafka import ensure_topics, make_producer
 from services.stats.rebuild import CONSUMER_NAME, rebuild
-from services.stats.reports import REPORTS, ReportView, compute, default_period, load_population, parse_period
+from services.stats.reports import (
+    REPORTS,
+    Period,
+    ReportView,
+    compute,
+    default_period,
+    load_population,
+    parse_period,
+)
 from services.stats.settings import DEV_ANALYST_TOKEN, StatsSettings
 
 EVENT_ID = "00000000-0000-4000-8000-00000000e1d0"
@@ -179,8 +187,12 @@ def start_stats(settings: StatsSettings, port: int) -> subprocess.Popen[bytes]:
 
 
 def last_month_key(today: date) -> str:
-    first = today.replace(day=1) - timedelta(days=1)
-    return f"{first:%Y-%m}"
+    """The latest closed month (under the default policy: ended more than `close_after_days` ago)."""
+    days = StatsSettings().close_after_days
+    month = parse_period(f"{today:%Y-%m}")
+    while not month.closed(today, days):
+        month = Period(month.first_month - 1, month.first_month - 1)
+    return month.key
 
 
 async def report_latencies(url: str, samples: int) -> dict[str, list[float]]:
