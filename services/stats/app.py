@@ -35,7 +35,7 @@ from services.stats import repo
 from services.stats.access import Access, RateLimited, Unauthorized
 from services.stats.feed import FeedPublisher, policy_of
 from services.stats.handlers import Ingest, on_batch, on_event
-from services.stats.publication import NotReady, published
+from services.stats.publication import Cache, NotReady, published
 from services.stats.rebuild import CONSUMER_NAME
 from services.stats.released import decode_released
 from services.stats.repo import MIGRATIONS
@@ -118,6 +118,8 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
     population = load_population()
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     access = Access(settings)
+    published_cache = Cache(preliminary_seconds=min(5.0, settings.publish_interval_seconds / 2))
+    audits: set[asyncio.Task[None]] = set()  # written after the answer; awaited before the pool closes
     ingest = Ingest(pseudonym_key=settings.pseudonym_key.get_secret_value())
 
     @asynccontextmanager
@@ -176,6 +178,7 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
             yield
         finally:
             await stop_all(tasks)
+            await asyncio.gather(*audits, return_exceptions=True)
             await close_pool(pool)
             log.info("stats.stopped")
 
@@ -225,6 +228,12 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
 
+    async def audit(analyst: str, path: str, name: str, period: str | None, county: County | None, status: int) -> None:
+        try:
+            await repo.audit(app.state.pool, analyst, path, name, period, county.value if county else None, status)
+        except Exception:  # the answer is given; a lost audit row must at least be seen
+            log.exception("stats.audit.failed", analyst=analyst, path=path, status=status)
+
     async def report_json(name: str, period_text: str | None, county: County | None) -> str:
         """The published table (publication.py: stored, protected, whole periods, county only where allowed)."""
         spec = REPORTS.get(name)
@@ -234,7 +243,7 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
         period = parse_period(period_text) if period_text else default_period(now.date())
         started = time.perf_counter()
         body = await published(app.state.pool, spec, period, county.value if county else None, now, population,
-                               policy_of(settings))  # fmt: skip
+                               policy_of(settings), published_cache)  # fmt: skip
         REPORT_SECONDS.labels(name).observe(time.perf_counter() - started)
         return body
 
@@ -281,8 +290,9 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
             status = 404
             raise
         finally:
-            await repo.audit(app.state.pool, analyst, request.url.path, name, period, county.value if county else None,
-                             status)  # fmt: skip
+            task = asyncio.create_task(audit(analyst, request.url.path, name, period, county, status))
+            audits.add(task)
+            task.add_done_callback(audits.discard)
         if format != "csv":
             return Response(body, media_type="application/json")
         report = ReportView.model_validate_json(body)

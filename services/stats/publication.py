@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -44,6 +45,31 @@ class Policy:
     county_min_cases: int
 
 
+class Cache:
+    """Published tables in this process: a final one for good (it never changes), a preliminary one for a few
+    seconds (a release replaces it at most once a day, maybe in another replica)."""
+
+    def __init__(self, preliminary_seconds: float = 5.0, size: int = 2000) -> None:
+        self._preliminary_seconds = preliminary_seconds
+        self._size = size
+        self._entries: dict[str, tuple[float | None, str]] = {}
+
+    def get(self, key: str) -> str | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        expires, body = entry
+        if expires is not None and time.monotonic() > expires:
+            del self._entries[key]
+            return None
+        return body
+
+    def put(self, key: str, body: str, preliminary: bool) -> None:
+        if len(self._entries) >= self._size:
+            self._entries.clear()
+        self._entries[key] = (time.monotonic() + self._preliminary_seconds if preliminary else None, body)
+
+
 def publication_key(report: str, period: Period, county: str | None) -> str:
     return f"{report}:{period.key}:{county or NATIONAL}"
 
@@ -56,11 +82,10 @@ async def published(
     now: datetime,
     population: dict[str, int],
     policy: Policy,
+    cache: Cache | None = None,
 ) -> str:
     """The report's published table as JSON (stored; computed and stored the first time it is asked for)."""
     today = now.date()
-    if await repo.rebuild_in_progress(pool):  # a closed period is published once: not from half-rebuilt counts
-        raise NotReady("statistics are being rebuilt; try again later")
     closed = period.closed(today, policy.close_after_days)
     if not closed and period.start > today:
         raise InvalidPeriod("period", "lies in the future")
@@ -68,7 +93,7 @@ async def published(
         if not closed:
             raise InvalidPeriod("county", "county tables are published for closed periods only")
         national = ReportView.model_validate_json(
-            await published(pool, REPORTS["county"], period, None, now, population, policy)
+            await published(pool, REPORTS["county"], period, None, now, population, policy, cache)
         )
         row = next(r for r in national.rows if r[0] == COUNTY_NAMES[County(county)])
         total = row[3]
@@ -78,14 +103,19 @@ async def published(
                 f"shows every county)"
             )  # fmt: skip
     key = publication_key(spec.name, period, county)
+    if cache is not None and (body := cache.get(key)) is not None:
+        return body
     stored = await repo.publication(pool, key)
-    if stored is not None and (closed or stored.preliminary):
-        return stored.body  # a final table; or a preliminary one, replaced only by a release
-    view = await compute(pool, spec, period, county, now, population, preliminary=not closed)
-    await repo.save_publication(pool, key, view.model_dump_json(), not closed, now)
-    again = await repo.publication(pool, key)  # another replica may have stored it first: theirs stands
-    assert again is not None
-    return again.body
+    if stored is None or not (closed or stored.preliminary):  # none yet, or a preliminary one whose period closed
+        if await repo.rebuild_in_progress(pool):  # a closed period is published once: not from half-rebuilt counts
+            raise NotReady("statistics are being rebuilt; try again later")
+        view = await compute(pool, spec, period, county, now, population, preliminary=not closed)
+        await repo.save_publication(pool, key, view.model_dump_json(), not closed, now)
+        stored = await repo.publication(pool, key)  # another replica may have stored it first: theirs stands
+        assert stored is not None
+    if cache is not None:
+        cache.put(key, stored.body, stored.preliminary)
+    return stored.body
 
 
 async def release(pool: Pool, now: datetime, population: dict[str, int], policy: Policy) -> list[ReportView]:
