@@ -139,6 +139,7 @@ class StatsReportPublished(EventData):
     columns: list[str]
     rows: list[list[ReportCell]]
     suppressed: list[list[int]] = Field(description="[row, column] of every suppressed cell")
+    preliminary: bool = Field(False, description="The period is not closed: a later snapshot of the key replaces it")
 
 
 EVENT_TYPES: dict[str, type[EventData]] = {

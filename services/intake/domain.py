@@ -142,6 +142,7 @@ def _lisjp_problems(c: LisjpContent, signed_on: date, *, diagnoses_required: boo
         yield Problem("sick_leave_periods", "question 32: at least one sick-leave period is required")
     else:
         yield from _period_problems(c.sick_leave_periods)
+        yield from _period_bound_problems(c.sick_leave_periods, signed_on)
         if any(p.degree < 100 for p in c.sick_leave_periods) and c.working_time_arrangement is None:
             yield Problem(
                 "working_time_arrangement",
@@ -202,6 +203,21 @@ def _period_problems(periods: list[SickLeavePeriod]) -> Iterator[Problem]:
     for (_, earlier), (j, later) in itertools.pairwise(ordered):
         if later.start <= earlier.end:
             yield Problem(f"sick_leave_periods.{j}", "overlaps another period")
+
+
+# Plausible bounds of a sick-leave period around the signing day: a certificate may be backdated (the doctor saw
+# the patient earlier, or the sick leave began before the visit) and runs ahead for a while, but a period starting
+# years before the signing or ending years after it is a typing error, and statistics would count it forever.
+MAX_PERIOD_START_BEFORE_SIGNING = timedelta(days=366)
+MAX_PERIOD_END_AFTER_SIGNING = timedelta(days=366)
+
+
+def _period_bound_problems(periods: list[SickLeavePeriod], signed_on: date) -> Iterator[Problem]:
+    for i, period in enumerate(periods):
+        if period.start < signed_on - MAX_PERIOD_START_BEFORE_SIGNING:
+            yield Problem(f"sick_leave_periods.{i}.start", "starts more than a year before the signing date")
+        if period.end > signed_on + MAX_PERIOD_END_AFTER_SIGNING:
+            yield Problem(f"sick_leave_periods.{i}.end", "ends more than a year after the signing date")
 
 
 class ReceiveOutcome(StrEnum):

@@ -1,1 +1,1 @@
-"""Anonymised sick-leave statistics: pseudonymised facts, sjukfall, suppressed reports (issue #6; not built yet)."""
+"""Anonymised sick-leave statistics: pseudonymised facts, sjukfall, reports protected by the cell key method."""

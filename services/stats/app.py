@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -20,21 +20,24 @@ from fastapi.templating import Jinja2Templates
 from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from schemas.certificate import COUNTY_NAMES, County
+from schemas.certificate import County
 from services.kit.problems import Problem, error_response, problem_from_pydantic, problems_response
 from services.kit.service import service_app, state_dependency
+from services.stats import repo
+from services.stats.access import RateLimited, Unauthorized
 from services.stats.bootstrap import Stats, bootstrap
+from services.stats.feed import policy_of
+from services.stats.publication import NotReady, published
 from services.stats.repo import MIGRATIONS
 from services.stats.reports import (
-    MAX_MONTHS,
     REPORTS,
     SEXES,
-    Period,
+    InvalidPeriod,
     ReportInfo,
     ReportView,
-    compute,
     default_period,
     load_population,
+    parse_period,
     to_csv,
 )
 from services.stats.settings import StatsSettings
@@ -45,7 +48,10 @@ HERE = Path(__file__).parent
 REPORT_SECONDS = Histogram(
     "stats_report_seconds", "Time to compute a report", ["report"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
 )
-Month = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="Month, YYYY-MM")]
+PeriodParam = Annotated[
+    str | None,
+    Query(pattern=r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$", description="YYYY-MM, YYYY-Qn or YYYY (default: this year)"),
+]
 ReportName = Annotated[
     str,
     PathParam(description="A report name from GET /v1/reports", json_schema_extra={"enum": list(REPORTS)}),
@@ -58,30 +64,6 @@ CSP = (
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class InvalidPeriod(ValueError):
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(message)
-        self.path = path
-
-
-def parse_period(first: str | None, last: str | None, today: date) -> Period:
-    """The period of the from/to parameters (YYYY-MM), defaulting to the twelve months up to this one."""
-    default = default_period(today)
-    first_month = _month(first) if first else None
-    last_month = _month(last) if last else default.last_month
-    if first_month is None:
-        first_month = last_month - 11
-    if first_month > last_month:
-        raise InvalidPeriod("from", "must not be after 'to'")
-    if last_month - first_month + 1 > MAX_MONTHS:
-        raise InvalidPeriod("to", f"the period may cover at most {MAX_MONTHS} months")
-    return Period(first_month, last_month)
-
-
-def _month(text: str) -> int:
-    return int(text[:4]) * 12 + int(text[5:7]) - 1
 
 
 class UnknownReport(LookupError):
@@ -114,6 +96,14 @@ class SecurityHeaders:
 
 router = APIRouter()
 StatsState = Annotated[Stats, Depends(state_dependency(Stats))]
+
+
+def analyst_of(request: Request, stats: StatsState) -> str:
+    """The signed-in analyst organisation (access.py), or 401 / 429."""
+    return stats.access.analyst(request.headers.get("authorization"))
+
+
+Analyst = Annotated[str, Depends(analyst_of)]
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
 
 
@@ -132,25 +122,51 @@ async def unknown_report(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(404, f"no report named {exc.name!r}; the reports are: {', '.join(REPORTS)}")
 
 
-async def report_of(stats: Stats, name: str, first: str | None, last: str | None, county: County | None) -> ReportView:
+async def unauthorized(_request: Request, _exc: Exception) -> JSONResponse:
+    response = error_response(401, "an analyst credential is required (Authorization: Bearer …)")
+    response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+async def not_ready(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, NotReady)
+    response = error_response(503, str(exc))
+    response.headers["Retry-After"] = "60"
+    return response
+
+
+async def rate_limited(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RateLimited)
+    response = error_response(429, "too many queries for this credential")
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+async def audit(
+    stats: Stats, analyst: str, path: str, name: str, period: str | None, county: County | None, status: int
+) -> None:
+    try:
+        await repo.audit(stats.pool, analyst, path, name, period, county.value if county else None, status)
+    except Exception:  # the answer is given; a lost audit row must at least be seen
+        log.exception("stats.audit.failed", analyst=analyst, path=path, status=status)
+
+
+async def report_json(stats: Stats, name: str, period_text: str | None, county: County | None) -> str:
+    """The published table (publication.py: stored, protected, whole periods, county only where allowed)."""
     spec = REPORTS.get(name)
     if spec is None:
         raise UnknownReport(name)
     now = stats.clock()
-    period = parse_period(first, last, now.date())
-    key = (name, period.first_month, period.last_month, county.value if county else None)
-    if (cached := stats.cache.get(key)) is not None:
-        return cached
-    version = stats.cache.version
+    period = parse_period(period_text) if period_text else default_period(now.date())
     started = time.perf_counter()
-    report = await compute(stats.pool, spec, period, county.value if county else None, now, stats.population)
+    body = await published(stats.pool, spec, period, county.value if county else None, now, stats.population,
+                           policy_of(stats.settings), stats.published)  # fmt: skip
     REPORT_SECONDS.labels(name).observe(time.perf_counter() - started)
-    stats.cache.put(key, version, report)
-    return report
+    return body
 
 
 @router.get("/v1/reports", response_model=list[ReportInfo], summary="The reports", tags=["reports"])
-async def list_reports() -> list[ReportInfo]:
+async def list_reports(_analyst: Analyst) -> list[ReportInfo]:
     return [ReportInfo(name=s.name, title=s.title, description=s.description, url=f"/v1/reports/{s.name}")
             for s in REPORTS.values()]  # fmt: skip
 
@@ -162,32 +178,52 @@ async def list_reports() -> list[ReportInfo]:
     tags=["reports"],
     responses={
         200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        401: {"description": "No analyst credential"},
         404: {"description": "No such report"},
-        422: {"description": "Invalid filter"},
+        422: {"description": "Invalid period or filter (or a county with too few cases)"},
+        429: {"description": "Too many queries for this credential (see Retry-After)"},
     },
 )
 async def get_report(
+    request: Request,
     stats: StatsState,
     name: ReportName,
-    first: Annotated[Month | None, Query(alias="from", description="First month (YYYY-MM)")] = None,
-    last: Annotated[Month | None, Query(alias="to", description="Last month (YYYY-MM), default this month")] = None,
+    analyst: Analyst,
+    period: PeriodParam = None,
     county: Annotated[County | None, Query(description="Only this county (län code, e.g. 01)")] = None,
     format: Annotated[Literal["json", "csv"], Query(description="json (default) or csv")] = "json",
+    # from/to are refused: ad-hoc ranges could be subtracted from each other
+    first: Annotated[str | None, Query(alias="from", include_in_schema=False)] = None,
+    last: Annotated[str | None, Query(alias="to", include_in_schema=False)] = None,
 ) -> Any:
-    report = await report_of(stats, name, first, last, county)
-    if format == "csv":
-        filename = f"{report.report}_{report.period_start:%Y-%m}_{report.period_end:%Y-%m}.csv"
-        return Response(
-            to_csv(report),
-            media_type="text/csv; charset=utf-8",
-            headers={
-                "Content-Disposition": f'attachment; filename="{filename}"',
-                "X-Report-Period": f"{report.period_start}/{report.period_end}",
-                "X-Report-Computed-At": report.computed_at.isoformat(),
-            },
-        )
-    # Serialised directly: the model is already validated (FastAPI would validate it again per request).
-    return Response(report.model_dump_json(), media_type="application/json")
+    status = 500
+    try:
+        if first is not None or last is not None:
+            raise InvalidPeriod("from" if first else "to", "ad-hoc ranges are not offered: period=YYYY-MM, "
+                                "YYYY-Qn or YYYY")  # fmt: skip
+        body = await report_json(stats, name, period, county)
+        status = 200
+    except (InvalidPeriod, RequestValidationError):
+        status = 422
+        raise
+    except UnknownReport:
+        status = 404
+        raise
+    finally:
+        stats.audit_later(audit(stats, analyst, request.url.path, name, period, county, status))
+    if format != "csv":
+        return Response(body, media_type="application/json")
+    report = ReportView.model_validate_json(body)
+    filename = f"{report.report}_{report.period_start:%Y-%m}_{report.period_end:%Y-%m}.csv"
+    return Response(
+        to_csv(report),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "X-Report-Period": f"{report.period_start}/{report.period_end}",
+            "X-Report-Computed-At": report.computed_at.isoformat(),
+        },
+    )
 
 
 # --- dashboard ------------------------------------------------------------------------------------
@@ -212,25 +248,16 @@ async def dashboard(request: Request) -> HTMLResponse:
 
 @router.get("/rapporter/{name}", response_class=HTMLResponse, include_in_schema=False)
 async def dashboard_report(
-    request: Request,
-    stats: StatsState,
-    name: ReportName,
-    first: Annotated[Month | None, Query(alias="from")] = None,
-    last: Annotated[Month | None, Query(alias="to")] = None,
-    county: Annotated[County | None, Query()] = None,
+    request: Request, stats: StatsState, name: ReportName, period: PeriodParam = None
 ) -> HTMLResponse:
-    report = await report_of(stats, name, first, last, county)
-    query = {"from": f"{report.period_start:%Y-%m}", "to": f"{report.period_end:%Y-%m}"}
-    if county:
-        query["county"] = county.value
+    # The public dashboard: the protected national tables only (no county filter, no credential).
+    report = ReportView.model_validate_json(await report_json(stats, name, period, None))
     context = {
         "report": report,
         "reports": list(REPORTS.values()),
         "chart": chart_data(report),
         "suppressed": {(i, j) for i, j in report.suppressed},
-        "query": query,
-        "counties": [(c.value, COUNTY_NAMES[c]) for c in County],
-        "county_name": COUNTY_NAMES[county] if county else None,
+        "query": {"period": report.period},
     }
     return TEMPLATES.TemplateResponse(request, "report.html", context)
 
@@ -264,5 +291,8 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(InvalidPeriod, invalid_period)
     app.add_exception_handler(UnknownReport, unknown_report)
+    app.add_exception_handler(Unauthorized, unauthorized)
+    app.add_exception_handler(NotReady, not_ready)
+    app.add_exception_handler(RateLimited, rate_limited)
     app.include_router(router)
     return app

@@ -1,12 +1,12 @@
-"""The one place that wires statistics: its pool and relay, the ingest consumers of released certificates, and the
-feed publisher."""
+"""The one place that wires statistics: its pool and relay, the ingest consumers of released certificates, the
+feed publisher, the analysts' access (credentials, rate limit) and the audit rows written after each answer."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -17,9 +17,10 @@ from services.kit.consumer import IdempotentConsumer
 from services.kit.db import Pool
 from services.kit.service import Host
 from services.stats import repo
-from services.stats.cache import ReportCache
+from services.stats.access import Access
 from services.stats.feed import FeedPublisher
 from services.stats.handlers import Ingest, on_batch, on_event
+from services.stats.publication import Cache
 from services.stats.rebuild import CONSUMER_NAME
 from services.stats.released import decode_released
 from services.stats.settings import StatsSettings
@@ -35,23 +36,29 @@ class Stats:
     pool: Pool
     clock: Callable[[], datetime]
     population: dict[str, int]
-    cache: ReportCache
+    access: Access
+    published: Cache
+    audits: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def audit_later(self, work: Coroutine[Any, Any, None]) -> None:
+        """Write an audit row after the answer; the host awaits every pending one before the pool closes."""
+        task = asyncio.create_task(work)
+        self.audits.add(task)
+        task.add_done_callback(self.audits.discard)
+
+    async def audits_written(self) -> None:
+        await asyncio.gather(*self.audits, return_exceptions=True)
 
 
 async def bootstrap(
     host: Host, *, settings: StatsSettings, clock: Callable[[], datetime], population: dict[str, int]
 ) -> Stats:
-    """Wire the service; reports computed are cached until this process's ingest commits anything."""
+    """Wire the service; published tables are cached in the process (publication.py: finals for good, preliminary
+    ones for seconds)."""
     pool = await host.pool(max_size=20)
-    cache = ReportCache(settings.report_cache_seconds)
     host.topics([CONSENT_RELEASED, STATS_SICKLEAVE])
     relay = host.relay(pool, enabled=settings.relay_enabled)
     publisher = FeedPublisher(pool, settings, population, clock, relay.notify)
-
-    def committed() -> None:
-        publisher.mark_changed()
-        cache.changed()
-
     ingest = Ingest(pseudonym_key=settings.pseudonym_key.get_secret_value())
 
     async def consume(consumer: IdempotentConsumer) -> None:
@@ -82,7 +89,6 @@ async def bootstrap(
                 handler=functools.partial(on_event, ingest),
                 batch_handler=functools.partial(on_batch, ingest),
                 max_records=settings.max_records,
-                on_commit=committed,
                 one_transaction_per_fetch=True,
                 decoder=decode_released,
             )
@@ -96,4 +102,13 @@ async def bootstrap(
     host.check("ingest", ingest_assigned)
     if settings.publisher_enabled:
         host.task("feed", publisher.run)
-    return Stats(settings=settings, pool=pool, clock=clock, population=population, cache=cache)
+    stats = Stats(
+        settings=settings,
+        pool=pool,
+        clock=clock,
+        population=population,
+        access=Access(settings),
+        published=Cache(preliminary_seconds=min(5.0, settings.publish_interval_seconds / 2)),
+    )
+    host.on_stop(stats.audits_written)  # after the routes' last answers, before the pool closes
+    return stats

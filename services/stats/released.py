@@ -52,6 +52,11 @@ class StatsContent(msgspec.Struct, frozen=True):
     sick_leave_periods: list[StatsPeriod] | None = None
 
 
+class StatsRelation(msgspec.Struct, frozen=True):
+    kind: Literal["REPLACES", "COMPLEMENTS", "EXTENDS"]
+    certificate_id: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")]
+
+
 class StatsCertificate(msgspec.Struct, frozen=True):
     """The fields of a certificate statistics reads. (Patterns end in \\Z: msgspec matches with Python's `re`, whose
     `$` also matches before a final newline, which the contract's patterns do not allow.)"""
@@ -62,6 +67,7 @@ class StatsCertificate(msgspec.Struct, frozen=True):
     patient: StatsPatient
     care_unit: StatsUnit
     content: StatsContent
+    relation: StatsRelation | None = None
 
 
 class ReleasedForStats(msgspec.Struct, frozen=True):
@@ -104,7 +110,7 @@ _set = object.__setattr__
 
 def _envelope(values: dict[str, Any]) -> Envelope:
     """An Envelope of already validated values, as `Envelope.model_construct` makes it (which costs as much as the
-    whole msgspec decode: it walks every field's default). tests/unit/test_stats_released.py holds the result to
+    whole msgspec decode: it walks every field's default). tests/unit/stats/test_stats_released.py holds the result to
     the envelope pydantic decodes from the same bytes."""
     envelope: Envelope = _new(Envelope)
     _set(envelope, "__dict__", values)

@@ -1,4 +1,4 @@
-"""All of statistics' SQL: facts, tombstones, the citizen-ref mapping, cases, aggregates and the feed state."""
+"""All of statistics' SQL: facts, tombstones, cases, aggregates, publications, the audit log and the feed state."""
 
 from __future__ import annotations
 
@@ -46,9 +46,8 @@ def _case(row: asyncpg.Record) -> Case:
 _STAGES = {
     "stage_facts": "certificate_id text, pseudonym text, cert_type text, provider text, county text, sex text, "
     "age smallint, code text, chapter text, grp text, signed_on date, signed_at_us bigint, periods text",
-    "stage_citizens": "citizen_ref text, pseudonym text",
     "stage_aggregates": "dimension text, value text, first_month integer, last_month integer, county text, "
-    "provider text, sex text, n integer",
+    "provider text, sex text, n integer, k bigint",
 }
 
 
@@ -79,18 +78,6 @@ async def tombstoned(conn: Connection, certificate_ids: Sequence[str]) -> set[st
     return {r["certificate_id"] for r in rows}
 
 
-async def map_citizens(conn: Connection, pairs: Iterable[tuple[str, str]]) -> None:
-    """Remember citizen ref → pseudonym (for withdrawals, which name only the citizen ref)."""
-    unique = dict(pairs)
-    if unique:
-        await _stage(conn, "stage_citizens", unique.items())
-        await conn.execute(
-            "WITH staged AS (DELETE FROM stage_citizens RETURNING *) "
-            "INSERT INTO citizens (citizen_ref, pseudonym) SELECT citizen_ref, pseudonym FROM staged "
-            "ON CONFLICT DO NOTHING"
-        )
-
-
 async def insert_facts(conn: Connection, facts: Sequence[Fact]) -> list[Fact]:
     """Insert facts; returns those that were new (a certificate released again is counted once)."""
     if not facts:
@@ -118,16 +105,13 @@ async def delete_facts(conn: Connection, certificate_ids: Sequence[str]) -> list
     return [_fact(r) for r in rows]
 
 
-async def delete_person(conn: Connection, citizen_ref: str) -> tuple[str | None, list[Fact]]:
-    """Forget a citizen: their mapping row and every fact of their pseudonym (returned)."""
-    person = await conn.fetchval("DELETE FROM citizens WHERE citizen_ref = $1 RETURNING pseudonym", citizen_ref)
-    if person is None:
-        return None, []
+async def delete_person(conn: Connection, person: str) -> list[Fact]:
+    """Forget a person: every fact of their pseudonym (returned)."""
     rows = await conn.fetch(
         f"DELETE FROM facts WHERE pseudonym = $1 RETURNING {_FACT_COLUMNS}",  # noqa: S608
         person,
     )
-    return person, [_fact(r) for r in rows]
+    return [_fact(r) for r in rows]
 
 
 async def case_facts(conn: Connection, groups: Sequence[Group], known: Sequence[Fact] = ()) -> list[Fact]:
@@ -195,33 +179,52 @@ async def insert_cases(conn: Connection, cases: Sequence[Case]) -> None:
         await conn.copy_records_to_table("cases", records=cases, columns=_CASE_COLUMNS.split(", "))
 
 
-async def apply_delta(conn: Connection, delta: dict[AggKey, int]) -> None:
-    """Add the changes to the aggregates, in key order (concurrent batches lock rows in the same order)."""
+async def apply_delta(conn: Connection, delta: dict[AggKey, tuple[int, int]]) -> None:
+    """Add the changes (count, sum of record keys) to the aggregates, in key order (concurrent batches lock rows in
+    the same order)."""
     if not delta:
         return
-    await _stage(conn, "stage_aggregates", [(*key, n) for key, n in delta.items()])
+    await _stage(conn, "stage_aggregates", [(*key, n, k) for key, (n, k) in delta.items()])
     await conn.execute(
         "WITH staged AS (DELETE FROM stage_aggregates RETURNING *) "
-        "INSERT INTO aggregates AS a (dimension, value, first_month, last_month, county, provider, sex, n) "
-        "SELECT dimension, value, first_month, last_month, county, provider, sex, n FROM staged "
+        "INSERT INTO aggregates AS a (dimension, value, first_month, last_month, county, provider, sex, n, k) "
+        "SELECT dimension, value, first_month, last_month, county, provider, sex, n, k FROM staged "
         "ORDER BY dimension, first_month, last_month, value, county, provider, sex "
         "ON CONFLICT (dimension, first_month, last_month, value, county, provider, sex) "
-        "DO UPDATE SET n = a.n + excluded.n"
+        "DO UPDATE SET n = a.n + excluded.n, k = a.k + excluded.k"
     )
+
+
+async def count_changes(conn: Connection, changes: int) -> None:
+    """Count cases that changed since the last preliminary release (a release needs enough of them)."""
+    if changes:
+        await conn.execute("UPDATE release_state SET changes = changes + $1", changes)
+
+
+async def take_changes(conn: Connection) -> int:
+    """The changes counted since the last release, locked until the transaction ends."""
+    return int(await conn.fetchval("SELECT changes FROM release_state FOR UPDATE"))
+
+
+async def reset_changes(conn: Connection, at: datetime) -> None:
+    await conn.execute("UPDATE release_state SET changes = 0, released_at = $1", at)
 
 
 @dataclass(frozen=True)
 class Contribution:
+    """Counts of one row value (or county) and sex of cases in the months [first_month, last_month], with the sum of
+    their record keys."""
+
     value: str
     first_month: int
     last_month: int
-    provider: str
     sex: str
     n: int
+    k: int
 
 
 async def contributions(
-    pool: Pool,
+    conn: Connection | Pool,
     dimension: str,
     first_month: int,
     last_month: int,
@@ -230,15 +233,14 @@ async def contributions(
     by_month: bool = False,
     by_county: bool = False,
 ) -> list[Contribution]:
-    """Aggregate counts of one dimension for cases overlapping the months (or certificates signed in them).
-
-    `by_county`: the county takes the place of the dimension's value."""
+    """Aggregate counts and key sums of one dimension for cases overlapping the months (or certificates signed in
+    them). `by_county`: the county takes the place of the dimension's value."""
     months = "first_month, last_month, " if by_month else ""
     value = "county" if by_county else "value"
-    rows = await pool.fetch(
-        f"SELECT {value}, {months}provider, sex, sum(n)::integer AS n FROM aggregates "  # noqa: S608 - constant
+    rows = await conn.fetch(
+        f"SELECT {value}, {months}sex, sum(n)::integer AS n, sum(k)::bigint AS k FROM aggregates "  # noqa: S608
         "WHERE dimension = $1 AND first_month <= $3 AND last_month >= $2 AND ($4::text IS NULL OR county = $4) "
-        f"GROUP BY {value}, {months}provider, sex HAVING sum(n) <> 0",
+        f"GROUP BY {value}, {months}sex HAVING sum(n) <> 0",
         dimension,
         first_month,
         last_month,
@@ -247,6 +249,55 @@ async def contributions(
     if not by_month:
         return [Contribution(r[0], 0, 0, r[1], r[2], r[3]) for r in rows]
     return [Contribution(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+
+@dataclass(frozen=True)
+class Publication:
+    body: str  # the ReportView's JSON
+    preliminary: bool
+    released_at: datetime
+
+
+async def publication(conn: Connection | Pool, key: str) -> Publication | None:
+    row = await conn.fetchrow("SELECT body, preliminary, released_at FROM publications WHERE key = $1", key)
+    return Publication(row[0], row[1], row[2]) if row else None
+
+
+async def save_publication(conn: Connection | Pool, key: str, body: str, preliminary: bool, at: datetime) -> None:
+    """Store a published table. Only a preliminary table is ever replaced: a final one is published once."""
+    await conn.execute(
+        "INSERT INTO publications (key, body, preliminary, released_at) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (key) DO UPDATE SET body = excluded.body, preliminary = excluded.preliminary, "
+        "released_at = excluded.released_at WHERE publications.preliminary",
+        key,
+        body,
+        preliminary,
+        at,
+    )
+
+
+async def preliminary_keys(conn: Connection | Pool) -> list[str]:
+    return [r[0] for r in await conn.fetch("SELECT key FROM publications WHERE preliminary ORDER BY key")]
+
+
+async def audit(
+    pool: Pool, analyst: str, path: str, report: str | None, period: str | None, county: str | None, status: int
+) -> None:
+    """One row per query of the report API: who asked what, and the answer's status.
+
+    Committed without waiting for the WAL flush (PostgreSQL writes it within a fraction of a second): a query's
+    answer does not wait for a disk flush, at the price of the last moment's rows if the database crashes."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL synchronous_commit TO OFF")
+        await conn.execute(
+            "INSERT INTO audit_log (analyst, path, report, period, county, status) VALUES ($1, $2, $3, $4, $5, $6)",
+            analyst,
+            path,
+            report,
+            period,
+            county,
+            status,
+        )
 
 
 async def feed_state(conn: Connection, report_key: str) -> tuple[str, datetime] | None:

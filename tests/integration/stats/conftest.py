@@ -35,8 +35,14 @@ def stats_settings(base_settings: ServiceSettings, schema: str, unique: str) -> 
         environment="test",
         log_json=False,
         publish_interval_seconds=0.5,
+        close_after_days=0,
+        county_min_cases=10,
+        rate_limit="100000/minute",
         max_records=100,
     )
+
+
+ANALYST = {"Authorization": "Bearer dev-analyst-secret"}
 
 
 @dataclass
@@ -45,15 +51,30 @@ class StatsService:
     app: FastAPI
 
     async def report(self, name: str, **params: str) -> dict[str, Any]:
-        response = await self.client.get(f"/v1/reports/{name}", params=params)
+        """A report as a signed-in analyst gets it (`period` as YYYY-MM, YYYY-Qn or YYYY)."""
+        response = await self.get(name, **params)
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
 
+    async def get(self, name: str, token: str = "dev-analyst-secret", **params: str) -> httpx.Response:  # noqa: S107
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return await self.client.get(f"/v1/reports/{name}", params=params, headers=headers)
+
+
+@dataclass
+class Clock:
+    """The service's clock in a test: real time unless set."""
+
+    fixed: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.fixed or datetime.now(UTC)
+
 
 @contextlib.asynccontextmanager
-async def running(settings: StatsSettings) -> AsyncIterator[StatsService]:
-    app = create_app(settings)
+async def running(settings: StatsSettings, clock: Clock | None = None) -> AsyncIterator[StatsService]:
+    app = create_app(settings, clock=clock or Clock())
     async with in_process(app, "http://stats") as client:
         yield StatsService(client, app)
 
@@ -93,8 +114,17 @@ class Released:
         unit_index: int = 0,
         signed: datetime | None = None,
         test_patient: bool | None = None,
+        replaces: str | None = None,
+        code: str | None = None,
+        body: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        body = self.factory.certificate(cert_type, person=person, unit=CARE_UNITS[unit_index])
+        """Release a new certificate of the person (or the given one)."""
+        if body is None:
+            body = self.factory.certificate(cert_type, person=person, unit=CARE_UNITS[unit_index])
+        if replaces is not None:
+            body["relation"] = {"kind": "REPLACES", "certificate_id": replaces}
+        if code is not None:
+            body["content"]["diagnoses"] = [{"code": code, "description": "Diagnos"}]
         if periods is not None:
             body["content"]["sick_leave_periods"] = [
                 {"degree": d, "start": s.isoformat(), "end": e.isoformat()} for s, e, d in periods
@@ -146,3 +176,13 @@ async def processed(settings: StatsSettings, expected: int) -> bool:
 
 def days_ago(n: int) -> date:
     return datetime.now(UTC).date() - timedelta(days=n)
+
+
+def last_month(day: int) -> date:
+    """The given day of the previous calendar month (closed in the tests' settings)."""
+    first = datetime.now(UTC).date().replace(day=1)
+    return (first - timedelta(days=1)).replace(day=day)
+
+
+def month_key(day: date) -> str:
+    return f"{day:%Y-%m}"

@@ -676,3 +676,25 @@ def test_redelivery_for_another_patient_is_a_conflict() -> None:
 )
 def test_revoke_outcomes(known: bool, already_revoked: bool, outcome: RevokeOutcome) -> None:
     assert decide_revoke(known, already_revoked) is outcome
+
+
+# --- plausible bounds of a sick-leave period around the signing day ----------------------------------------
+
+
+def test_period_starting_more_than_a_year_before_signing_is_refused() -> None:
+    raw = body(sick_leave_periods=[period(100, DAY - timedelta(days=367), 14)])
+
+    assert paths(raw) == ["content.sick_leave_periods.0.start"]
+
+
+def test_period_ending_more_than_a_year_after_signing_is_refused() -> None:
+    raw = body(sick_leave_periods=[period(100, DAY + timedelta(days=300), 70)])
+
+    assert paths(raw) == ["content.sick_leave_periods.0.end"]
+
+
+def test_periods_at_the_bounds_are_fine() -> None:
+    earliest = period(100, DAY - timedelta(days=366), 7)
+    latest = {"degree": 50, "start": iso(DAY + timedelta(days=300)), "end": iso(DAY + timedelta(days=366))}
+
+    assert paths(body(sick_leave_periods=[earliest, latest], **ARRANGEMENT)) == []

@@ -1,4 +1,4 @@
-"""Sick-leave cases, groupings and suppression (pure rules of services/stats/domain.py)."""
+"""Sick-leave cases, groupings, coarse facts and aggregate deltas (pure rules of services/stats/domain.py)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,14 @@ from hypothesis import strategies as st
 from services.stats.domain import (
     AGE_GROUPS,
     LENGTH_GROUPS,
-    CountTable,
     Fact,
+    age_floor,
     age_group,
+    aggregate_delta,
     classify,
-    determined_cells,
     length_group,
     merge_cases,
-    provider_cutoff,
-    suppress,
-    table_constraints,
+    replaced_id,
     union_days,
 )
 
@@ -128,68 +126,32 @@ def test_length_groups() -> None:
         assert length_group(days) == LENGTH_GROUPS[index], days
 
 
-def test_provider_cutoff_applies_per_provider_and_sex_before_summing() -> None:
-    contributions = [(0, 0, "A", 4), (0, 0, "B", 6), (0, 1, "A", 3), (0, 1, "A", 2), (1, 0, "B", 2)]
-    table = provider_cutoff(contributions, rows=2, columns=2)
-    assert table.kept == [[6, 5], [0, 0]]
-    assert table.hidden == [[True, False], [True, False]]
+def test_facts_keep_the_age_group_not_the_age() -> None:
+    assert [age_floor(a) for a in (3, 15, 16, 20, 21, 64, 65, 66, 90)] == [0, 0, 16, 16, 21, 61, 61, 66, 66]
+    for age in range(0, 100):
+        assert age_group(age_floor(age)) == age_group(age)
 
 
-def test_a_single_small_cell_takes_a_second_cell_with_it() -> None:
-    published = suppress(CountTable([[3, 20], [30, 40]], [[False, False], [False, False]]), total_row=True,
-                         total_column=True)  # fmt: skip
-    assert (0, 0) in published.suppressed
-    assert len(published.suppressed) >= 4  # a row and a column partner, and the cell closing the rectangle
-    assert not determined_cells(published.suppressed, table_constraints(2, 2, True, True))
+def test_replaced_certificates_are_named_by_the_relation() -> None:
+    from deploy.simulators.platform.generator import CertificateFactory
+    from schemas.certificate import CERTIFICATE_ADAPTER
+
+    body = CertificateFactory(seed=2).certificate("LISJP")
+    assert replaced_id(CERTIFICATE_ADAPTER.validate_python(body)) is None
+    body["relation"] = {"kind": "REPLACES", "certificate_id": "old-1"}
+    assert replaced_id(CERTIFICATE_ADAPTER.validate_python(body)) == "old-1"
+    body["relation"] = {"kind": "EXTENDS", "certificate_id": "old-1"}
+    assert replaced_id(CERTIFICATE_ADAPTER.validate_python(body)) is None
 
 
-def test_a_cell_whose_counts_were_all_cut_off_shows_as_suppressed_without_taking_others() -> None:
-    published = suppress(CountTable([[0, 20], [30, 40]], [[True, False], [False, False]]), total_row=True,
-                         total_column=True)  # fmt: skip
-    assert published.suppressed == {(0, 0)}
-    assert published.cells[0] == [None, 20, 20]
-
-
-tables = st.integers(1, 6).flatmap(
-    lambda r: st.integers(1, 4).flatmap(
-        lambda c: st.tuples(
-            st.lists(st.lists(st.integers(0, 30), min_size=c, max_size=c), min_size=r, max_size=r),
-            st.lists(st.lists(st.booleans(), min_size=c, max_size=c), min_size=r, max_size=r),
-            st.booleans(),
-            st.booleans(),
-        )
-    )
-)
-
-
-@settings(max_examples=200, deadline=None)
-@given(tables)
-def test_no_published_cell_is_small_and_none_is_recoverable(
-    table: tuple[list[list[int]], list[list[bool]], bool, bool],
-) -> None:
-    kept, hidden, total_row, total_column = table
-    hidden = [[h and v == 0 for h, v in zip(hr, vr, strict=True)] for hr, vr in zip(hidden, kept, strict=True)]
-    published = suppress(CountTable(kept, hidden), total_row=total_row, total_column=total_column)
-    rows, columns = len(kept), len(kept[0])
-    for i, row in enumerate(published.cells):
-        for j, cell in enumerate(row):
-            assert cell is None or cell == 0 or cell >= 5
-            if i < rows and j < columns and hidden[i][j]:
-                assert cell is None  # a cell whose small contributions were cut off never shows as 0
-    constraints = table_constraints(rows, columns, total_row, total_column)
-    small = {(i, j) for i, row in enumerate(published.values) for j, v in enumerate(row) if 0 < v < 5}
-    assert small <= published.suppressed
-    assert not determined_cells(published.suppressed, constraints) & small
-    # and the totals are consistent with the unsuppressed values
-    if total_column:
-        for values in published.values:
-            assert values[columns] == sum(values[:columns])
-
-
-def test_determined_cells_finds_a_lone_suppressed_cell() -> None:
-    constraints = table_constraints(2, 2, True, True)
-    assert determined_cells({(0, 0)}, constraints) == {(0, 0)}
-    assert determined_cells({(0, 0), (0, 1), (1, 0), (1, 1)}, constraints) == set()
+def test_the_aggregate_delta_carries_counts_and_record_key_sums_that_cancel() -> None:
+    [case] = merge_cases([fact("a", [(0, 9, 100)])])
+    added = aggregate_delta(b"s", (), [case])
+    assert len(added) == 6
+    assert all(n == 1 and 0 <= k < 2**32 for n, k in added.values())
+    assert len({k for _, k in added.values()}) == 1  # one record key in every dimension's row
+    assert aggregate_delta(b"s", [case], [case]) == {}
+    assert aggregate_delta(b"t", (), [case]) != added  # keyed
 
 
 def test_the_fast_personnummer_reading_agrees_with_the_full_parse() -> None:
@@ -217,17 +179,31 @@ def test_production_refuses_the_development_pseudonym_key() -> None:
 
     from services.stats.settings import StatsSettings
 
+    strong = {"scb": SecretStr("0123456789abcdef0123456789abcdef")}
     with pytest.raises(ValidationError, match="STATS_PSEUDONYM_KEY"):
-        StatsSettings(environment="production", citizen_ref_key=SecretStr("k" * 40))
+        StatsSettings(environment="production", citizen_ref_key=SecretStr("k" * 40), analyst_tokens=strong)
     assert StatsSettings(environment="production", citizen_ref_key=SecretStr("k" * 40),
-                         pseudonym_key=SecretStr("s" * 40)).port == 8004  # fmt: skip
+                         pseudonym_key=SecretStr("s" * 40), analyst_tokens=strong).port == 8004  # fmt: skip
 
 
-def test_the_pseudonym_is_keyed_and_not_the_citizen_ref() -> None:
+def test_production_refuses_the_development_analyst_token_and_weak_ones() -> None:
+    import pytest
+    from pydantic import SecretStr, ValidationError
+
+    from services.stats.settings import StatsSettings
+
+    for weak in ("dev-analyst-secret", "short-but-random-9f3k", "a" * 40):
+        with pytest.raises(ValidationError, match="STATS_ANALYST_TOKENS"):
+            StatsSettings(environment="production", analyst_tokens={"x": SecretStr(weak)},
+                          citizen_ref_key=SecretStr("k" * 40), pseudonym_key=SecretStr("s" * 40))  # fmt: skip
+    assert StatsSettings(environment="development").analyst_tokens["dev"].get_secret_value() == "dev-analyst-secret"
+
+
+def test_the_pseudonym_is_a_keyed_hash_of_the_citizen_ref() -> None:
     from services.kit.citizen import citizen_ref
     from services.stats.domain import pseudonym
 
-    number = "191212121212"
-    assert pseudonym(number, "a") != pseudonym(number, "b")
-    assert pseudonym(number, "a") != citizen_ref(number, "a")
-    assert number not in pseudonym(number, "a")
+    ref = citizen_ref("191212121212", "system-key")
+    assert pseudonym(ref, "a") != pseudonym(ref, "b")
+    assert pseudonym(ref, "a") != ref
+    assert pseudonym(ref, "a") == pseudonym(ref, "a")  # withdrawal finds the facts by computing it again

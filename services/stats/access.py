@@ -1,0 +1,52 @@
+"""Analysts' access to the report API: a bearer token per analyst organisation, a rate limit per credential
+(limits' moving window, in this process), and an audit row per query (repo.audit).
+
+The protection of the figures does not depend on who asks: every credential sees the same protected tables.
+The limit and the audit make bulk querying slow and visible.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import time
+
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from services.stats.settings import StatsSettings
+
+
+class Unauthorized(Exception):
+    """No valid analyst credential."""
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+class Access:
+    def __init__(self, settings: StatsSettings) -> None:
+        self._tokens = [(name, token.get_secret_value().encode()) for name, token in settings.analyst_tokens.items()]
+        self._limit = parse(settings.rate_limit)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def analyst(self, authorization: str | None) -> str:
+        """The analyst organisation of an `Authorization: Bearer …` header; raises Unauthorized or RateLimited."""
+        scheme, _, credential = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not credential:
+            raise Unauthorized
+        given = credential.strip().encode()
+        found = None
+        for name, token in self._tokens:  # every token compared, in constant time each
+            if hmac.compare_digest(given, token):
+                found = name
+        if found is None:
+            raise Unauthorized
+        if not self._limiter.hit(self._limit, found):
+            reset = self._limiter.get_window_stats(self._limit, found).reset_time
+            raise RateLimited(max(1, math.ceil(reset - time.time())))
+        return found
