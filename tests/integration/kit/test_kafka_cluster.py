@@ -23,6 +23,7 @@ from deploy.local.infra import KafkaCluster
 from schemas.topics import TopicSpec
 from services.kit.kafka import ensure_topics
 from services.kit.settings import ServiceSettings
+from tests.harness import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -50,6 +51,24 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
         yield nodes
     finally:
         nodes.stop()
+
+
+async def leaders_moved_off(bootstrap: str, topic: str, *, node_id: int, within: float = 90.0) -> None:
+    """Until the controller has moved every partition's leadership off the killed node (aiokafka keeps sending to a
+    dead leader it knows until its metadata says otherwise)."""
+
+    async def moved() -> bool:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        try:
+            await admin.start()
+            (described,) = await admin.describe_topics([topic])
+            return all(p["leader"] not in (node_id, -1) for p in described["partitions"])
+        except KafkaError:
+            return False
+        finally:
+            await admin.close()
+
+    await eventually(moved, timeout=within, interval=0.5, what=f"leaders off node {node_id}")
 
 
 def producer(bootstrap: str) -> AIOKafkaProducer:
@@ -83,6 +102,7 @@ async def test_writes_survive_one_node_down_and_are_refused_with_two_down(cluste
     acknowledged: list[bytes] = []
     try:
         third.kill()
+        await leaders_moved_off(cluster.bootstrap, name, node_id=third.node_id)
         async with producer(first.bootstrap) as p:
             for i in range(50):
                 await p.send_and_wait(name, f"one-down-{i}".encode(), partition=i % settings.kafka_partitions)
