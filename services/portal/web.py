@@ -6,7 +6,6 @@ import secrets
 from typing import Annotated, Any
 from uuid import UUID
 
-import httpx
 import orjson
 import structlog
 from fastapi import APIRouter, Form, Request
@@ -19,7 +18,7 @@ from services.portal.actions import NotFound
 from services.portal.app import Portal, changing, consented, consented_list, logged_in, portal_of
 from services.portal.domain import FKASSA, RECIPIENT_NAMES, group_by_year
 from services.portal.handlers import SendRefused
-from services.portal.oidc import LoginRefused
+from services.portal.oidc import LoginRefused, refusal_page
 from services.portal.security import (
     CSRF_FIELD,
     LOGIN_COOKIE,
@@ -69,10 +68,8 @@ async def login(request: Request) -> Response:
     token, state, nonce, verifier = new_token(), new_token(), new_token(), secrets.token_urlsafe(48)
     try:
         url = await portal.oidc.authorization_url(state=state, nonce=nonce, code_verifier=verifier)
-    except (httpx.HTTPError, LoginRefused) as exc:
-        log.error("portal.login.idp_unavailable", error=type(exc).__name__)
-        return refused(request, "Inloggningen är inte tillgänglig just nu",
-                       "Vi kunde inte nå inloggningstjänsten. Försök igen om en stund.", 503)  # fmt: skip
+    except LoginRefused as exc:
+        return login_refused(request, exc)
     await repo.create_pre_login(
         portal.pool, token_hash(token), csrf=new_token(), state=state, nonce=nonce, verifier=verifier,
         now=portal.clock(),
@@ -102,16 +99,12 @@ async def callback(request: Request) -> Response:
         return refused(request, "Inloggningen avbröts", f"Inloggningen avbröts. {again}", 400)
     now = portal.clock()
     try:
-        id_token = await portal.oidc.exchange(params["code"], pre["code_verifier"])
-        identity = await portal.oidc.identity(id_token, pre["oidc_nonce"], now=int(now.timestamp()), today=now.date())
+        await portal.oidc.check_response_issuer(params.get("iss"))  # RFC 9207, before the code goes anywhere
+        tokens = await portal.oidc.exchange(params["code"], pre["code_verifier"])
+        identity = await portal.oidc.identity(tokens, pre["oidc_nonce"], now=int(now.timestamp()), today=now.date())
     except LoginRefused as exc:
-        log.warning("portal.login.refused", reason=exc.code)
-        return refused(request, "Inloggningen nekades", exc.message)
-    except httpx.HTTPError as exc:
-        log.warning("portal.login.refused", reason=f"idp:{type(exc).__name__}")
-        return refused(
-            request, "Inloggningen misslyckades", f"Inloggningstjänsten svarade inte som väntat. {again}", 502
-        )
+        return login_refused(request, exc)
+    id_token = tokens.id_token
     ref = citizen_ref(identity.personnummer, portal.settings.citizen_ref_key.get_secret_value())
     consent = await portal.consent.get(ref)
     previous = request.cookies.get(SESSION_COOKIE)
@@ -146,10 +139,20 @@ async def logout(request: Request) -> Response:
     portal = portal_of(request)
     id_token = await repo.delete_session(portal.pool, session.id_hash)
     log.info("portal.logout", citizen_ref=session.citizen_ref)
-    url = await portal.oidc.end_session_url(id_token, f"{portal.settings.public_origin}/")
-    response = RedirectResponse(url or "/utloggad", status_code=303)
+    form = await portal.oidc.end_session(id_token, f"{portal.settings.public_origin}/")
+    # The provider's logout is a POSTed form (the ID token in the body, not in a URL); see OidcClient.end_session.
+    response = RedirectResponse("/utloggad", status_code=303) if form is None else render(
+        request, "logout_continue.html", None, form=form
+    )  # fmt: skip
     response.headers.append("set-cookie", cookie_header(SESSION_COOKIE, "", max_age=0))
     return response
+
+
+def login_refused(request: Request, exc: LoginRefused) -> Response:
+    """A refused login: its own log event per kind of failure (no personnummer), Swedish text for the citizen."""
+    page = refusal_page(exc)
+    log.warning(page.event, reason=exc.code, retry=exc.retry)
+    return refused(request, page.title, exc.message, page.status)
 
 
 @router.get("/utloggad", response_class=HTMLResponse)
