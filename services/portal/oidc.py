@@ -441,9 +441,11 @@ class OidcClient:
             claims = {**{k: v for k, v in info.items() if k not in ("iss", "aud")}, **claims}
         return identity_from_claims(claims, today=today, min_age=s.min_age_years)
 
-    async def end_session(self, id_token_hint: str | None, post_logout_redirect_uri: str) -> LogoutForm | None:
-        """RP-initiated logout as a form the browser POSTs to the provider (RP-Initiated Logout 1.0 §2: POST is
-        supported by every OP): the ID token travels in the body, never in a URL of history or access logs."""
+    async def end_session_url(self, post_logout_redirect_uri: str) -> str | None:
+        """RP-initiated logout (RP-Initiated Logout 1.0 §2) without the ID token: `client_id` names us instead of
+        `id_token_hint`, so no personnummer or name lands in a URL of browser history or the provider's logs. A
+        top-level GET, because the provider's own session cookie is SameSite=Lax and a cross-site POST would
+        arrive without it. The provider then ends its session by that cookie (most ask the person to confirm)."""
         try:
             metadata = await self.metadata()
         except LoginRefused:
@@ -451,16 +453,9 @@ class OidcClient:
         endpoint = metadata.get("end_session_endpoint")
         if not endpoint:
             return None
-        fields = {"client_id": self._settings.oidc_client_id, "post_logout_redirect_uri": post_logout_redirect_uri}
-        if id_token_hint:
-            fields["id_token_hint"] = id_token_hint
-        return LogoutForm(action=endpoint, fields=fields)
-
-
-@dataclass(frozen=True)
-class LogoutForm:
-    action: str
-    fields: dict[str, str]
+        params = [("client_id", self._settings.oidc_client_id), ("post_logout_redirect_uri", post_logout_redirect_uri)]
+        url: str = add_params_to_uri(endpoint, params)
+        return url
 
 
 def _oauth_error(response: httpx.Response) -> str:

@@ -104,7 +104,6 @@ async def callback(request: Request) -> Response:
         identity = await portal.oidc.identity(tokens, pre["oidc_nonce"], now=int(now.timestamp()), today=now.date())
     except LoginRefused as exc:
         return login_refused(request, exc)
-    id_token = tokens.id_token
     ref = citizen_ref(identity.personnummer, portal.settings.citizen_ref_key.get_secret_value())
     consent = await portal.consent.get(ref)
     previous = request.cookies.get(SESSION_COOKIE)
@@ -114,7 +113,7 @@ async def callback(request: Request) -> Response:
     await repo.create_session(
         portal.pool, token_hash(session_token), csrf=new_token(), citizen_ref=ref,
         personnummer=identity.personnummer, given_name=identity.given_name, family_name=identity.family_name,
-        id_token=id_token, consent_given=consent["state"] == "given", now=now,
+        id_token="", consent_given=consent["state"] == "given", now=now,  # the ID token is not kept
     )  # fmt: skip
     log.info("portal.login.succeeded", citizen_ref=ref, loa=identity.loa)
     response = RedirectResponse("/intyg" if consent["state"] == "given" else "/samtycke", status_code=303)
@@ -137,13 +136,10 @@ async def logout(request: Request) -> Response:
     """End the session here and at the identity provider."""
     session = await changing(request, need_consent=False)
     portal = portal_of(request)
-    id_token = await repo.delete_session(portal.pool, session.id_hash)
+    await repo.delete_session(portal.pool, session.id_hash)
     log.info("portal.logout", citizen_ref=session.citizen_ref)
-    form = await portal.oidc.end_session(id_token, f"{portal.settings.public_origin}/")
-    # The provider's logout is a POSTed form (the ID token in the body, not in a URL); see OidcClient.end_session.
-    response = RedirectResponse("/utloggad", status_code=303) if form is None else render(
-        request, "logout_continue.html", None, form=form
-    )  # fmt: skip
+    url = await portal.oidc.end_session_url(f"{portal.settings.public_origin}/")
+    response = RedirectResponse(url or "/utloggad", status_code=303)
     response.headers.append("set-cookie", cookie_header(SESSION_COOKIE, "", max_age=0))
     return response
 
