@@ -12,6 +12,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from deploy.simulators.idp.app import create_app as create_idp
 from deploy.simulators.idp.settings import IdpsimSettings
@@ -29,7 +30,7 @@ SAMORDNING = "198507749805"
 
 @pytest.fixture
 async def idp_app() -> AsyncIterator[FastAPI]:
-    settings = IdpsimSettings(issuer=IDP, environment="test", log_json=False, client_secret=SECRET,
+    settings = IdpsimSettings(issuer=IDP, environment="test", log_json=False, client_secret=SecretStr(SECRET),
                               redirect_uris=(f"{ORIGIN}/auth/callback",),
                               post_logout_redirect_uris=(f"{ORIGIN}/",))  # fmt: skip
     async with LifespanManager(create_idp(settings)) as manager:
