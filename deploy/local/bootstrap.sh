@@ -23,6 +23,9 @@ fi
 missing=""
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$missing fonts-dejavu-core"
 command -v chromium >/dev/null || missing="$missing chromium"
+# The login tests run an independent OpenID provider (panva's oidc-provider, tests/oidc_provider) on Node.
+command -v node >/dev/null || missing="$missing nodejs"
+command -v npm >/dev/null || missing="$missing npm"
 if [ -n "$missing" ]; then
   echo "[bootstrap] installing$missing from Debian's packages"
   $sudo_ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -q $missing >/dev/null
@@ -30,4 +33,5 @@ fi
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 "$venv/bin/pip" install -q --disable-pip-version-check --upgrade pip==25.3
 "$venv/bin/pip" install -q --disable-pip-version-check -e '.[dev]'
+(cd "$(dirname "$0")/../../tests/oidc_provider" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)  # the pinned package-lock.json
 echo "[bootstrap] $venv ready ($("$venv/bin/python" --version))"
