@@ -39,7 +39,7 @@ from services.consent.app import create_app as create_consent
 from services.consent.settings import ConsentSettings
 from services.kit.settings import ServiceSettings
 from services.portal.app import create_app as create_portal
-from services.portal.oidc import COORDINATION_NUMBER_CLAIM, PERSONNUMMER_CLAIM
+from services.portal.oidc import COORDINATION_NUMBER_CLAIM, PERSONNUMMER_CLAIM, client_secret_basic
 from services.portal.settings import PortalSettings
 from tests.integration.conftest import eventually, free_port
 from tests.oidc_provider.runner import RunningProvider, new_key, oidc_provider
@@ -272,3 +272,21 @@ async def test_private_key_jwt_client_in_chromium(tmp_path: Path) -> None:
         assert page.url == f"{portal.url}/samtycke"
         assert await portal.sessions() == 1
         await context.close()
+
+
+async def test_the_provider_form_decodes_client_secret_basic() -> None:
+    """Why the secret with `+` and `%` matters: the certified provider refuses the credentials unless both parts
+    are form-encoded (client authentication happens before the code is looked at: refused vs invalid_grant)."""
+    port = free_port()
+    clients = [client(BASIC_CLIENT, "http://127.0.0.1:1", client_secret=SECRET)]
+    async with oidc_provider(port, clients=clients, accounts=accounts()) as provider, httpx.AsyncClient() as http:
+        data = {"grant_type": "authorization_code", "code": "unknown", "redirect_uri": "http://127.0.0.1:1/auth/callback",
+                "code_verifier": "v" * 43}  # fmt: skip
+        token_endpoint = f"{provider.base_url}/token"
+        raw = await http.post(token_endpoint, data=data, auth=(BASIC_CLIENT, SECRET))  # httpx does not form-encode
+        assert raw.status_code == 400
+        assert raw.json()["error"] == "invalid_request"
+        assert "not properly encoded" in raw.json()["error_description"]
+        encoded = await http.post(token_endpoint, data=data,
+                                  headers={"Authorization": client_secret_basic(BASIC_CLIENT, SECRET)})  # fmt: skip
+        assert encoded.json()["error"] == "invalid_grant"
