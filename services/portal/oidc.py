@@ -289,6 +289,10 @@ class OidcClient:
             metadata = await self._get_json(self.discovery_url, "discovery")
             if not isinstance(metadata, dict) or metadata.get("issuer") != self._settings.oidc_issuer:
                 raise issuer_mismatch("issuer_mismatch")
+            if not all(
+                isinstance(metadata.get(k), str) for k in ("authorization_endpoint", "token_endpoint", "jwks_uri")
+            ):
+                raise issuer_mismatch("metadata_incomplete")
             self._metadata = metadata
             self._metadata_fetched = self._monotonic()
         return self._metadata
@@ -357,8 +361,14 @@ class OidcClient:
         if self._client_key is None:
             raise _technical("no_client_key")
         client_id = self._settings.oidc_client_id
-        claims = {"iss": client_id, "sub": client_id, "aud": audience, "jti": secrets.token_urlsafe(24),
-                  "iat": now, "exp": now + 60}  # fmt: skip
+        claims = {
+            "iss": client_id,
+            "sub": client_id,
+            "aud": audience,
+            "jti": secrets.token_urlsafe(24),
+            "iat": now,
+            "exp": now + 60,
+        }
         alg = "RS256" if isinstance(self._client_key, RSAKey) else "ES256"
         header = {"alg": alg, "typ": "JWT"}
         if self._client_key.kid:
@@ -369,8 +379,12 @@ class OidcClient:
         """Trade the authorization code for tokens (unvalidated: `identity` validates them)."""
         metadata = await self.metadata()
         s = self._settings
-        data = {"grant_type": "authorization_code", "code": code, "redirect_uri": s.redirect_uri,
-                "code_verifier": code_verifier}  # fmt: skip
+        data = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": s.redirect_uri,
+            "code_verifier": code_verifier,
+        }
         headers = {"Accept": "application/json"}
         method = await self.client_auth_method()
         if method == "private_key_jwt":
@@ -389,8 +403,9 @@ class OidcClient:
             raise unreachable(f"token_endpoint_{response.status_code}")
         if response.status_code != 200:
             error = _oauth_error(response)
-            raise LoginRefused(f"token_endpoint_{response.status_code}:{error}",
-                               f"Inloggningen kunde inte slutföras. {RETRY_LOGIN}")  # fmt: skip
+            raise LoginRefused(
+                f"token_endpoint_{response.status_code}:{error}", f"Inloggningen kunde inte slutföras. {RETRY_LOGIN}"
+            )
         try:
             body = response.json()
         except ValueError as exc:
@@ -417,7 +432,10 @@ class OidcClient:
             raise unreachable(f"userinfo_{response.status_code}")
         if response.status_code != 200 or not response.headers.get("content-type", "").startswith("application/json"):
             raise _technical(f"userinfo_{response.status_code}")
-        claims = response.json()
+        try:
+            claims = response.json()
+        except ValueError as exc:
+            raise _technical("userinfo_not_json") from exc
         if not isinstance(claims, dict):
             raise _technical("userinfo_not_object")
         return claims
@@ -425,8 +443,13 @@ class OidcClient:
     async def identity(self, tokens: Tokens, nonce: str, *, now: int, today: date) -> Identity:
         """The validated person of a login: the ID token verified, identity claims from it or from userinfo."""
         s = self._settings
-        params: dict[str, Any] = {"issuer": s.oidc_issuer, "client_id": s.oidc_client_id, "nonce": nonce,
-                                  "now": now, "min_loa": s.oidc_min_loa}  # fmt: skip
+        params: dict[str, Any] = {
+            "issuer": s.oidc_issuer,
+            "client_id": s.oidc_client_id,
+            "nonce": nonce,
+            "now": now,
+            "min_loa": s.oidc_min_loa,
+        }
         try:
             claims = verify_id_token(tokens.id_token, await self.keys(), **params)
         except LoginRefused as exc:

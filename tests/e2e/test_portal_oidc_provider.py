@@ -46,8 +46,16 @@ from tests.oidc_provider.runner import RunningProvider, new_key, oidc_provider
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SECRET = "Gx+4p%2Bq/7z%zz=="  # `+` and `%` (also a valid-looking escape): form-encoding decides whether it works
 ADULT = "198507149808"
 SAMORDNING = "198507749805"  # born 14 July 1985, day + 60
@@ -69,9 +77,14 @@ def accounts() -> dict[str, dict[str, Any]]:
 
 
 def client(client_id: str, portal_url: str, **metadata: Any) -> dict[str, Any]:
-    return {"client_id": client_id, "redirect_uris": [f"{portal_url}/auth/callback"],
-            "post_logout_redirect_uris": [f"{portal_url}/"], "grant_types": ["authorization_code"],
-            "response_types": ["code"], **metadata}  # fmt: skip
+    return {
+        "client_id": client_id,
+        "redirect_uris": [f"{portal_url}/auth/callback"],
+        "post_logout_redirect_uris": [f"{portal_url}/"],
+        "grant_types": ["authorization_code"],
+        "response_types": ["code"],
+        **metadata,
+    }
 
 
 @dataclass
@@ -102,12 +115,26 @@ async def running_portal(port: int, issuer: str, **overrides: Any) -> AsyncItera
     unique = uuid.uuid4().hex[:10]
     base = ServiceSettings()
     url = f"http://127.0.0.1:{port}"
-    consent_settings = ConsentSettings(db_schema=f"e2e_{unique}_consent", topic_prefix=f"e2e{unique}.",
-                                       environment="test", log_json=False, relay_enabled=False,
-                                       consumer_enabled=False)  # fmt: skip
-    settings = PortalSettings(db_schema=f"e2e_{unique}_portal", topic_prefix=f"e2e{unique}.", environment="test",
-                              log_json=False, public_origin=url, oidc_issuer=issuer, consent_url="http://consent",
-                              relay_enabled=False, consumer_enabled=False, **overrides)  # fmt: skip
+    consent_settings = ConsentSettings(
+        db_schema=f"e2e_{unique}_consent",
+        topic_prefix=f"e2e{unique}.",
+        environment="test",
+        log_json=False,
+        relay_enabled=False,
+        consumer_enabled=False,
+    )
+    settings = PortalSettings(
+        db_schema=f"e2e_{unique}_portal",
+        topic_prefix=f"e2e{unique}.",
+        environment="test",
+        log_json=False,
+        public_origin=url,
+        oidc_issuer=issuer,
+        consent_url="http://consent",
+        relay_enabled=False,
+        consumer_enabled=False,
+        **overrides,
+    )
     try:
         async with LifespanManager(create_consent(consent_settings), startup_timeout=60) as consent:
             app = create_portal(settings, consent_transport=httpx.ASGITransport(app=consent.app))
@@ -253,8 +280,15 @@ async def test_private_key_jwt_client_in_chromium(tmp_path: Path) -> None:
     portal_url = f"http://127.0.0.1:{portal_port}"
     key = RSAKey.generate_key(2048, parameters={"kid": "portal-1"}, private=True)
     jwks = {"keys": [key.as_dict(private=False)]}
-    clients = [client(JWT_CLIENT, portal_url, token_endpoint_auth_method="private_key_jwt",
-                      token_endpoint_auth_signing_alg="RS256", jwks=jwks)]  # fmt: skip
+    clients = [
+        client(
+            JWT_CLIENT,
+            portal_url,
+            token_endpoint_auth_method="private_key_jwt",
+            token_endpoint_auth_signing_alg="RS256",
+            jwks=jwks,
+        )
+    ]
     pem = key.as_pem(private=True).decode()
     async with (
         oidc_provider(idp_port, clients=clients, accounts=accounts(), trailing_slash=False) as provider,
@@ -264,7 +298,7 @@ async def test_private_key_jwt_client_in_chromium(tmp_path: Path) -> None:
             oidc_client_id=JWT_CLIENT,
             oidc_client_private_key=pem,
             oidc_client_secret="not-used-" + uuid.uuid4().hex,
-        ) as portal,  # fmt: skip
+        ) as portal,
         chromium(tmp_path) as browser,
     ):
         context, page = await fresh_page(browser)
@@ -280,13 +314,18 @@ async def test_the_provider_form_decodes_client_secret_basic() -> None:
     port = free_port()
     clients = [client(BASIC_CLIENT, "http://127.0.0.1:1", client_secret=SECRET)]
     async with oidc_provider(port, clients=clients, accounts=accounts()) as provider, httpx.AsyncClient() as http:
-        data = {"grant_type": "authorization_code", "code": "unknown", "redirect_uri": "http://127.0.0.1:1/auth/callback",
-                "code_verifier": "v" * 43}  # fmt: skip
+        data = {
+            "grant_type": "authorization_code",
+            "code": "unknown",
+            "redirect_uri": "http://127.0.0.1:1/auth/callback",
+            "code_verifier": "v" * 43,
+        }
         token_endpoint = f"{provider.base_url}/token"
         raw = await http.post(token_endpoint, data=data, auth=(BASIC_CLIENT, SECRET))  # httpx does not form-encode
         assert raw.status_code == 400
         assert raw.json()["error"] == "invalid_request"
         assert "not properly encoded" in raw.json()["error_description"]
-        encoded = await http.post(token_endpoint, data=data,
-                                  headers={"Authorization": client_secret_basic(BASIC_CLIENT, SECRET)})  # fmt: skip
+        encoded = await http.post(
+            token_endpoint, data=data, headers={"Authorization": client_secret_basic(BASIC_CLIENT, SECRET)}
+        )
         assert encoded.json()["error"] == "invalid_grant"

@@ -95,9 +95,13 @@ async def oidc_provider(
         path = Path(tmp) / "config.json"
         path.write_text(json.dumps(config))
         process = await asyncio.create_subprocess_exec(
-            node, str(HERE / "provider.mjs"), str(path), cwd=HERE,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
+            node,
+            str(HERE / "provider.mjs"),
+            str(path),
+            cwd=HERE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
         running = RunningProvider(issuer, port, keys, process)
         assert process.stdout is not None
         drain = asyncio.create_task(_drain(process.stdout, running.output))

@@ -48,9 +48,15 @@ class FakeProvider:
 
     def __init__(self, *, issuer: str = ISSUER, metadata: dict[str, Any] | None = None) -> None:
         base = issuer.rstrip("/")
-        self.metadata = {"issuer": issuer, "authorization_endpoint": f"{base}/auth", "token_endpoint": f"{base}/token",
-                         "userinfo_endpoint": f"{base}/me", "jwks_uri": f"{base}/jwks",
-                         "end_session_endpoint": f"{base}/end", **(metadata or {})}  # fmt: skip
+        self.metadata = {
+            "issuer": issuer,
+            "authorization_endpoint": f"{base}/auth",
+            "token_endpoint": f"{base}/token",
+            "userinfo_endpoint": f"{base}/me",
+            "jwks_uri": f"{base}/jwks",
+            "end_session_endpoint": f"{base}/end",
+            **(metadata or {}),
+        }
         self.published = [KEY_A]
         self.signing = KEY_A
         self.id_claims: dict[str, Any] = {}
@@ -59,8 +65,16 @@ class FakeProvider:
         self.jwks_fetches = 0
 
     def id_token(self) -> str:
-        claims = {"iss": ISSUER, "aud": "minaintyg-portal", "sub": "pseudo-1", "exp": NOW + 300, "iat": NOW,
-                  "nonce": NONCE, "acr": "http://id.elegnamnden.se/loa/1.0/loa3", **self.id_claims}  # fmt: skip
+        claims = {
+            "iss": ISSUER,
+            "aud": "minaintyg-portal",
+            "sub": "pseudo-1",
+            "exp": NOW + 300,
+            "iat": NOW,
+            "nonce": NONCE,
+            "acr": "http://id.elegnamnden.se/loa/1.0/loa3",
+            **self.id_claims,
+        }
         return jwt.encode({"alg": "RS256", "kid": self.signing.kid}, claims, self.signing)
 
     def handler(self, request: httpx.Request) -> httpx.Response:
@@ -79,8 +93,13 @@ class FakeProvider:
 
 
 def make(provider: FakeProvider, clock: Clock | None = None, **settings: Any) -> OidcClient:
-    values: dict[str, Any] = {"environment": "test", "oidc_issuer": ISSUER, "oidc_client_secret": SECRET,
-                              "oidc_jwks_seconds": 300, **settings}  # fmt: skip
+    values: dict[str, Any] = {
+        "environment": "test",
+        "oidc_issuer": ISSUER,
+        "oidc_client_secret": SECRET,
+        "oidc_jwks_seconds": 300,
+        **settings,
+    }
     return OidcClient(PortalSettings(**values), httpx.MockTransport(provider.handler), clock or Clock())
 
 
@@ -133,8 +152,9 @@ async def test_the_token_request_uses_client_secret_basic_by_default() -> None:
 
 
 async def test_private_key_jwt_when_a_key_is_set_and_the_provider_takes_it() -> None:
-    provider = FakeProvider(metadata={"token_endpoint_auth_methods_supported": ["client_secret_basic",
-                                                                                "private_key_jwt"]})  # fmt: skip
+    provider = FakeProvider(
+        metadata={"token_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt"]}
+    )
     provider.id_claims = person_claims()
     await login(make(provider, oidc_client_private_key=json.dumps(CLIENT_KEY.as_dict(private=True))))
     token_request = next(r for r in provider.requests if r.url.path.endswith("/token"))
@@ -203,8 +223,9 @@ async def test_an_unreachable_provider_is_its_own_kind_and_worth_a_retry() -> No
 async def test_the_authorization_request_asks_for_the_swedish_profile_scopes() -> None:
     url = await make(FakeProvider()).authorization_url(state="s", nonce="n", code_verifier="v" * 43)
     query = parse_qs(urlsplit(url).query)
-    assert query["scope"] == ["openid https://id.oidc.se/scope/naturalPersonInfo "
-                              "https://id.oidc.se/scope/naturalPersonNumber"]  # fmt: skip
+    assert query["scope"] == [
+        "openid https://id.oidc.se/scope/naturalPersonInfo https://id.oidc.se/scope/naturalPersonNumber"
+    ]
     assert query["acr_values"] == ["http://id.elegnamnden.se/loa/1.0/loa3 http://id.elegnamnden.se/loa/1.0/loa4"]
 
 

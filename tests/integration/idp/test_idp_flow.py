@@ -384,7 +384,11 @@ async def test_client_secret_basic_is_form_decoded(clock: FakeClock) -> None:
         request = auth_request()
         code = await authorize(idp, request)
         encoded = base64.b64encode(f"{quote_plus(CLIENT_ID)}:{quote_plus(secret)}".encode()).decode()
-        data = {"grant_type": "authorization_code", "code": code, "redirect_uri": request.params["redirect_uri"],
-                "code_verifier": request.pkce.verifier}  # fmt: skip
+        data = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": request.params["redirect_uri"],
+            "code_verifier": request.pkce.verifier,
+        }
         ok = await idp.client.post("/token", data=data, headers={"Authorization": f"Basic {encoded}"})
         assert ok.status_code == 200, ok.text

@@ -30,9 +30,14 @@ SAMORDNING = "198507749805"
 
 @pytest.fixture
 async def idp_app() -> AsyncIterator[FastAPI]:
-    settings = IdpsimSettings(issuer=IDP, environment="test", log_json=False, client_secret=SecretStr(SECRET),
-                              redirect_uris=(f"{ORIGIN}/auth/callback",),
-                              post_logout_redirect_uris=(f"{ORIGIN}/",))  # fmt: skip
+    settings = IdpsimSettings(
+        issuer=IDP,
+        environment="test",
+        log_json=False,
+        client_secret=SecretStr(SECRET),
+        redirect_uris=(f"{ORIGIN}/auth/callback",),
+        post_logout_redirect_uris=(f"{ORIGIN}/",),
+    )
     async with LifespanManager(create_idp(settings)) as manager:
         yield manager.app  # type: ignore[misc]
 
