@@ -65,10 +65,10 @@ from services.kit.db import Pool, close_pool, create_pool, migrate
 from services.kit.http import install_common
 from services.kit.kafka import ensure_topics, make_producer
 from services.kit.logging import configure_logging
-from services.kit.telemetry import configure_telemetry
 from services.kit.outbox import OutboxRelay, outbox_readiness
 from services.kit.settings import ServiceSettings
 from services.kit.tasks import after, stop_all, supervise
+from services.kit.telemetry import configure_telemetry
 
 log = structlog.get_logger(__name__)
 
