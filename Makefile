@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml uv.lock deploy/local/uv-requirements.txt deploy/local/bootstrap.sh
+$(STAMP): pyproject.toml uv.lock deploy/local/uv-requirements.txt deploy/local/bootstrap.sh tests/oidc_provider/package-lock.json
 	@bash deploy/local/bootstrap.sh $(VENV)
 	@touch $@
 

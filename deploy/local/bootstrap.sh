@@ -24,6 +24,9 @@ fi
 missing=""
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$missing fonts-dejavu-core"
 command -v chromium >/dev/null || missing="$missing chromium"
+# The login tests run an independent OpenID provider (panva's oidc-provider, tests/oidc_provider) on Node.
+command -v node >/dev/null || missing="$missing nodejs"
+command -v npm >/dev/null || missing="$missing npm"
 if [ -n "$missing" ]; then
   echo "[bootstrap] installing$missing from Debian's packages"
   $sudo_ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -q $missing >/dev/null
@@ -35,4 +38,5 @@ fi
 "$venv/bin/pip" install -q --disable-pip-version-check --require-hashes --no-deps -r deploy/local/uv-requirements.txt
 UV_PROJECT_ENVIRONMENT="$venv" SSL_CERT_FILE="${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}" \
   "$venv/bin/uv" sync --quiet --frozen --extra dev --extra run --python "$venv/bin/python"
+(cd "$(dirname "$0")/../../tests/oidc_provider" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)  # the pinned package-lock.json
 echo "[bootstrap] $venv ready ($("$venv/bin/python" --version))"

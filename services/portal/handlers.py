@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-import httpx
 import structlog
 from prometheus_client import Counter
 
@@ -30,7 +29,7 @@ from services.kit.outbox import add_to_outbox
 from services.portal import repo
 from services.portal.consent_api import ConsentApi
 from services.portal.domain import FKASSA, RECIPIENT_NAMES, employer_copy, employer_optional_fields, may_send
-from services.portal.oidc import LoginRefused, OidcClient
+from services.portal.oidc import LoginRefused, OidcClient, refusal_page
 from services.portal.pdf import certificate_pdf, extract_pdf
 from services.portal.security import Session, new_token, session_window, token_hash
 from services.portal.settings import PortalSettings
@@ -73,6 +72,13 @@ class LoginFailed(Exception):
         self.title = title
         self.message = message
         self.status = status
+
+
+def login_refused(exc: LoginRefused) -> LoginFailed:
+    """A refused login: its own log event per kind of failure (no personnummer), Swedish text for the citizen."""
+    page = refusal_page(exc)
+    log.warning(page.event, reason=exc.code, retry=exc.retry)
+    return LoginFailed(page.title, exc.message, page.status)
 
 
 @dataclass(frozen=True)
@@ -176,13 +182,8 @@ class Handlers:
         token, state, nonce, verifier = new_token(), new_token(), new_token(), secrets.token_urlsafe(48)
         try:
             url = await self.oidc.authorization_url(state=state, nonce=nonce, code_verifier=verifier)
-        except (httpx.HTTPError, LoginRefused) as exc:
-            log.error("portal.login.idp_unavailable", error=type(exc).__name__)
-            raise LoginFailed(
-                "Inloggningen är inte tillgänglig just nu",
-                "Vi kunde inte nå inloggningstjänsten. Försök igen om en stund.",
-                503,
-            ) from exc
+        except LoginRefused as exc:
+            raise login_refused(exc) from exc
         await repo.create_pre_login(
             self.pool, token_hash(token), csrf=new_token(), state=state, nonce=nonce, verifier=verifier,
             now=self.clock(),
@@ -212,16 +213,11 @@ class Handlers:
             raise LoginFailed("Inloggningen avbröts", f"Inloggningen avbröts. {again}", 400)
         now = self.clock()
         try:
-            id_token = await self.oidc.exchange(params["code"], pre.code_verifier)
-            identity = await self.oidc.identity(id_token, pre.oidc_nonce, now=int(now.timestamp()), today=now.date())
+            await self.oidc.check_response_issuer(params.get("iss"))  # RFC 9207, before the code goes anywhere
+            tokens = await self.oidc.exchange(params["code"], pre.code_verifier)
+            identity = await self.oidc.identity(tokens, pre.oidc_nonce, now=int(now.timestamp()), today=now.date())
         except LoginRefused as exc:
-            log.warning("portal.login.refused", reason=exc.code)
-            raise LoginFailed("Inloggningen nekades", exc.message) from exc
-        except httpx.HTTPError as exc:
-            log.warning("portal.login.refused", reason=f"idp:{type(exc).__name__}")
-            raise LoginFailed(
-                "Inloggningen misslyckades", f"Inloggningstjänsten svarade inte som väntat. {again}", 502
-            ) from exc
+            raise login_refused(exc) from exc
         ref = citizen_ref(identity.personnummer, self.settings.citizen_ref_key.get_secret_value())
         consent = await self.consent_api.get(ref)
         if previous_session and len(previous_session) < 100:
@@ -230,16 +226,16 @@ class Handlers:
         await repo.create_session(
             self.pool, token_hash(session_token), csrf=new_token(), citizen_ref=ref,
             personnummer=identity.personnummer, given_name=identity.given_name, family_name=identity.family_name,
-            id_token=id_token, consent_given=consent["state"] == "given", now=now,
+            id_token="", consent_given=consent["state"] == "given", now=now,  # the ID token is not kept
         )  # fmt: skip
         log.info("portal.login.succeeded", citizen_ref=ref, loa=identity.loa)
         return LoginCompleted(session_token, consent["state"] == "given")
 
     async def logout(self, session: Session) -> str | None:
         """End the session here; the identity provider's logout URL to end it there too (None if it has none)."""
-        id_token = await repo.delete_session(self.pool, session.id_hash)
+        await repo.delete_session(self.pool, session.id_hash)
         log.info("portal.logout", citizen_ref=session.citizen_ref)
-        return await self.oidc.end_session_url(id_token, f"{self.settings.public_origin}/")
+        return await self.oidc.end_session_url(f"{self.settings.public_origin}/")
 
     # --- Consent ------------------------------------------------------------------------------------------
 

@@ -534,13 +534,13 @@ async def create_session(
     )
 
 
-# The authenticated session ($1 id hash) as `current` (the columns of `SessionRow`, in its order), unless idle since
-# before $3; its idle clock restarted ($2) only if last restarted before $4. Shared by `touch_session` and
-# `session_and_list`.
+# The authenticated session ($1 id hash) as `current`, unless idle since before $3 or created before $5 (its
+# absolute lifetime); its idle clock restarted ($2) only if last restarted before $4. Shared by `touch_session` and
+# `session_and_list`. A session past its lifetime is no longer touched, so the idle purge removes it.
 _CURRENT_SESSION = """
         WITH current AS (
             SELECT citizen_ref, personnummer, given_name, family_name, csrf_token, consent_given, last_seen
-            FROM sessions WHERE id_hash = $1 AND kind = 'AUTHENTICATED' AND last_seen >= $3
+            FROM sessions WHERE id_hash = $1 AND kind = 'AUTHENTICATED' AND last_seen >= $3 AND created_at >= $5
         ), touched AS (
             UPDATE sessions SET last_seen = $2
             WHERE id_hash = $1 AND last_seen < $4 AND EXISTS (SELECT 1 FROM current)
@@ -550,7 +550,12 @@ _SESSION_WIDTH = len(SessionRow._fields)
 
 
 async def touch_session(
-    conn: Connection | Pool, id_hash: bytes, now: datetime, idle_after: datetime, touch_before: datetime
+    conn: Connection | Pool,
+    id_hash: bytes,
+    now: datetime,
+    idle_after: datetime,
+    touch_before: datetime,
+    created_after: datetime,
 ) -> asyncpg.Record | None:
     """The authenticated session, None if unknown or idle since before `idle_after`. Its idle clock restarts
     only if it was last restarted before `touch_before`: most requests then only read, and commit no write.
@@ -564,6 +569,7 @@ async def touch_session(
         now,
         idle_after,
         touch_before,
+        created_after,
     )
     return row
 
@@ -574,7 +580,12 @@ class SessionList(NamedTuple):
 
 
 async def session_and_list(
-    conn: Connection | Pool, id_hash: bytes, now: datetime, idle_after: datetime, touch_before: datetime
+    conn: Connection | Pool,
+    id_hash: bytes,
+    now: datetime,
+    idle_after: datetime,
+    touch_before: datetime,
+    created_after: datetime,
 ) -> SessionList | None:
     """`touch_session` and, for a session with consent, `list_certificates` with its access-log row, in one
     statement (one round trip, one commit). None: no such session (or it timed out)."""
@@ -595,6 +606,7 @@ async def session_and_list(
         now,
         idle_after,
         touch_before,
+        created_after,
     )
     if not rows:
         return None

@@ -59,7 +59,7 @@ class Session:
 
 
 class NotLoggedIn(Exception):
-    """No session, or it ended (logout or idle timeout)."""
+    """No session, or it ended (logout, idle timeout or its absolute lifetime)."""
 
 
 class NoConsent(Exception):
@@ -81,11 +81,18 @@ def session_id_hash(request: Request) -> bytes | None:
     return token_hash(token)
 
 
-def session_window(settings: PortalSettings, now: datetime, *, extend: bool = False) -> tuple[datetime, datetime]:
-    """(idle_after, touch_before) for a session lookup at `now`: a session last seen before idle_after has timed
-    out; its idle clock restarts only if last restarted before touch_before (at most every 15 s, so most requests
-    only read; at once when `extend`)."""
-    return now - timedelta(seconds=settings.session_idle_seconds), now if extend else now - TOUCH_GRANULARITY
+def session_window(
+    settings: PortalSettings, now: datetime, *, extend: bool = False
+) -> tuple[datetime, datetime, datetime]:
+    """(idle_after, touch_before, created_after) for a session lookup at `now`: a session last seen before
+    idle_after has timed out, one created before created_after has reached its absolute lifetime (however busy);
+    its idle clock restarts only if last restarted before touch_before (at most every 15 s, so most requests only
+    read; at once when `extend`)."""
+    return (
+        now - timedelta(seconds=settings.session_idle_seconds),
+        now if extend else now - TOUCH_GRANULARITY,
+        now - timedelta(seconds=settings.session_absolute_seconds),
+    )
 
 
 def session_from_row(id_hash: bytes, row: asyncpg.Record) -> Session:

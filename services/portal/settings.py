@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -23,12 +23,31 @@ class PortalSettings(ServiceSettings):
     oidc_issuer: str = "http://127.0.0.1:8010"
     oidc_client_id: str = "minaintyg-portal"
     oidc_client_secret: SecretStr = SecretStr(DEV_OIDC_SECRET)
+    oidc_client_auth_method: Literal["auto", "client_secret_basic", "private_key_jwt"] = Field(
+        "auto",
+        description="Token endpoint client authentication; auto: private_key_jwt when a key is set and the provider "
+        "lists it, else client_secret_basic",
+    )
+    oidc_client_private_key: SecretStr = Field(
+        SecretStr(""), description="private_key_jwt: the client's private key, PEM or JWK (RSA or EC)"
+    )
+    oidc_scopes: tuple[str, ...] = Field(
+        (
+            "openid",
+            "https://id.oidc.se/scope/naturalPersonInfo",
+            "https://id.oidc.se/scope/naturalPersonNumber",
+        ),
+        description="Scopes asked for (JSON list): the Swedish OpenID Connect profile's for natural persons",
+    )
     oidc_min_loa: int = Field(3, ge=3, le=4, description="Lowest accepted assurance level (loa3 or loa4)")
+    oidc_jwks_seconds: int = Field(300, ge=1, description="How long the provider's JWKS is trusted before a refetch")
+    oidc_metadata_seconds: int = Field(3600, ge=1, description="How long the provider's metadata is cached")
     min_age_years: int = 16
     consent_url: str = "http://127.0.0.1:8002"
     consent_token: SecretStr = SecretStr(DEV_CONSENT_TOKEN)
     consent_text_version: str = "2025-1"
     session_idle_seconds: int = Field(1800, ge=60)
+    session_absolute_seconds: int = Field(12 * 3600, ge=60, description="A session ends this long after login")
     session_warning_seconds: int = Field(300, ge=10)
     pre_login_seconds: int = Field(600, ge=30, description="How long a started login may take")
     new_badge_days: int = 14
@@ -46,6 +65,10 @@ class PortalSettings(ServiceSettings):
             raise ValueError("the development OIDC client secret or consent credential is refused in production")
         if self.environment == "production" and not self.public_origin.startswith("https://"):
             raise ValueError("PORTAL_PUBLIC_ORIGIN must be https in production")
+        if self.environment == "production" and not self.oidc_issuer.startswith("https://"):
+            raise ValueError("PORTAL_OIDC_ISSUER must be https in production")
+        if self.oidc_client_auth_method == "private_key_jwt" and not self.oidc_client_private_key.get_secret_value():
+            raise ValueError("PORTAL_OIDC_CLIENT_AUTH_METHOD=private_key_jwt needs PORTAL_OIDC_CLIENT_PRIVATE_KEY")
         return self
 
     @property

@@ -24,7 +24,11 @@ LISTED_TEST_PATIENTS = 3
 CHILD_AGE = 10
 
 PERSONAL_IDENTITY_NUMBER = "https://id.oidc.se/claim/personalIdentityNumber"
-PERSON_CLAIMS = ("given_name", "family_name", "name", "birthdate", PERSONAL_IDENTITY_NUMBER)
+COORDINATION_NUMBER = "https://id.oidc.se/claim/coordinationNumber"
+PERSON_CLAIMS = ("given_name", "family_name", "name", "birthdate", PERSONAL_IDENTITY_NUMBER, COORDINATION_NUMBER)
+NATURAL_PERSON_INFO = "https://id.oidc.se/scope/naturalPersonInfo"
+NATURAL_PERSON_NUMBER = "https://id.oidc.se/scope/naturalPersonNumber"
+NAME_CLAIMS = ("given_name", "family_name", "name", "birthdate")
 
 
 @dataclass(frozen=True)
@@ -50,15 +54,34 @@ class TestPerson:
         years = day.year - self.birthdate.year
         return years - ((day.month, day.day) < (self.birthdate.month, self.birthdate.day))
 
+    @property
+    def number_claim(self) -> str:
+        """The Swedish profile's claim for this number: a samordningsnummer (day + 60) has its own."""
+        return COORDINATION_NUMBER if int(self.personnummer[6:8]) > 60 else PERSONAL_IDENTITY_NUMBER
+
     def claims(self) -> dict[str, str]:
-        """The person claims of the ID token and of userinfo (besides `sub`)."""
+        """Every person claim there is about this person (besides `sub`); `scope_claims` picks the released ones."""
         return {
-            PERSONAL_IDENTITY_NUMBER: self.personnummer,
+            self.number_claim: self.personnummer,
             "given_name": self.given_name,
             "family_name": self.family_name,
             "name": self.name,
             "birthdate": self.birthdate.isoformat(),
         }
+
+
+def scope_claims(person: TestPerson, scope: str, *, id_token: bool) -> dict[str, str]:
+    """The claims released for these scopes, as a conformant provider of the Swedish profile releases them: the
+    number (naturalPersonNumber) in the ID token and in userinfo; names and birthdate (naturalPersonInfo, or
+    OpenID Connect's profile) in userinfo only. Nothing that was not asked for."""
+    scopes = set(scope.split())
+    claims = person.claims()
+    released: dict[str, str] = {}
+    if NATURAL_PERSON_NUMBER in scopes:
+        released[person.number_claim] = claims[person.number_claim]
+    if not id_token and scopes & {NATURAL_PERSON_INFO, "profile"}:
+        released.update({name: claims[name] for name in NAME_CLAIMS})
+    return released
 
 
 @cache

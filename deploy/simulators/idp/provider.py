@@ -8,6 +8,8 @@ is one process, so its state is a few dictionaries, pruned as they expire, and c
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import secrets
 import time
@@ -17,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 import orjson
 from authlib.common.security import generate_token
@@ -47,7 +49,7 @@ from pydantic import Field
 from starlette.responses import Response
 
 from deploy.simulators.idp.keys import ALGORITHM, KEY_BITS, KeyRing
-from deploy.simulators.idp.persons import TestPerson, pseudonymous_subject
+from deploy.simulators.idp.persons import TestPerson, pseudonymous_subject, scope_claims
 from deploy.simulators.idp.settings import IdpsimSettings
 from schemas.base import Frozen
 
@@ -56,7 +58,9 @@ Clock = Callable[[], float]
 LOA_PREFIX = "http://id.elegnamnden.se/loa/1.0/"
 ASSURANCE_LEVELS = ("loa2", "loa3", "loa4")
 ACR_VALUES = tuple(LOA_PREFIX + level for level in ASSURANCE_LEVELS)
-SCOPES = ("openid", "profile")
+NATURAL_PERSON_INFO = "https://id.oidc.se/scope/naturalPersonInfo"
+NATURAL_PERSON_NUMBER = "https://id.oidc.se/scope/naturalPersonNumber"
+SCOPES = ("openid", "profile", NATURAL_PERSON_INFO, NATURAL_PERSON_NUMBER)
 LOOPBACK_CALLBACK_PATH = "/auth/callback"
 LOOPBACK_LOGOUT_PATH = "/"
 
@@ -367,6 +371,26 @@ class _Server(AuthorizationServer):  # type: ignore[misc]
             raise InvalidScopeError("The 'openid' scope is required.")
 
 
+def rfc6749_client_secret_basic(query_client: Callable[[str], Client | None], request: OAuth2Request) -> Client | None:
+    """client_secret_basic as RFC 6749 §2.3.1 has it: both parts form-decoded (`+` is a space, `%2B` a plus) after
+    base64. Authlib percent-decodes only, so a client that skips the form-encoding would pass here and fail at a
+    conformant provider."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    if ":" not in decoded:
+        return None
+    raw_id, raw_secret = decoded.split(":", 1)
+    client = query_client(unquote_plus(raw_id))
+    if client is None or not client.check_client_secret(unquote_plus(raw_secret)):
+        return None
+    return client
+
+
 class _CodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012 - Authlib's API
 
@@ -478,6 +502,7 @@ class Provider:
                 expires_generator=lambda _client, _grant_type: settings.access_token_seconds,
             ),
         )
+        self.server.register_client_auth_method("client_secret_basic", rfc6749_client_secret_basic)
         self.server.register_grant(_CodeGrant, [_S256Only(required=True), _OpenIDCode(self)])
         self.server.register_endpoint(_EndSession(self))
         self.resource_protector = ResourceProtector()
@@ -489,7 +514,7 @@ class Provider:
         return RSAKey.generate_key(KEY_BITS, private=True)
 
     def url(self, path: str) -> str:
-        return f"{self.settings.issuer}{path}"
+        return f"{self.settings.issuer.rstrip('/')}{path}"
 
     def subject_of(self, person: TestPerson) -> str:
         return pseudonymous_subject(person.personnummer, self._subject_key)
@@ -615,7 +640,9 @@ class Provider:
             "auth_time": authentication.auth_time,
             "acr": authentication.acr,
             "sid": authentication.sid,
-            **authentication.person.claims(),
+            # The Swedish profile puts the number in the ID token too; names and birthdate only in userinfo
+            # (OpenID Connect Core 5.4: claims asked for by scope come from userinfo when there is an access token).
+            **scope_claims(authentication.person, code.scope, id_token=True),
         }
         if code.nonce:
             claims["nonce"] = code.nonce
@@ -662,7 +689,7 @@ class Provider:
         """The claims of the bearer's person; raises OAuth2Error for a missing, unknown or expired token."""
         token: AccessToken = self.resource_protector.validate_request(["openid"], request)
         authentication = token.authentication
-        return {"sub": authentication.subject, **authentication.person.claims()}
+        return {"sub": authentication.subject, **scope_claims(authentication.person, token.scope, id_token=False)}
 
     def end_sessions(self, sids: set[str]) -> None:
         """End these IdP sessions: their access tokens stop working at /userinfo."""

@@ -25,7 +25,11 @@ class IdpsimSettings(ServiceSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8010
-    issuer: str = Field("http://127.0.0.1:8010", description="The issuer identifier; every endpoint hangs under it")
+    issuer: str = Field(
+        "http://127.0.0.1:8010",
+        description="The issuer identifier, kept exactly (a trailing slash too, as relying parties must compare it "
+        "exactly); every endpoint hangs under it",
+    )
     client_id: str = "minaintyg-portal"
     client_secret: SecretStr = SecretStr(DEV_CLIENT_SECRET)
     redirect_uris: CommaList = Field(
@@ -54,11 +58,6 @@ class IdpsimSettings(ServiceSettings):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
-
-    @field_validator("issuer")
-    @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _no_development_secrets_in_production(self) -> Self:

@@ -122,7 +122,7 @@ def test_settings_read_comma_lists_and_refuse_development_secrets_in_production(
     monkeypatch.setenv("IDPSIM_ENV", "test")
     settings = IdpsimSettings()
     assert settings.redirect_uris == ("http://a.example/cb", "http://b.example/cb")
-    assert settings.issuer == "https://idp.example"
+    assert settings.issuer == "https://idp.example/"  # kept exactly: relying parties compare it exactly
     assert settings.environment == "test"
     assert settings.knobs_enabled
     monkeypatch.setenv("IDPSIM_ENV", "production")

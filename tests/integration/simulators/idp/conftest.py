@@ -31,6 +31,8 @@ REDIRECT_URI = "http://127.0.0.1:8000/auth/callback"
 PERSON = "198707049931"  # Mohammed Gustafsson, the first listed test person
 LOA = "http://id.elegnamnden.se/loa/1.0/"
 PNR_CLAIM = "https://id.oidc.se/claim/personalIdentityNumber"
+COORD_CLAIM = "https://id.oidc.se/claim/coordinationNumber"
+PROFILE_SCOPES = "openid https://id.oidc.se/scope/naturalPersonInfo https://id.oidc.se/scope/naturalPersonNumber"
 
 
 class FakeClock:
@@ -115,7 +117,7 @@ def auth_request(**overrides: str | None) -> Request:
         "response_type": "code",
         "client_id": CLIENT_ID,
         "redirect_uri": REDIRECT_URI,
-        "scope": "openid profile",
+        "scope": PROFILE_SCOPES,  # what the portal asks for
         "state": secrets.token_urlsafe(12),
         "nonce": secrets.token_urlsafe(12),
         "code_challenge": challenge.challenge,

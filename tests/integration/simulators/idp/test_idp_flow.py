@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 from html.parser import HTMLParser
+from urllib.parse import quote_plus
 
 import pytest
 from authlib.oidc import rpinitiated
@@ -14,17 +16,21 @@ from joserfc.errors import BadSignatureError, InvalidKeyIdError
 
 from tests.integration.simulators.idp.conftest import (
     CLIENT_ID,
+    COORD_CLAIM,
     LOA,
     PERSON,
     PNR_CLAIM,
+    FakeClock,
     Idp,
     auth_request,
     authorize,
     exchange,
     jwks_of,
     login,
+    make_settings,
     open_page,
     query_of,
+    start,
     verify,
 )
 
@@ -47,7 +53,12 @@ async def test_discovery_document_is_complete_and_valid(idp: Idp) -> None:
     assert meta["code_challenge_methods_supported"] == ["S256"]
     assert meta["id_token_signing_alg_values_supported"] == ["RS256"]
     assert meta["token_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post"]
-    assert meta["scopes_supported"] == ["openid", "profile"]
+    assert meta["scopes_supported"] == [
+        "openid",
+        "profile",
+        "https://id.oidc.se/scope/naturalPersonInfo",
+        "https://id.oidc.se/scope/naturalPersonNumber",
+    ]
     assert meta["acr_values_supported"] == [f"{LOA}loa2", f"{LOA}loa3", f"{LOA}loa4"]
     for claim in ("sub", "acr", "nonce", PNR_CLAIM, "given_name", "family_name", "name", "birthdate"):
         assert claim in meta["claims_supported"]
@@ -55,7 +66,7 @@ async def test_discovery_document_is_complete_and_valid(idp: Idp) -> None:
     OpenIDProviderMetadata(meta).validate(metadata_classes=[rpinitiated.OpenIDProviderMetadata])
 
 
-async def test_code_flow_with_pkce_gives_an_id_token_with_every_claim(idp: Idp) -> None:
+async def test_code_flow_with_pkce_gives_an_id_token_with_the_number(idp: Idp) -> None:
     request = auth_request()
     page = await idp.client.get("/authorize", params=request.params)
     assert page.status_code == 200
@@ -93,10 +104,9 @@ async def test_code_flow_with_pkce_gives_an_id_token_with_every_claim(idp: Idp) 
     assert claims["nonce"] == request.nonce
     assert claims["acr"] == f"{LOA}loa3"
     assert claims[PNR_CLAIM] == PERSON
-    assert claims["given_name"] == "Mohammed"
-    assert claims["family_name"] == "Gustafsson"
-    assert claims["name"] == "Mohammed Gustafsson"
-    assert claims["birthdate"] == "1987-07-04"
+    # The names come from userinfo only (the Swedish profile's naturalPersonInfo, OpenID Connect Core 5.4).
+    for name in ("given_name", "family_name", "name", "birthdate"):
+        assert name not in claims
     assert claims["exp"] - claims["iat"] == 300
     assert before - 1 <= claims["iat"] <= time.time() + 1
     assert before - 1 <= claims["auth_time"] <= claims["iat"]
@@ -132,8 +142,10 @@ async def test_a_typed_personnummer_logs_in_that_person(idp: Idp) -> None:
     )
     code = query_of(response)["code"]
     token = (await exchange(idp, request, code)).json()
-    claims = verify(token["id_token"], await jwks_of(idp), nonce=request.nonce, issuer=idp.settings.issuer)
-    assert claims[PNR_CLAIM] == "191212121212"
+    verified = verify(token["id_token"], await jwks_of(idp), nonce=request.nonce, issuer=idp.settings.issuer)
+    assert verified[PNR_CLAIM] == "191212121212"
+    info = await idp.client.get("/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"})
+    claims = info.json()
     assert claims["birthdate"] == "1912-12-12"
     assert claims["name"] == f"{claims['given_name']} {claims['family_name']}"
 
@@ -256,7 +268,10 @@ async def test_sim_persons_lists_adults_test_patients_and_a_child(idp: Idp) -> N
 async def test_child_can_log_in_at_the_idp_the_portal_must_refuse_it(idp: Idp) -> None:
     child = next(p for p in (await idp.client.get("/sim/persons")).json() if p["note"] == "Under 16 år")
     request, token = await login(idp, child["personnummer"])
-    claims = verify(token["id_token"], await jwks_of(idp), nonce=request.nonce, issuer=idp.settings.issuer)
+    verified = verify(token["id_token"], await jwks_of(idp), nonce=request.nonce, issuer=idp.settings.issuer)
+    assert verified[PNR_CLAIM] == child["personnummer"]
+    info = await idp.client.get("/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"})
+    claims = info.json()
     assert claims["birthdate"] == child["birthdate"]
     assert int(time.strftime("%Y")) - int(claims["birthdate"][:4]) <= 11
 
@@ -318,3 +333,62 @@ async def test_every_control_of_the_page_is_labelled_and_nothing_is_loaded_from_
             assert control.get("id") in parser.label_for, control
         assert parser.loads == ["/static/idp.css"]
         assert "<script" not in page.text
+
+
+async def test_claims_are_released_only_for_the_scopes_asked_for(idp: Idp) -> None:
+    """As a conformant provider: `openid` alone gives no person claims; the number needs naturalPersonNumber, the
+    names naturalPersonInfo (or profile), and those come from userinfo."""
+    for scope, in_token, in_userinfo in (
+        ("openid", set(), set()),
+        ("openid profile", set(), {"given_name", "family_name", "name", "birthdate"}),
+        ("openid https://id.oidc.se/scope/naturalPersonNumber", {PNR_CLAIM}, {PNR_CLAIM}),
+    ):
+        request = auth_request(scope=scope)
+        code = await authorize(idp, request)
+        token = (await exchange(idp, request, code)).json()
+        claims = verify(token["id_token"], await jwks_of(idp), nonce=request.nonce, issuer=idp.settings.issuer)
+        person = {PNR_CLAIM, COORD_CLAIM, "given_name", "family_name", "name", "birthdate"}
+        assert person & set(claims) == in_token, scope
+        info = await idp.client.get("/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"})
+        assert person & set(info.json()) == in_userinfo, scope
+
+
+async def test_a_samordningsnummer_comes_in_the_profiles_own_claim(idp: Idp) -> None:
+    request = auth_request()
+    txn = await open_page(idp, request)
+    response = await idp.client.post("/authorize", data={"txn": txn, "annat_personnummer": "198507749805"})
+    token = (await exchange(idp, request, query_of(response)["code"])).json()
+    claims = verify(token["id_token"], await jwks_of(idp), nonce=request.nonce, issuer=idp.settings.issuer)
+    assert claims[COORD_CLAIM] == "198507749805"
+    assert PNR_CLAIM not in claims
+
+
+async def test_an_issuer_with_a_trailing_slash_is_kept_exactly(clock: FakeClock) -> None:
+    settings = make_settings()
+    async for idp in start(make_settings(issuer=settings.issuer + "/"), clock):
+        meta = (await idp.client.get("/.well-known/openid-configuration")).json()
+        assert meta["issuer"] == settings.issuer + "/"
+        assert meta["token_endpoint"] == f"{settings.issuer}/token"  # no doubled slash
+        request, token = await login(idp)
+        verify(token["id_token"], await jwks_of(idp), nonce=request.nonce, issuer=settings.issuer + "/")
+
+
+async def test_client_secret_basic_is_form_decoded(clock: FakeClock) -> None:
+    """RFC 6749 §2.3.1: a secret with `+` and `%` works only when the client form-encodes it."""
+    secret = "Gx+4p%2Bq/7z%zz=="
+    async for idp in start(make_settings(client_secret=secret), clock):
+        request = auth_request()
+        code = await authorize(idp, request)
+        raw = await exchange(idp, request, code, secret=secret)  # httpx's Basic does not form-encode
+        assert raw.status_code == 401
+        request = auth_request()
+        code = await authorize(idp, request)
+        encoded = base64.b64encode(f"{quote_plus(CLIENT_ID)}:{quote_plus(secret)}".encode()).decode()
+        data = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": request.params["redirect_uri"],
+            "code_verifier": request.pkce.verifier,
+        }
+        ok = await idp.client.post("/token", data=data, headers={"Authorization": f"Basic {encoded}"})
+        assert ok.status_code == 200, ok.text

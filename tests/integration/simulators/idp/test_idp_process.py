@@ -19,7 +19,7 @@ from joserfc.jwk import KeySet
 
 from deploy.simulators.idp.testing import IdpLoginError, LoginResult, log_in
 from tests.harness import ServiceProcess, eventually, free_port
-from tests.integration.simulators.idp.conftest import CLIENT_ID, CLIENT_SECRET, LOA, PERSON, PNR_CLAIM
+from tests.integration.simulators.idp.conftest import CLIENT_ID, CLIENT_SECRET, LOA, PERSON, PNR_CLAIM, PROFILE_SCOPES
 
 with warnings.catch_warnings():
     # Authlib 1.9 announces that it will move from httpx to httpx2; the client works the same on httpx.
@@ -66,7 +66,7 @@ def relying_party(idp_url: str, rp_url: str) -> FastAPI:
         return AsyncOAuth2Client(
             client_id=CLIENT_ID,
             client_secret=CLIENT_SECRET,
-            scope="openid profile",
+            scope=PROFILE_SCOPES,
             redirect_uri=redirect_uri,
             code_challenge_method="S256",
             state=state,
@@ -107,6 +107,7 @@ def relying_party(idp_url: str, rp_url: str) -> FastAPI:
                 meta["token_endpoint"], authorization_response=str(request.url), code_verifier=verifier
             )
             keys = KeySet.import_key_set((await client.request("GET", meta["jwks_uri"], withhold_token=True)).json())
+            info = (await client.get(meta["userinfo_endpoint"])).json()  # the names are only in userinfo
         decoded = jwt.decode(token["id_token"], keys, algorithms=meta["id_token_signing_alg_values_supported"])
         # as Authlib's OpenID client validates (parse_id_token): iss, aud, exp, iat, nonce, at_hash
         claims = CodeIDToken(
@@ -118,8 +119,10 @@ def relying_party(idp_url: str, rp_url: str) -> FastAPI:
         claims.validate(leeway=5)
         if claims["acr"] not in (f"{LOA}loa3", f"{LOA}loa4"):
             return JSONResponse({"refused": "acr"}, status_code=403)
+        if info.get("sub") != claims["sub"]:
+            return JSONResponse({"refused": "userinfo sub"}, status_code=403)
         session = generate_token(24)
-        sessions[session] = dict(claims)
+        sessions[session] = {**info, **dict(claims)}
         response = RedirectResponse("/", status_code=303)
         response.set_cookie("rp_session", session, httponly=True, samesite="lax")
         return response
