@@ -37,8 +37,10 @@ from playwright.async_api import BrowserContext, Page, async_playwright
 from deploy.simulators.idp.persons import listed_persons
 from services.consent.app import create_app as create_consent
 from services.consent.settings import ConsentSettings
+from services.kit.service import app_state
 from services.kit.settings import ServiceSettings
 from services.portal.app import create_app as create_portal
+from services.portal.deps import Portal as PortalState
 from services.portal.oidc import COORDINATION_NUMBER_CLAIM, PERSONNUMMER_CLAIM, client_secret_basic
 from services.portal.settings import PortalSettings
 from tests.harness import eventually, free_port
@@ -140,7 +142,7 @@ async def running_portal(port: int, issuer: str, **overrides: Any) -> AsyncItera
             app = create_portal(settings, consent_transport=httpx.ASGITransport(app=consent.app))
             server, task = await serve(app, port)
             try:
-                yield Portal(url, settings, app.state.portal.pool)
+                yield Portal(url, settings, app_state(app, PortalState).pool)
             finally:
                 server.should_exit = True
                 await task

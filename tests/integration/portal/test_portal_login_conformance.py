@@ -17,6 +17,8 @@ from pydantic import SecretStr
 from deploy.simulators.idp.app import create_app as create_idp
 from deploy.simulators.idp.settings import IdpsimSettings
 from deploy.simulators.idp.testing import log_in
+from services.kit.service import app_state
+from services.portal.deps import Portal as PortalState
 from tests.integration.portal.conftest import PortalHarness
 
 pytestmark = pytest.mark.integration
@@ -86,7 +88,7 @@ async def test_loa2_and_under_16_are_refused_in_swedish(portal: PortalHarness) -
 
 async def test_a_wrong_issuer_setting_is_an_issuer_mismatch_not_a_retry(portal: PortalHarness) -> None:
     """The metadata's issuer is compared exactly: without the slash it does not match, and login says so."""
-    oidc = portal.app.state.portal.oidc
+    oidc = app_state(portal.app, PortalState).handlers.oidc
     oidc._settings = portal.settings.model_copy(update={"oidc_issuer": IDP.rstrip("/")})
     oidc._metadata = None
     response = await portal.client.get("/login")
