@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml uv.lock deploy/local/uv-requirements.txt deploy/local/bootstrap.sh tests/oidc_provider/package-lock.json
+$(STAMP): pyproject.toml uv.lock deploy/local/uv-requirements.txt deploy/local/bootstrap.sh tests/oidc_provider/package-lock.json tests/crd_validator/package-lock.json
 	@bash deploy/local/bootstrap.sh $(VENV)
 	@touch $@
 
@@ -19,7 +19,7 @@ install: $(STAMP) ## create .venv and install the project with its console scrip
 lock: install ## re-resolve uv.lock after a change of pyproject.toml's dependencies
 	@SSL_CERT_FILE="$${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}" $(BIN)/uv lock
 
-tools: install ## tools the tests run that are not Python packages (kustomize), into .cache/bin
+tools: install ## tools the tests run that are not Python packages (kustomize, composecheck), into .cache/bin
 	@bash deploy/local/tools.sh
 
 infra-up: install ## start Kafka (KRaft) and PostgreSQL unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL are set

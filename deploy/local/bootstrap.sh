@@ -38,5 +38,9 @@ fi
 "$venv/bin/pip" install -q --disable-pip-version-check --require-hashes --no-deps -r deploy/local/uv-requirements.txt
 UV_PROJECT_ENVIRONMENT="$venv" SSL_CERT_FILE="${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}" \
   "$venv/bin/uv" sync --quiet --frozen --extra dev --extra run --python "$venv/bin/python"
-(cd "$(dirname "$0")/../../tests/oidc_provider" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)  # the pinned package-lock.json
+# The pinned package-lock.json files of the Node test counterparts: the OpenID provider, and the validators
+# generated from the Strimzi and CloudNativePG CRDs that check deploy/k8s.
+for package in tests/oidc_provider tests/crd_validator; do
+  (cd "$(dirname "$0")/../../$package" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+done
 echo "[bootstrap] $venv ready ($("$venv/bin/python" --version))"

@@ -1,9 +1,12 @@
-"""deploy/k8s as the real tools read it: kustomize builds it, every built object of a Kubernetes kind validates
-against that version's published schema (kubernetes-validate, strict: unknown fields are errors), and the
-security posture the manifests promise holds in what is applied."""
+"""deploy/k8s and deploy/compose.yaml as the real tools read them: kustomize builds the manifests, every built
+object of a Kubernetes kind validates against that version's published schema (kubernetes-validate, strict: unknown
+fields are errors), every Strimzi and CloudNativePG object against its operator's CustomResourceDefinition
+(validators generated from the CRDs, tests/crd_validator), the compose file loads with compose-go (the Compose
+specification's reference loader), and the security posture the manifests promise holds in what is applied."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections import Counter
@@ -17,9 +20,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[3]
 K8S = ROOT / "deploy" / "k8s"
 KUSTOMIZE = ROOT / ".cache" / "bin" / "kustomize"
+COMPOSECHECK = ROOT / ".cache" / "bin" / "composecheck"
+CRD_VALIDATOR = ROOT / "tests" / "crd_validator"
 KUBERNETES_VERSION = "1.33.0"
-# Operator kinds: validated by their operators' admission (no schema of theirs is vendored here).
-OPERATOR_KINDS = {"Kafka", "KafkaNodePool", "Cluster"}
+# Operator kinds: validated against their operators' CRDs (test_every_custom_resource_validates_against_its_crd).
+OPERATOR_KINDS = {"Kafka", "KafkaNodePool", "Cluster", "ScheduledBackup"}
 
 
 def kustomize_build() -> list[dict[str, Any]]:
@@ -63,6 +68,89 @@ def test_every_kubernetes_object_validates_strictly(built: list[dict[str, Any]])
         kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
         checked += 1
     assert checked == len(built) - len(OPERATOR_KINDS)
+
+
+def validate_custom_resources(documents: list[dict[str, Any]]) -> subprocess.CompletedProcess[str]:
+    if not (CRD_VALIDATOR / "node_modules").exists():
+        pytest.fail(f"{CRD_VALIDATOR}/node_modules is missing: run make install (npm ci of its package-lock.json)")
+    return subprocess.run(
+        ["node", str(CRD_VALIDATOR / "validate.mjs")],
+        input=json.dumps(documents),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_every_custom_resource_validates_against_its_crd(built: list[dict[str, Any]]) -> None:
+    result = validate_custom_resources(built)
+    assert result.returncode == 0, result.stdout + result.stderr
+    valid = sorted(line.split()[-1] for line in result.stdout.splitlines() if line.startswith("valid "))
+    expected = sorted(f"{d['kind']}/{d['metadata']['name']}" for d in built if d["kind"] in OPERATOR_KINDS)
+    assert valid == expected
+
+
+@pytest.mark.parametrize(
+    ("kind", "change", "said"),
+    [
+        ("Kafka", lambda spec: spec["kafka"]["listeners"][0].update(tls="no"), "tls must be boolean"),
+        ("Cluster", lambda spec: spec.update(instances="three"), "instances must be integer"),
+        ("ScheduledBackup", lambda spec: spec.pop("cluster"), "required property"),
+    ],
+)
+def test_an_invalid_custom_resource_is_refused(kind: str, change: Any, said: str) -> None:
+    document = next(d for d in kustomize_build() if d["kind"] == kind)
+    change(document["spec"])
+    result = validate_custom_resources([document])
+    assert result.returncode == 1
+    assert said in result.stdout
+
+
+def test_a_custom_resource_of_an_unknown_version_is_refused() -> None:
+    document = next(d for d in kustomize_build() if d["kind"] == "Kafka")
+    document["apiVersion"] = "kafka.strimzi.io/v9"
+    result = validate_custom_resources([document])
+    assert result.returncode == 1
+    assert "not a version" in result.stdout
+
+
+def test_the_database_is_backed_up_continuously_and_nightly(built: list[dict[str, Any]]) -> None:
+    (cluster,) = (d for d in built if d["kind"] == "Cluster")
+    backup = cluster["spec"]["backup"]
+    assert backup["retentionPolicy"] == "30d"
+    store = backup["barmanObjectStore"]
+    assert store["wal"]["encryption"] == store["data"]["encryption"] == "AES256"
+    (scheduled,) = (d for d in built if d["kind"] == "ScheduledBackup")
+    assert scheduled["spec"]["cluster"]["name"] == cluster["metadata"]["name"]
+
+
+def composecheck(*files: Path) -> subprocess.CompletedProcess[str]:
+    if not COMPOSECHECK.exists():
+        pytest.fail(f"{COMPOSECHECK} is missing: run deploy/local/tools.sh (make test does)")
+    return subprocess.run([str(COMPOSECHECK), *map(str, files)], capture_output=True, text=True, timeout=60)
+
+
+def test_the_compose_file_is_valid_by_the_compose_specification() -> None:
+    result = composecheck(ROOT / "deploy" / "compose.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "valid: 11 services" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        (lambda text: text.replace("\nservices:\n", "\nservices:\n  intake:\n    image: x\n", 1), "already defined"),
+        (lambda text: text.replace("    image:", "    imagee:", 1), "imagee"),
+    ],
+)
+def test_compose_check_refuses_a_duplicate_key_and_an_unknown_field(tmp_path: Path, edit: Any, said: str) -> None:
+    compose = (ROOT / "deploy" / "compose.yaml").read_text()
+    changed = edit(compose)
+    assert changed != compose
+    (tmp_path / "compose.yaml").write_text(changed)
+    result = composecheck(tmp_path / "compose.yaml")
+    assert result.returncode == 1
+    assert said in result.stderr
 
 
 def test_an_unknown_field_is_refused() -> None:
