@@ -29,6 +29,7 @@ from schemas.topics import CONSENT_RELEASED, INTAKE_CERTIFICATES, TopicSpec
 from services.consent.settings import ConsentSettings
 from services.kit.citizen import citizen_ref
 from services.kit.kafka import ensure_topics, make_producer
+from services.kit.settings import CitizenRefKeySettings
 from tests.harness import ServiceProcess, connect, drop_schema, free_port
 
 AUTH = {"Authorization": "Bearer dev-portal-to-consent"}
@@ -197,7 +198,7 @@ async def one_run(n: int, seed: int) -> Run:
     settings = base.model_copy(
         update={"topic_prefix": f"bench{uuid.uuid4().hex[:8]}.", "db_schema": f"bench_{uuid.uuid4().hex[:8]}"}
     )
-    key = settings.citizen_ref_key.get_secret_value()
+    key = CitizenRefKeySettings().citizen_ref_key.get_secret_value()
     factory = CertificateFactory(seed=seed)
     population = [(citizen_ref(p.personnummer, key), p) for p in factory.persons[:150]]
     intake_topic = settings.topic(INTAKE_CERTIFICATES.name)

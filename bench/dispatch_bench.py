@@ -36,6 +36,7 @@ from services.dispatch.settings import DispatchSettings
 from services.kit.citizen import citizen_ref
 from services.kit.db import create_pool
 from services.kit.kafka import ensure_topics, make_producer
+from services.kit.settings import CitizenRefKeySettings
 from tests.harness import ServiceProcess, connect, drop_schema, free_port
 
 FK_AUTH = {"Authorization": "Bearer dev-minaintyg-to-fk"}
@@ -241,7 +242,7 @@ async def one_run(args: argparse.Namespace, seed: int, with_recovery: bool) -> R
         update={"topic_prefix": f"bench{tag}.", "db_schema": f"bench_dispatch_{tag}"}
     )
     fk_schema = f"bench_fk_{tag}"
-    key = settings.citizen_ref_key.get_secret_value()
+    key = CitizenRefKeySettings().citizen_ref_key.get_secret_value()
     processes = Processes()
     fk_port, dispatch_port = free_port(), free_port()
     fk_url = f"http://127.0.0.1:{fk_port}"

@@ -31,7 +31,7 @@ from schemas.topics import INTAKE_CERTIFICATES
 from services.intake import repo as intake_repo
 from services.kit.citizen import citizen_ref
 from services.kit.kafka import ensure_topics, make_producer
-from services.kit.settings import ServiceSettings
+from services.kit.settings import CitizenRefKeySettings, ServiceSettings
 from tests.harness import ServiceProcess, connect, drop_schema, free_port
 
 AUTH = {"Authorization": "Bearer dev-platform-secret", "Content-Type": "application/json"}
@@ -57,7 +57,7 @@ async def baseline(settings: ServiceSettings, bodies: list[bytes]) -> float:
 
     await ensure_topics(settings, [TopicSpec("bench.baseline.v1", "citizen_ref")])
     now = __import__("datetime").datetime.now(__import__("datetime").UTC)
-    key = settings.citizen_ref_key.get_secret_value()
+    key = CitizenRefKeySettings().citizen_ref_key.get_secret_value()
     messages = []
     for body in bodies:
         cert = CERTIFICATE_ADAPTER.validate_json(body)

@@ -37,6 +37,7 @@ from schemas.topics import CONSENT_RELEASED
 from services.kit.citizen import citizen_ref
 from services.kit.db import create_pool
 from services.kit.kafka import ensure_topics, make_producer
+from services.kit.settings import CitizenRefKeySettings
 from services.stats.rebuild import CONSUMER_NAME, rebuild
 from services.stats.reports import (
     REPORTS,
@@ -89,7 +90,7 @@ def generate(settings: StatsSettings, n: int, seed: int, expected: Expected) -> 
 
     Streamed in chunks, so 1,000,000 certificates (2 GB of JSON) never sit in memory at once."""
     rnd = random.Random(seed)  # noqa: S311 - synthetic data
-    key = settings.citizen_ref_key.get_secret_value()
+    key = CitizenRefKeySettings().citizen_ref_key.get_secret_value()
     numbers: dict[str, None] = {}  # distinct: two persons with one personnummer would be one person
     while len(numbers) < max(n // 5, 10):
         numbers[synthetic_personnummer(rnd)] = None

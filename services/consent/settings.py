@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Self
-
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from services.kit.settings import ServiceSettings
@@ -29,14 +27,6 @@ class ConsentSettings(ServiceSettings):
     purge_interval_seconds: float = 3600.0
     relay_enabled: bool = True
     consumer_enabled: bool = True
-
-    @model_validator(mode="after")
-    def _no_development_credential_in_production(self) -> Self:
-        if self.environment == "production" and any(
-            t.get_secret_value() == DEV_PORTAL_TOKEN for t in self.service_tokens.values()
-        ):
-            raise ValueError("the development service credential is refused in production")
-        return self
 
     @property
     def current_text_version(self) -> str:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Self
-
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from services.kit.settings import ServiceSettings
@@ -43,11 +41,3 @@ class DispatchSettings(ServiceSettings):
     relay_enabled: bool = True
     consumer_enabled: bool = True
     sender_enabled: bool = True
-
-    @model_validator(mode="after")
-    def _no_development_credential_in_production(self) -> Self:
-        if self.environment == "production" and any(
-            t.get_secret_value() == DEV_FK_TOKEN for t in self.recipient_tokens.values()
-        ):
-            raise ValueError("the development recipient credential is refused in production")
-        return self

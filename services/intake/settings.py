@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Self
-
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from services.kit.settings import ServiceSettings
+from services.kit.settings import CitizenRefKeySettings, ServiceSettings
 
 DEV_PLATFORM_SECRET = "dev-platform-secret"  # noqa: S105 - the documented development credential
 
 
-class IntakeSettings(ServiceSettings):
+class IntakeSettings(ServiceSettings, CitizenRefKeySettings):
     model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore", frozen=True, populate_by_name=True)
 
     host: str = "127.0.0.1"
@@ -26,11 +24,3 @@ class IntakeSettings(ServiceSettings):
     revocation_retry_after_seconds: int = 30
     clock_skew_seconds: int = 300
     relay_enabled: bool = Field(True, description="Run the outbox relay in this process")
-
-    @model_validator(mode="after")
-    def _no_development_credential_in_production(self) -> Self:
-        if self.environment == "production" and any(
-            token.get_secret_value() == DEV_PLATFORM_SECRET for token in self.platform_tokens.values()
-        ):
-            raise ValueError("the development platform credential is refused in production")
-        return self

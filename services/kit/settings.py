@@ -7,6 +7,8 @@ from typing import Literal, Self
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.kit.secrets import weakness
+
 DEV_CITIZEN_REF_KEY = "dev-citizen-ref-key-not-for-production"
 # Loopback needs no TLS; a production DATABASE_URL states its own sslmode.
 DEFAULT_DATABASE_URL = "postgresql://minaintyg:minaintyg@127.0.0.1:5432/minaintyg?sslmode=disable"
@@ -69,16 +71,63 @@ class ServiceSettings(TelemetrySettings):
     topic_prefix: str = Field(
         "", validation_alias="MINAINTYG_TOPIC_PREFIX", description="Prepended to every topic (tests)"
     )
-    citizen_ref_key: SecretStr = Field(SecretStr(DEV_CITIZEN_REF_KEY), validation_alias="CITIZEN_REF_KEY")
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     log_json: bool = Field(True, validation_alias="LOG_JSON")
 
     @model_validator(mode="after")
-    def _no_development_secrets_in_production(self) -> Self:
-        if self.environment == "production" and self.citizen_ref_key.get_secret_value() == DEV_CITIZEN_REF_KEY:
-            raise ValueError("CITIZEN_REF_KEY must be set in production")
+    def _no_weak_secrets_in_production(self) -> Self:
+        """Every secret of the settings class (found by type) is strong in production (services/kit/secrets.py)."""
+        if self.environment != "production":
+            return self
+        unused = self.unused_secrets()
+        problems = []
+        for name, field in type(self).model_fields.items():
+            if name in unused:
+                continue
+            value = getattr(self, name)
+            default = field.get_default(call_default_factory=True)
+            setting = self.setting_name(name)
+            if isinstance(value, SecretStr):
+                development = default.get_secret_value() if isinstance(default, SecretStr) else None
+                reason = weakness(value.get_secret_value(), development_value=development)
+                if reason:
+                    problems.append(f"{setting} {reason}")
+            elif isinstance(value, dict) and any(
+                isinstance(v, SecretStr) for v in [*value.values(), *(default or {}).values()]
+            ):
+                defaults = {v.get_secret_value() for v in (default or {}).values() if isinstance(v, SecretStr)}
+                if not value:
+                    problems.append(f"{setting} is empty")
+                for key, secret in value.items():
+                    plain = secret.get_secret_value()
+                    reason = "is the development value" if plain in defaults else weakness(plain)
+                    if reason:
+                        problems.append(f"{setting}: the secret of {key!r} {reason}")
+        if problems:
+            raise ValueError("weak secrets refused in production: " + "; ".join(problems))
         return self
+
+    def unused_secrets(self) -> set[str]:
+        """Fields holding secrets this configuration does not use (not checked); subclasses say which."""
+        return set()
+
+    @classmethod
+    def setting_name(cls, field: str) -> str:
+        """The environment variable a field is read from."""
+        alias = cls.model_fields[field].validation_alias
+        if isinstance(alias, str):
+            return alias
+        return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
 
     def topic(self, name: str) -> str:
         """The broker-side name of a contract topic."""
         return f"{self.topic_prefix}{name}"
+
+
+class CitizenRefKeySettings(BaseSettings):
+    """The system key of citizen refs (HMAC of the personnummer). Only the services that turn a personnummer into a
+    ref have it: intake (certificates in) and the portal (login); every other service and topic sees refs only."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    citizen_ref_key: SecretStr = Field(SecretStr(DEV_CITIZEN_REF_KEY), validation_alias="CITIZEN_REF_KEY")

@@ -7,13 +7,13 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.kit.settings import ServiceSettings
+from services.kit.settings import CitizenRefKeySettings, ServiceSettings
 
 DEV_OIDC_SECRET = "dev-portal-oidc-secret"  # noqa: S105 - the development credential, refused in production
 DEV_CONSENT_TOKEN = "dev-portal-to-consent"  # noqa: S105 - the development credential, refused in production
 
 
-class PortalSettings(ServiceSettings):
+class PortalSettings(ServiceSettings, CitizenRefKeySettings):
     model_config = SettingsConfigDict(env_prefix="PORTAL_", extra="ignore", frozen=True, populate_by_name=True)
 
     host: str = "127.0.0.1"
@@ -57,12 +57,7 @@ class PortalSettings(ServiceSettings):
     db_pool_size: int = 20
 
     @model_validator(mode="after")
-    def _no_development_credentials_in_production(self) -> Self:
-        if self.environment == "production" and (
-            self.oidc_client_secret.get_secret_value() == DEV_OIDC_SECRET
-            or self.consent_token.get_secret_value() == DEV_CONSENT_TOKEN
-        ):
-            raise ValueError("the development OIDC client secret or consent credential is refused in production")
+    def _https_and_a_key_where_needed(self) -> Self:
         if self.environment == "production" and not self.public_origin.startswith("https://"):
             raise ValueError("PORTAL_PUBLIC_ORIGIN must be https in production")
         if self.environment == "production" and not self.oidc_issuer.startswith("https://"):
@@ -70,6 +65,15 @@ class PortalSettings(ServiceSettings):
         if self.oidc_client_auth_method == "private_key_jwt" and not self.oidc_client_private_key.get_secret_value():
             raise ValueError("PORTAL_OIDC_CLIENT_AUTH_METHOD=private_key_jwt needs PORTAL_OIDC_CLIENT_PRIVATE_KEY")
         return self
+
+    def unused_secrets(self) -> set[str]:
+        """The client secret is not used with private_key_jwt, the private key not with client_secret_basic (nor in
+        `auto` without a key); in `auto` with a key both may be used (the provider decides)."""
+        if self.oidc_client_auth_method == "private_key_jwt":
+            return {"oidc_client_secret"}
+        if self.oidc_client_auth_method == "client_secret_basic" or not self.oidc_client_private_key.get_secret_value():
+            return {"oidc_client_private_key"}
+        return set()
 
     @property
     def redirect_uri(self) -> str:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Self
-
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from services.kit.settings import ServiceSettings
 
 DEV_PSEUDONYM_KEY = "dev-stats-pseudonym-key-not-for-production"
 DEV_ANALYST_TOKEN = "dev-analyst-secret"  # noqa: S105 - the documented development credential (ARCHITECTURE.md)
-MIN_TOKEN_LENGTH = 32  # production tokens: at least this many characters (e.g. `openssl rand -hex 32`)
 
 
 class StatsSettings(ServiceSettings):
@@ -47,14 +44,3 @@ class StatsSettings(ServiceSettings):
     relay_enabled: bool = True
     consumer_enabled: bool = True
     publisher_enabled: bool = True
-
-    @model_validator(mode="after")
-    def _no_development_key_in_production(self) -> Self:
-        if self.environment == "production" and self.pseudonym_key.get_secret_value() == DEV_PSEUDONYM_KEY:
-            raise ValueError("STATS_PSEUDONYM_KEY must be set in production")
-        if self.environment == "production":
-            for name, token in self.analyst_tokens.items():
-                value = token.get_secret_value()
-                if value == DEV_ANALYST_TOKEN or len(value) < MIN_TOKEN_LENGTH or len(set(value)) < 8:
-                    raise ValueError(f"STATS_ANALYST_TOKENS: the token of {name!r} is the development one or weak")
-        return self

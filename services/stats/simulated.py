@@ -17,13 +17,13 @@ from deploy.simulators.idp.persons import listed_persons
 from deploy.simulators.platform.generator import CertificateFactory
 from services.consent.settings import DEV_PORTAL_TOKEN
 from services.kit.citizen import citizen_ref
-from services.kit.settings import ServiceSettings
+from services.kit.settings import CitizenRefKeySettings
 
 
 async def consent_for_simulated(consent_url: str, *, token: str = DEV_PORTAL_TOKEN, wait_seconds: float = 120) -> int:
     """Give consent (the current text version) for every simulated person not offered on the login page; returns
     how many were new."""
-    key = ServiceSettings().citizen_ref_key.get_secret_value()
+    key = CitizenRefKeySettings().citizen_ref_key.get_secret_value()
     offered = {p.personnummer for p in listed_persons(datetime.now(UTC).date())}
     refs = [citizen_ref(p.personnummer, key) for p in CertificateFactory().persons if p.personnummer not in offered]
     headers = {"Authorization": f"Bearer {token}"}

@@ -27,7 +27,7 @@ from deploy.simulators.platform.generator import CARE_UNITS, CertificateFactory,
 from schemas.envelope import decode
 from schemas.topics import CONSENT_RELEASED, INTAKE_CERTIFICATES
 from services.kit.citizen import citizen_ref
-from services.kit.settings import ServiceSettings
+from services.kit.settings import CitizenRefKeySettings, ServiceSettings
 from services.kit.tracing import trace_id
 from tests.harness import (
     ServiceProcess,
@@ -146,7 +146,7 @@ def same_sex(people: list[Person], like: Person, n: int) -> list[Person]:
 async def test_a_citizens_certificate_from_the_platform_to_forsakringskassan_and_statistics(
     system: System, tmp_path: Path
 ) -> None:
-    key = ServiceSettings().citizen_ref_key.get_secret_value()
+    key = CitizenRefKeySettings().citizen_ref_key.get_secret_value()
     factory = CertificateFactory(seed=int(system.unique, 16) % 2**31)
     offered = [p.personnummer for p in listed_persons(datetime.now(UTC).date()) if p.note is None]
     people = {p.personnummer: p for p in factory.persons if not p.test_patient}

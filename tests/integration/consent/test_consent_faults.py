@@ -23,7 +23,7 @@ from schemas.topics import CONSENT_RELEASED, INTAKE_CERTIFICATES
 from services.consent.settings import ConsentSettings
 from services.kit.citizen import citizen_ref
 from services.kit.kafka import ensure_topics, make_producer
-from services.kit.settings import ServiceSettings
+from services.kit.settings import CitizenRefKeySettings, ServiceSettings
 from tests.harness import ServiceProcess, connect, eventually, outbox_empty, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -59,7 +59,7 @@ async def test_sigkill_at_random_points_during_1000_events(
     settings = ConsentSettings(db_schema=schema, topic_prefix=f"t{unique}.", environment="test")
     rng = random.Random(int(unique, 16))
     factory = CertificateFactory(seed=rng.randrange(2**31))
-    key = settings.citizen_ref_key.get_secret_value()
+    key = CitizenRefKeySettings().citizen_ref_key.get_secret_value()
     persons = factory.persons[:20]
     refs = [citizen_ref(p.personnummer, key) for p in persons]
     consenting_early, consenting_late = set(refs[:8]), set(refs[8:14])  # the last six never consent

@@ -27,7 +27,7 @@ from services.kit.citizen import citizen_ref
 from services.kit.consumer import IdempotentConsumer
 from services.kit.kafka import ensure_topics, make_producer
 from services.kit.service import app_state
-from services.kit.settings import ServiceSettings
+from services.kit.settings import CitizenRefKeySettings, ServiceSettings
 from tests.harness import eventually, in_process, outbox_empty, read_topic
 
 pytestmark = pytest.mark.integration
@@ -75,7 +75,7 @@ async def intake_producer(consent_settings: ConsentSettings) -> AsyncIterator[AI
 class Citizen:
     def __init__(self, factory: CertificateFactory, index: int, settings: ConsentSettings) -> None:
         self.person = factory.persons[index]
-        self.ref = citizen_ref(self.person.personnummer, settings.citizen_ref_key.get_secret_value())
+        self.ref = citizen_ref(self.person.personnummer, CitizenRefKeySettings().citizen_ref_key.get_secret_value())
         self.factory = factory
 
     def issued(self) -> CertificateIssued:

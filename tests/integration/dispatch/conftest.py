@@ -31,7 +31,7 @@ from services.dispatch.app import create_app
 from services.dispatch.settings import DispatchSettings
 from services.kit.citizen import citizen_ref
 from services.kit.kafka import ensure_topics, make_producer
-from services.kit.settings import ServiceSettings
+from services.kit.settings import CitizenRefKeySettings, ServiceSettings
 from tests.harness import ServiceProcess, connect, drop_schema, eventually, in_process, read_topic, topic_prefix
 
 FK_AUTH = {"Authorization": "Bearer dev-minaintyg-to-fk"}
@@ -149,7 +149,7 @@ class Feed:
     def __init__(self, settings: DispatchSettings, factory: CertificateFactory) -> None:
         self.settings = settings
         self.factory = factory
-        self.key = settings.citizen_ref_key.get_secret_value()
+        self.key = CitizenRefKeySettings().citizen_ref_key.get_secret_value()
         self.producer: AIOKafkaProducer = make_producer(settings, client_id="test-feed")
         self.persons = [p for p in factory.persons if not p.test_patient]
         self.test_persons = [p for p in factory.persons if p.test_patient]

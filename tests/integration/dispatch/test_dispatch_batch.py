@@ -23,7 +23,7 @@ from services.dispatch.handlers import Dispatch, on_batch, on_event
 from services.dispatch.settings import DispatchSettings
 from services.kit.citizen import citizen_ref
 from services.kit.db import create_pool
-from services.kit.settings import ServiceSettings
+from services.kit.settings import CitizenRefKeySettings, ServiceSettings
 from tests.harness import connect, drop_schema
 from tests.integration.dispatch.conftest import ledger, make_settings
 
@@ -112,7 +112,7 @@ async def test_a_batch_of_requests_has_the_effects_of_one_request_at_a_time(
 ) -> None:
     by_batch = make_settings(schema, unique, "http://127.0.0.1:9")
     one_by_one = make_settings(f"{schema}_one", unique, "http://127.0.0.1:9")
-    releases, requests = scenario(factory, by_batch.citizen_ref_key.get_secret_value())
+    releases, requests = scenario(factory, CitizenRefKeySettings().citizen_ref_key.get_secret_value())
     try:
         await apply(by_batch, releases, requests, batch=True)
         await apply(one_by_one, releases, requests, batch=False)

@@ -21,7 +21,7 @@ from schemas.events import CertificateReleased, CertificateRevoked, CitizenDataW
 from schemas.topics import CONSENT_RELEASED
 from services.kit.citizen import citizen_ref
 from services.kit.kafka import ensure_topics, make_producer
-from services.kit.settings import ServiceSettings
+from services.kit.settings import CitizenRefKeySettings, ServiceSettings
 from services.stats.app import create_app
 from services.stats.settings import StatsSettings
 from tests.harness import connect, in_process, topic_prefix
@@ -96,7 +96,7 @@ class Released:
     events: list[Envelope] = field(default_factory=list)
 
     def ref(self, person: Person) -> str:
-        return citizen_ref(person.personnummer, self.settings.citizen_ref_key.get_secret_value())
+        return citizen_ref(person.personnummer, CitizenRefKeySettings().citizen_ref_key.get_secret_value())
 
     async def publish(self, data: EventData, ref: str) -> Envelope:
         envelope = new_envelope(data, source="test-consent", time=datetime.now(UTC), correlation_id="t")

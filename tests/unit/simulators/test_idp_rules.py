@@ -128,10 +128,11 @@ def test_settings_read_comma_lists_and_refuse_development_secrets_in_production(
     monkeypatch.setenv("IDPSIM_ENV", "production")
     with pytest.raises(ValidationError, match="IDPSIM_CLIENT_SECRET"):
         IdpsimSettings()
-    monkeypatch.setenv("IDPSIM_CLIENT_SECRET", "a-real-secret-of-some-length")
-    monkeypatch.setenv("IDPSIM_SUBJECT_KEY", "a-real-key-of-some-length")
+    monkeypatch.setenv("IDPSIM_CLIENT_SECRET", "3c9e1a7f5b2d8046e1f3a5c7b9d0e2f4a6c8b0d1e3f5a7c9")
+    monkeypatch.setenv("IDPSIM_SUBJECT_KEY", "8b2f4d6a0c1e3g5i7k9m1o3q5s7u9w0y2a4c6e8g0i2k")
     production = IdpsimSettings()
     assert not production.knobs_enabled
     with pytest.raises(ValidationError, match="LOOPBACK"):
         IdpsimSettings(allow_loopback_redirects=True)
-    assert IdpsimSettings(client_secret=SecretStr("x" * 20)).client_secret.get_secret_value() == "x" * 20
+    with pytest.raises(ValidationError, match="IDPSIM_CLIENT_SECRET is shorter than 32 characters"):
+        IdpsimSettings(client_secret=SecretStr("a-real-secret-of-some-length"))

@@ -181,9 +181,9 @@ def test_production_refuses_the_development_pseudonym_key() -> None:
 
     strong = {"scb": SecretStr("0123456789abcdef0123456789abcdef")}
     with pytest.raises(ValidationError, match="STATS_PSEUDONYM_KEY"):
-        StatsSettings(environment="production", citizen_ref_key=SecretStr("k" * 40), analyst_tokens=strong)
-    assert StatsSettings(environment="production", citizen_ref_key=SecretStr("k" * 40),
-                         pseudonym_key=SecretStr("s" * 40), analyst_tokens=strong).port == 8004  # fmt: skip
+        StatsSettings(environment="production", analyst_tokens=strong)
+    key = SecretStr("4b9d2f6a8c0e1g3i5k7m9o1q3s5u7w9y0a2c4e6g8i0k2m4o6q8s0u2w4y6a8c")
+    assert StatsSettings(environment="production", pseudonym_key=key, analyst_tokens=strong).port == 8004
 
 
 def test_production_refuses_the_development_analyst_token_and_weak_ones() -> None:
@@ -192,10 +192,10 @@ def test_production_refuses_the_development_analyst_token_and_weak_ones() -> Non
 
     from services.stats.settings import StatsSettings
 
+    key = SecretStr("4b9d2f6a8c0e1g3i5k7m9o1q3s5u7w9y0a2c4e6g8i0k2m4o6q8s0u2w4y6a8c")
     for weak in ("dev-analyst-secret", "short-but-random-9f3k", "a" * 40):
         with pytest.raises(ValidationError, match="STATS_ANALYST_TOKENS"):
-            StatsSettings(environment="production", analyst_tokens={"x": SecretStr(weak)},
-                          citizen_ref_key=SecretStr("k" * 40), pseudonym_key=SecretStr("s" * 40))  # fmt: skip
+            StatsSettings(environment="production", analyst_tokens={"x": SecretStr(weak)}, pseudonym_key=key)
     assert StatsSettings(environment="development").analyst_tokens["dev"].get_secret_value() == "dev-analyst-secret"
 
 

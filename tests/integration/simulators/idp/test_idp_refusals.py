@@ -379,15 +379,16 @@ async def test_unknown_or_malformed_knobs_are_refused(idp: Idp) -> None:
 def test_production_refuses_the_development_secret() -> None:
     with pytest.raises(ValidationError, match="IDPSIM_CLIENT_SECRET"):
         IdpsimSettings(environment="production")
+    strong = SecretStr("9f2c4e7a1b3d5f60718293a4b5c6d7e8f9a0b1c2d3e4f5061728394a5b6c7d8e")
     with pytest.raises(ValidationError, match="IDPSIM_SUBJECT_KEY"):
-        IdpsimSettings(environment="production", client_secret=SecretStr("s" * 32))
+        IdpsimSettings(environment="production", client_secret=strong)
 
 
 async def test_production_has_no_sim_routes(clock: FakeClock) -> None:
     settings = IdpsimSettings(
         environment="production",
-        client_secret=SecretStr("s" * 32),
-        subject_key=SecretStr("k" * 32),
+        client_secret=SecretStr("9f2c4e7a1b3d5f60718293a4b5c6d7e8f9a0b1c2d3e4f5061728394a5b6c7d8e"),
+        subject_key=SecretStr("4b9d2f6a8c0e1g3i5k7m9o1q3s5u7w9y0a2c4e6g8i0k2m4o6q8s0u2w4y6a8c"),
         issuer="https://idp.example",
     )
     routes = {getattr(route, "path", "") for route in create_app(settings).routes}
