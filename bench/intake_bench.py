@@ -76,7 +76,8 @@ async def baseline(settings: ServiceSettings, bodies: list[bytes]) -> float:
 
 
 def start_intake(settings: ServiceSettings, schema: str, port: int) -> ServiceProcess:
-    env = {"INTAKE_DB_SCHEMA": schema, "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix, "LOG_LEVEL": "WARNING"}
+    env = {"INTAKE_DB_SCHEMA": schema, "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix, "LOG_LEVEL": "WARNING",
+           "INTAKE_RATE_LIMIT": "1000000/second"}  # throughput, not the abuse limit  # fmt: skip
     process = ServiceProcess("minaintyg-intake", env, port_env="INTAKE_PORT", port=port)
     process.spawn()
     return process

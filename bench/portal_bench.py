@@ -187,6 +187,9 @@ def start_portal(settings: PortalSettings, port: int) -> ServiceProcess:
         "LOG_LEVEL": "WARNING",
         "PORTAL_CONSUMER_ENABLED": "false",
         "PORTAL_RELAY_ENABLED": "false",
+        # The PDF phase measures rendering, a few sessions asking again and again: not the per-citizen abuse limit.
+        "PORTAL_PDF_RATE_LIMIT": "1000000/minute",
+        "PORTAL_PDF_IN_FLIGHT": "1000",
     }
     process = ServiceProcess("minaintyg-portal", env, port_env="PORTAL_PORT", port=port)
     process.spawn()

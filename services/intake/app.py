@@ -61,9 +61,12 @@ IntakeState = Annotated[Intake, Depends(state_dependency(Intake))]
 bearer = HTTPBearer(auto_error=False, description="The national platform's credential")
 
 
-async def platform(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
-    """The platform that BearerGate authenticated (the bearer dependency documents the scheme)."""
+async def platform(
+    request: Request, intake: IntakeState, _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> str:
+    """The platform that BearerGate authenticated (the bearer dependency documents the scheme), within its rate."""
     name: str = request.scope["state"]["caller"]
+    intake.deliveries.hit(name)
     return name
 
 
@@ -72,6 +75,7 @@ responses: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "Body too large"},
     415: {"model": ErrorBody, "description": "Body is not JSON"},
     422: {"model": ValidationErrorBody, "description": "Invalid: every problem as {path, message}"},
+    429: {"model": ErrorBody, "description": "Over the platform's delivery rate (INTAKE_RATE_LIMIT); see Retry-After"},
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from schemas.topics import INTAKE_CERTIFICATES
 from services.intake.handlers import Clock, Intake
 from services.intake.settings import IntakeSettings
+from services.kit.ratelimit import RateLimit
 from services.kit.service import Host
 
 
@@ -13,4 +14,5 @@ async def bootstrap(host: Host, *, settings: IntakeSettings, clock: Clock) -> In
     pool = await host.pool(max_size=20)
     host.topics([INTAKE_CERTIFICATES])
     relay = host.relay(pool, enabled=settings.relay_enabled)
-    return Intake(settings=settings, pool=pool, clock=clock, on_commit=relay.notify)
+    deliveries = RateLimit(settings.rate_limit, "deliveries from this platform")
+    return Intake(settings=settings, pool=pool, clock=clock, on_commit=relay.notify, deliveries=deliveries)

@@ -24,6 +24,7 @@ from services.intake.settings import IntakeSettings
 from services.kit.citizen import citizen_ref
 from services.kit.db import Pool
 from services.kit.outbox import add_to_outbox, outbox_values
+from services.kit.ratelimit import RateLimit
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +40,7 @@ class Intake:
     pool: Pool
     clock: Clock
     on_commit: Callable[[], None]
+    deliveries: RateLimit  # per platform (INTAKE_RATE_LIMIT)
 
 
 async def receive_certificate(

@@ -21,6 +21,11 @@ class IntakeSettings(ServiceSettings, CitizenRefKeySettings):
         description='Bearer secret per national platform, as JSON: {"platform-name": "secret"}',
     )
     max_body_bytes: int = Field(256 * 1024, ge=1024)
+    rate_limit: str = Field(
+        "500/second",
+        description="Deliveries (certificates and revocations) per platform and process, limits' notation; over it: "
+        "429 with Retry-After (the platform retries)",
+    )
     revocation_retry_after_seconds: int = 30
     clock_skew_seconds: int = 300
     relay_enabled: bool = Field(True, description="Run the outbox relay in this process")

@@ -221,7 +221,10 @@ def document_request_body(app: FastAPI, name: str, schema: dict[str, Any]) -> No
 
 
 def install_common(app: FastAPI, readiness: ReadinessCheck, *, max_body_bytes: int) -> None:
-    """Mount the operational routes and the middlewares every service uses."""
+    """Mount the operational routes and the middlewares every service uses, and the answer to an abuse limit."""
+    from services.kit.ratelimit import TooManyRequests, too_many_requests
+
     app.include_router(operational_router(readiness))
+    app.add_exception_handler(TooManyRequests, too_many_requests)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(RequestContextMiddleware)

@@ -18,8 +18,10 @@ from services.portal.deps import (
     Consented,
     ConsentedList,
     CorrelationId,
+    ExtractAllowance,
     HandlersDep,
     LoggedIn,
+    PdfAllowance,
     SettingsDep,
 )
 from services.portal.domain import FKASSA, RECIPIENT_NAMES
@@ -34,6 +36,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 router = APIRouter(prefix="/api/v1", tags=["citizen"], responses=ERRORS)
 CertId = Annotated[str, PathParam(max_length=64, description="Certificate id")]
+LIMITED: dict[int | str, dict[str, Any]] = {
+    429: {"description": "Over the citizen's limit (PORTAL_PDF_RATE_LIMIT, PORTAL_PDF_IN_FLIGHT, "
+          "PORTAL_EXTRACT_RATE_LIMIT); see Retry-After"},
+}  # fmt: skip
 
 
 class Me(Frozen):
@@ -127,8 +133,9 @@ async def get_certificate(certificate_id: CertId, session: Consented, handlers: 
 
 @router.get(
     "/certificates/{certificate_id}/pdf",
+    dependencies=[PdfAllowance],
     summary="The certificate as PDF (print, or save with save=true)",
-    responses={200: {"content": {"application/pdf": {}}}},
+    responses={200: {"content": {"application/pdf": {}}}, **LIMITED},
 )
 async def get_pdf(certificate_id: CertId, session: Consented, handlers: HandlersDep, save: bool = False) -> Response:
     data, filename = await handlers.pdf(session, certificate_id, save=save)
@@ -153,8 +160,9 @@ async def employer_preview(
 
 @router.get(
     "/certificates/{certificate_id}/employer-copy/pdf",
+    dependencies=[PdfAllowance],
     summary="The employer copy as PDF (optional fields only when listed in include)",
-    responses={200: {"content": {"application/pdf": {}}}},
+    responses={200: {"content": {"application/pdf": {}}}, **LIMITED},
 )
 async def employer_pdf(
     certificate_id: CertId,
@@ -215,7 +223,7 @@ async def access_log(session: Consented, handlers: HandlersDep) -> list[dict[str
     return await handlers.access_log(session)
 
 
-@router.get("/extract", summary="Everything held about the citizen (register extract)")
+@router.get("/extract", summary="Everything held about the citizen (register extract)", dependencies=[ExtractAllowance])
 async def extract(session: Consented, handlers: HandlersDep) -> dict[str, Any]:
     return await handlers.extract(session)
 

@@ -16,7 +16,7 @@ from schemas.topics import PORTAL_DISPATCH_REQUESTS
 from services.kit.service import Host
 from services.portal.consent_api import ConsentApi
 from services.portal.consumers import READ_MODEL_TOPICS, read_model_consumer
-from services.portal.deps import Portal
+from services.portal.deps import Limits, Portal
 from services.portal.handlers import Handlers, purge_sessions
 from services.portal.oidc import OidcClient
 from services.portal.pdf import latin_fonts
@@ -61,4 +61,5 @@ async def bootstrap(
     # full collections then walk only what requests allocate, shorter pauses in the latency tail.
     gc.collect()
     gc.freeze()
-    return Portal(settings=settings, pool=pool, relay_pool=background, handlers=handlers, clock=clock)
+    limits = Limits.of(settings)
+    return Portal(settings=settings, pool=pool, relay_pool=background, handlers=handlers, clock=clock, limits=limits)

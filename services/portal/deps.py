@@ -5,7 +5,7 @@ Every dependency is a coroutine: FastAPI runs a plain function in a worker threa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from services.kit.db import Pool
+from services.kit.ratelimit import InFlight, RateLimit
 from services.kit.service import app_state
 from services.portal.handlers import Handlers
 from services.portal.security import NoConsent, NotLoggedIn, Session, check_csrf, load_session, session_id_hash
@@ -20,6 +21,26 @@ from services.portal.settings import PortalSettings
 from services.portal.views import ListItem
 
 Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Abuse limits where abuse is cheap (services/kit/ratelimit.py): logins started per client address, PDFs and
+    register extracts per citizen (one PDF thread serves everyone), at most a few of a citizen's PDFs at once."""
+
+    login: RateLimit
+    pdf: RateLimit
+    pdf_in_flight: InFlight
+    extract: RateLimit
+
+    @classmethod
+    def of(cls, settings: PortalSettings) -> Limits:
+        return cls(
+            login=RateLimit(settings.login_rate_limit, "logins started from this address"),
+            pdf=RateLimit(settings.pdf_rate_limit, "PDFs for this citizen"),
+            pdf_in_flight=InFlight(settings.pdf_in_flight, "PDFs for this citizen at once"),
+            extract=RateLimit(settings.extract_rate_limit, "register extracts for this citizen"),
+        )
 
 
 @dataclass(frozen=True)
@@ -31,6 +52,7 @@ class Portal:
     relay_pool: Pool  # for the relay, the consumer and housekeeping (resetting)
     handlers: Handlers
     clock: Clock
+    limits: Limits
 
 
 def portal_of(request: Request) -> Portal:
@@ -122,6 +144,28 @@ async def consented_list(request: Request) -> tuple[Session, list[ListItem]]:
     return found
 
 
+async def login_allowance(request: Request) -> None:
+    """Within the rate of logins started from this client address (the proxy's forwarded address: uvicorn's
+    FORWARDED_ALLOW_IPS names the trusted proxies)."""
+    portal_of(request).limits.login.hit(request.client.host if request.client else "unknown")
+
+
+async def pdf_allowance(request: Request) -> AsyncIterator[None]:
+    """Within the citizen's PDF rate, and one of at most `pdf_in_flight` of their PDFs at once (held while the
+    route renders)."""
+    session = await consented(request)
+    limits = portal_of(request).limits
+    limits.pdf.hit(session.citizen_ref)
+    with limits.pdf_in_flight.slot(session.citizen_ref):
+        yield
+
+
+async def extract_allowance(request: Request) -> None:
+    """Within the citizen's rate of register extracts (each reads everything held about them)."""
+    session = await consented(request)
+    portal_of(request).limits.extract.hit(session.citizen_ref)
+
+
 HandlersDep = Annotated[Handlers, Depends(handlers_of)]
 SettingsDep = Annotated[PortalSettings, Depends(settings_dependency)]
 CorrelationId = Annotated[str, Depends(correlation_id)]
@@ -132,3 +176,6 @@ Changing = Annotated[Session, Depends(changing)]
 ChangingWithoutConsent = Annotated[Session, Depends(changing_without_consent)]
 Extending = Annotated[Session, Depends(extending)]
 ConsentedList = Annotated[tuple[Session, list[ListItem]], Depends(consented_list)]
+LoginAllowance = Depends(login_allowance)
+PdfAllowance = Depends(pdf_allowance)
+ExtractAllowance = Depends(extract_allowance)

@@ -16,9 +16,12 @@ from services.portal.deps import (
     Consented,
     CorrelationId,
     Extending,
+    ExtractAllowance,
     HandlersDep,
     LoggedIn,
+    LoginAllowance,
     MaybeSession,
+    PdfAllowance,
     SettingsDep,
     consented_list,
 )
@@ -41,7 +44,7 @@ async def start(request: Request, session: MaybeSession) -> Response:
     return render(request, "start.html", None, required=request.query_params.get("inloggning") == "kravs")
 
 
-@router.get("/login")
+@router.get("/login", dependencies=[LoginAllowance])
 async def login(handlers: HandlersDep, settings: SettingsDep) -> Response:
     """Start a login: a pre-login session holds state, nonce and PKCE verifier; the browser goes to the IdP."""
     started = await handlers.start_login()
@@ -181,7 +184,7 @@ async def print_page(request: Request, certificate_id: str, session: Consented, 
     return render(request, "print.html", session, view=view)
 
 
-@router.get("/intyg/{certificate_id}/pdf")
+@router.get("/intyg/{certificate_id}/pdf", dependencies=[PdfAllowance])
 async def certificate_pdf(
     certificate_id: str, session: Consented, handlers: HandlersDep, spara: bool = False
 ) -> Response:
@@ -199,7 +202,7 @@ async def employer_page(request: Request, certificate_id: str, session: Consente
     return render(request, "employer.html", session, view=view, include=include, preview=preview, left_out=left_out)
 
 
-@router.get("/intyg/{certificate_id}/anpassa/pdf")
+@router.get("/intyg/{certificate_id}/anpassa/pdf", dependencies=[PdfAllowance])
 async def employer_pdf(
     request: Request, certificate_id: str, session: Consented, handlers: HandlersDep, spara: bool = False
 ) -> Response:
@@ -261,7 +264,7 @@ async def about(request: Request, session: Consented, handlers: HandlersDep) -> 
     return render(request, "about.html", session, access_log=entries, requests=mine, received=received)
 
 
-@router.get("/om-dina-uppgifter/utdrag.json")
+@router.get("/om-dina-uppgifter/utdrag.json", dependencies=[ExtractAllowance])
 async def extract_json(session: Consented, handlers: HandlersDep) -> Response:
     data = await handlers.extract(session)
     return Response(
@@ -271,7 +274,7 @@ async def extract_json(session: Consented, handlers: HandlersDep) -> Response:
     )
 
 
-@router.get("/om-dina-uppgifter/utdrag.pdf")
+@router.get("/om-dina-uppgifter/utdrag.pdf", dependencies=[ExtractAllowance, PdfAllowance])
 async def extract_pdf(session: Consented, handlers: HandlersDep) -> Response:
     data = await handlers.extract_pdf(session)
     return pdf_response(data, "mina-intyg-utdrag.pdf", save=True)

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from services.kit.problems import problem_from_pydantic, problems_response
+from services.kit.ratelimit import TooManyRequests
 from services.portal.consent_api import ConsentUnavailable
 from services.portal.deps import settings_of
 from services.portal.handlers import LoginFailed, NotFound
@@ -102,6 +103,18 @@ async def consent_unavailable(request: Request, exc: ConsentUnavailable) -> Resp
     return refused(request, "Tjänsten är inte tillgänglig just nu", message, 503)
 
 
+async def too_many(request: Request, exc: TooManyRequests) -> Response:
+    """429 with Retry-After: the problem body for the API, a Swedish page for the browser."""
+    log.warning("portal.limit.reached", limit=exc.what, path=request.url.path)
+    headers = {"Retry-After": str(exc.retry_after)}
+    if _is_api(request):
+        return JSONResponse({"detail": str(exc)}, status_code=429, headers=headers)
+    message = f"Du har gjort detta många gånger på kort tid. Vänta {exc.retry_after} sekunder och försök igen."
+    response = refused(request, "För många försök", message, 429)
+    response.headers.update(headers)
+    return response
+
+
 async def login_failed(request: Request, exc: LoginFailed) -> Response:
     return refused(request, exc.title, exc.message, exc.status)
 
@@ -115,3 +128,4 @@ def install_error_answers(app: FastAPI) -> None:
     app.exception_handler(NotFound)(not_found)
     app.exception_handler(ConsentUnavailable)(consent_unavailable)
     app.exception_handler(LoginFailed)(login_failed)
+    app.exception_handler(TooManyRequests)(too_many)

@@ -51,6 +51,12 @@ class PortalSettings(ServiceSettings, CitizenRefKeySettings):
     session_warning_seconds: int = Field(300, ge=10)
     pre_login_seconds: int = Field(600, ge=30, description="How long a started login may take")
     new_badge_days: int = 14
+    login_rate_limit: str = Field(
+        "30/minute", description="Logins started per client address (each is a database row); limits' notation"
+    )
+    pdf_rate_limit: str = Field("30/minute", description="PDFs (certificate, employer copy) per citizen")
+    pdf_in_flight: int = Field(2, ge=1, description="PDFs of one citizen queued or rendering at once")
+    extract_rate_limit: str = Field("6/minute", description="Register extracts (page data, JSON, PDF) per citizen")
     font_dir: str = "/usr/share/fonts/truetype/dejavu"
     relay_enabled: bool = True
     consumer_enabled: bool = True

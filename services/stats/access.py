@@ -8,13 +8,8 @@ The limit and the audit make bulk querying slow and visible.
 from __future__ import annotations
 
 import hmac
-import math
-import time
 
-from limits import parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
-
+from services.kit.ratelimit import RateLimit
 from services.stats.settings import StatsSettings
 
 
@@ -22,20 +17,14 @@ class Unauthorized(Exception):
     """No valid analyst credential."""
 
 
-class RateLimited(Exception):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"retry after {retry_after} s")
-        self.retry_after = retry_after
-
-
 class Access:
     def __init__(self, settings: StatsSettings) -> None:
         self._tokens = [(name, token.get_secret_value().encode()) for name, token in settings.analyst_tokens.items()]
-        self._limit = parse(settings.rate_limit)
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._limit = RateLimit(settings.rate_limit, "queries for this credential")
 
     def analyst(self, authorization: str | None) -> str:
-        """The analyst organisation of an `Authorization: Bearer …` header; raises Unauthorized or RateLimited."""
+        """The analyst organisation of an `Authorization: Bearer …` header; raises Unauthorized or
+        TooManyRequests (the kit answers it: 429 with Retry-After)."""
         scheme, _, credential = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not credential:
             raise Unauthorized
@@ -46,7 +35,5 @@ class Access:
                 found = name
         if found is None:
             raise Unauthorized
-        if not self._limiter.hit(self._limit, found):
-            reset = self._limiter.get_window_stats(self._limit, found).reset_time
-            raise RateLimited(max(1, math.ceil(reset - time.time())))
+        self._limit.hit(found)
         return found

@@ -24,7 +24,7 @@ from schemas.certificate import County
 from services.kit.problems import Problem, error_response, problem_from_pydantic, problems_response
 from services.kit.service import service_app, state_dependency
 from services.stats import repo
-from services.stats.access import RateLimited, Unauthorized
+from services.stats.access import Unauthorized
 from services.stats.bootstrap import Stats, bootstrap
 from services.stats.feed import policy_of
 from services.stats.publication import NotReady, published
@@ -132,13 +132,6 @@ async def not_ready(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, NotReady)
     response = error_response(503, str(exc))
     response.headers["Retry-After"] = "60"
-    return response
-
-
-async def rate_limited(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RateLimited)
-    response = error_response(429, "too many queries for this credential")
-    response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
 
@@ -293,6 +286,5 @@ def create_app(settings: StatsSettings | None = None, clock: Callable[[], dateti
     app.add_exception_handler(UnknownReport, unknown_report)
     app.add_exception_handler(Unauthorized, unauthorized)
     app.add_exception_handler(NotReady, not_ready)
-    app.add_exception_handler(RateLimited, rate_limited)
     app.include_router(router)
     return app

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from services.stats.access import Access, RateLimited, Unauthorized
+from services.kit.ratelimit import TooManyRequests
+from services.stats.access import Access, Unauthorized
 from services.stats.settings import StatsSettings
 
 
@@ -44,7 +45,7 @@ def test_the_limit_is_per_credential_and_says_when_to_retry() -> None:
     a = access("3/minute")
     for _ in range(3):
         a.analyst("Bearer scb-token-0123456789abcdef0123456789")
-    with pytest.raises(RateLimited) as refused:
+    with pytest.raises(TooManyRequests) as refused:
         a.analyst("Bearer scb-token-0123456789abcdef0123456789")
     assert 1 <= refused.value.retry_after <= 60
     assert a.analyst("Bearer fk-token-abcdef0123456789abcdef") == "fk"  # another organisation has its own limit
