@@ -13,7 +13,7 @@ def main() -> None:
     settings = ConsentSettings()
     app = create_app(settings)
     tune_for_throughput()  # in the service process only: tests running the app in-process keep the defaults
-    serve(app, settings.host, settings.port)
+    serve(app, settings.host, settings.port, tls=settings.tls_files())
 
 
 if __name__ == "__main__":

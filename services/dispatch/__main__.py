@@ -10,7 +10,7 @@ def main() -> None:
     """Serve dispatch with uvicorn."""
     parse_service_arguments("minaintyg-dispatch", __doc__ or "", DispatchSettings)
     settings = DispatchSettings()
-    serve(create_app(settings), settings.host, settings.port)
+    serve(create_app(settings), settings.host, settings.port, tls=settings.tls_files())
 
 
 if __name__ == "__main__":

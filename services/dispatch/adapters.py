@@ -11,6 +11,7 @@ question "did you receive it?" also `NotReceived`.
 
 from __future__ import annotations
 
+import ssl
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import orjson
 
 from services.dispatch.domain import Recipient
 from services.dispatch.settings import DispatchSettings
+from services.kit.tls import client_context
 
 
 @dataclass(frozen=True)
@@ -109,13 +111,23 @@ class FkAdapter:
     cost about 60 % of dispatch's CPU at 32 connections; aiohttp's pool does not (see services/dispatch/README.md).
     """
 
-    def __init__(self, recipient: Recipient, *, token: str, sender: str, timeout: float, max_connections: int) -> None:
+    def __init__(
+        self,
+        recipient: Recipient,
+        *,
+        token: str,
+        sender: str,
+        timeout: float,
+        max_connections: int,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self._sender_json = orjson.dumps(sender).decode()
         self._base = recipient.endpoint.rstrip("/")
         self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         # connect also bounds the wait for a free pooled connection; sock_read bounds the wait for the answer.
         self._timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
         self._max_connections = max_connections
+        self._ssl = ssl_context
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
@@ -124,7 +136,9 @@ class FkAdapter:
             self._session = aiohttp.ClientSession(
                 headers=self._headers,
                 timeout=self._timeout,
-                connector=aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=self._max_connections),
+                connector=aiohttp.TCPConnector(
+                    limit=self._max_connections, limit_per_host=self._max_connections, ssl=self._ssl or True
+                ),
                 raise_for_status=False,
                 skip_auto_headers=("User-Agent",),
             )
@@ -267,6 +281,7 @@ def _fk(recipient: Recipient, settings: DispatchSettings) -> RecipientAdapter:
         sender=settings.sender_name,
         timeout=settings.call_timeout_seconds,
         max_connections=recipient.max_concurrency,
+        ssl_context=client_context(settings.recipient_ca_file) if recipient.endpoint.startswith("https:") else None,
     )
 
 

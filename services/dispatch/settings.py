@@ -17,7 +17,12 @@ class DispatchSettings(ServiceSettings):
     port: int = 8003
     db_schema: str = "dispatch"
     sender_name: str = Field("minaintyg", description="How Mina intyg names itself to recipients")
-    fk_endpoint: str = Field("http://127.0.0.1:8011", description="Base URL of Försäkringskassan (FKASSA)")
+    fk_endpoint: str = Field(
+        "http://127.0.0.1:8011", description="Base URL of Försäkringskassan (FKASSA); https in production"
+    )
+    recipient_ca_file: str | None = Field(
+        None, description="CA the recipients' certificates are checked against (PEM; default: the system's store)"
+    )
     recipient_tokens: dict[str, SecretStr] = Field(
         default_factory=lambda: {"FKASSA": SecretStr(DEV_FK_TOKEN)},
         description='Bearer secret per recipient id, as JSON: {"FKASSA": "secret"}',

@@ -10,7 +10,7 @@ def main() -> None:
     """Serve intake with uvicorn."""
     parse_service_arguments("minaintyg-intake", __doc__ or "", IntakeSettings)
     settings = IntakeSettings()
-    serve(create_app(settings), settings.host, settings.port)
+    serve(create_app(settings), settings.host, settings.port, tls=settings.tls_files())
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import structlog
@@ -187,8 +187,16 @@ class BearerGate:
         return matched
 
 
-def serve(app: FastAPI, host: str, port: int, *, graceful_seconds: int = 10) -> None:
-    """Run an app with uvicorn the way every service runs: uvloop, httptools, our logging, no access log."""
+def serve(
+    app: FastAPI,
+    host: str,
+    port: int,
+    *,
+    graceful_seconds: int = 10,
+    tls: tuple[str, str] | None = None,
+) -> None:
+    """Run an app with uvicorn the way every service runs: uvloop, httptools, our logging, no access log; HTTPS
+    when given (certificate file, key file) (services/kit/tls.py)."""
     import uvicorn
 
     uvicorn.run(
@@ -200,6 +208,8 @@ def serve(app: FastAPI, host: str, port: int, *, graceful_seconds: int = 10) -> 
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=graceful_seconds,
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
     )
 
 
@@ -220,11 +230,15 @@ def document_request_body(app: FastAPI, name: str, schema: dict[str, Any]) -> No
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def install_common(app: FastAPI, readiness: ReadinessCheck, *, max_body_bytes: int) -> None:
+def install_common(
+    app: FastAPI, readiness: ReadinessCheck, *, max_body_bytes: int, internal_networks: Iterable[str] = ()
+) -> None:
     """Mount the operational routes and the middlewares every service uses, and the answer to an abuse limit."""
+    from services.kit.internal import DEFAULT_INTERNAL_NETWORKS, InternalOnly, parse_networks
     from services.kit.ratelimit import TooManyRequests, too_many_requests
 
     app.include_router(operational_router(readiness))
     app.add_exception_handler(TooManyRequests, too_many_requests)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(InternalOnly, networks=parse_networks(internal_networks or DEFAULT_INTERNAL_NETWORKS))
     app.add_middleware(RequestContextMiddleware)

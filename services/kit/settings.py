@@ -7,6 +7,7 @@ from typing import Literal, Self
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.kit.internal import DEFAULT_INTERNAL_NETWORKS
 from services.kit.secrets import weakness
 
 DEV_CITIZEN_REF_KEY = "dev-citizen-ref-key-not-for-production"
@@ -71,6 +72,14 @@ class ServiceSettings(TelemetrySettings):
     topic_prefix: str = Field(
         "", validation_alias="MINAINTYG_TOPIC_PREFIX", description="Prepended to every topic (tests)"
     )
+    internal_networks: tuple[str, ...] = Field(
+        DEFAULT_INTERNAL_NETWORKS,
+        validation_alias="INTERNAL_NETWORKS",
+        description="Where /metrics, /readyz and the OpenAPI document answer from (JSON list of networks); never "
+        "through a proxy",
+    )
+    tls_cert_file: str | None = Field(None, description="Serve HTTPS with this certificate (PEM, chain first)")
+    tls_key_file: str | None = Field(None, description="The private key of tls_cert_file (PEM)")
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     log_json: bool = Field(True, validation_alias="LOG_JSON")
 
@@ -107,6 +116,13 @@ class ServiceSettings(TelemetrySettings):
             raise ValueError("weak secrets refused in production: " + "; ".join(problems))
         return self
 
+    @model_validator(mode="after")
+    def _tls_certificate_and_key_together(self) -> Self:
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            cert, key = self.setting_name("tls_cert_file"), self.setting_name("tls_key_file")
+            raise ValueError(f"{cert} and {key} are set together (HTTPS needs both)")
+        return self
+
     def unused_secrets(self) -> set[str]:
         """Fields holding secrets this configuration does not use (not checked); subclasses say which."""
         return set()
@@ -118,6 +134,10 @@ class ServiceSettings(TelemetrySettings):
         if isinstance(alias, str):
             return alias
         return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
+
+    def tls_files(self) -> tuple[str, str] | None:
+        """(certificate, key) to serve HTTPS with, or None for plain HTTP."""
+        return (self.tls_cert_file, self.tls_key_file) if self.tls_cert_file and self.tls_key_file else None
 
     def topic(self, name: str) -> str:
         """The broker-side name of a contract topic."""

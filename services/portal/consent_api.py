@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 
+from services.kit.tls import client_context
 from services.portal.settings import PortalSettings
 
 
@@ -20,6 +21,7 @@ class ConsentApi:
             base_url=settings.consent_url,
             transport=transport,
             timeout=10.0,
+            verify=client_context(settings.consent_ca_file),
             headers={"Authorization": f"Bearer {settings.consent_token.get_secret_value()}"},
         )
 

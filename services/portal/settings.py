@@ -43,7 +43,8 @@ class PortalSettings(ServiceSettings, CitizenRefKeySettings):
     oidc_jwks_seconds: int = Field(300, ge=1, description="How long the provider's JWKS is trusted before a refetch")
     oidc_metadata_seconds: int = Field(3600, ge=1, description="How long the provider's metadata is cached")
     min_age_years: int = 16
-    consent_url: str = "http://127.0.0.1:8002"
+    consent_url: str = Field("http://127.0.0.1:8002", description="Consent's internal API (https in production)")
+    consent_ca_file: str | None = Field(None, description="CA that signed consent's certificate (PEM)")
     consent_token: SecretStr = SecretStr(DEV_CONSENT_TOKEN)
     consent_text_version: str = "2025-1"
     session_idle_seconds: int = Field(1800, ge=60)
@@ -66,6 +67,8 @@ class PortalSettings(ServiceSettings, CitizenRefKeySettings):
     def _https_and_a_key_where_needed(self) -> Self:
         if self.environment == "production" and not self.public_origin.startswith("https://"):
             raise ValueError("PORTAL_PUBLIC_ORIGIN must be https in production")
+        if self.environment == "production" and not self.consent_url.startswith("https://"):
+            raise ValueError("PORTAL_CONSENT_URL must be https in production")
         if self.environment == "production" and not self.oidc_issuer.startswith("https://"):
             raise ValueError("PORTAL_OIDC_ISSUER must be https in production")
         if self.oidc_client_auth_method == "private_key_jwt" and not self.oidc_client_private_key.get_secret_value():

@@ -13,7 +13,7 @@ def main() -> None:
     settings = StatsSettings()
     app = create_app(settings)
     with ingest_gc():
-        serve(app, settings.host, settings.port)
+        serve(app, settings.host, settings.port, tls=settings.tls_files())
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ def main() -> None:
             print(f"{person.display_number}  {person.name}{note}")
         return
     settings = IdpsimSettings()
-    serve(create_app(settings), settings.host, settings.port, graceful_seconds=5)
+    serve(create_app(settings), settings.host, settings.port, graceful_seconds=5, tls=settings.tls_files())
 
 
 if __name__ == "__main__":

@@ -23,7 +23,11 @@ SETTINGS: list[type[ServiceSettings]] = [
 ]  # fmt: skip
 # What production needs besides secrets (https origins), so that only the secrets decide.
 PRODUCTION = {
-    PortalSettings: {"public_origin": "https://minaintyg.example.se", "oidc_issuer": "https://eid.example.se"},
+    PortalSettings: {
+        "public_origin": "https://minaintyg.example.se",
+        "oidc_issuer": "https://eid.example.se",
+        "consent_url": "https://consent:8002",
+    },
     IdpsimSettings: {"issuer": "https://idp.example"},
 }
 
