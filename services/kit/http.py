@@ -66,8 +66,11 @@ class RequestContextMiddleware:
     """Binds a correlation id per request (X-Correlation-ID or a new one), makes the request a hop of the caller's
     trace (`traceparent`, or a new trace), and records latency per route."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, service: str | None = None) -> None:
         self.app = app
+        # Bound per request too: the lifespan that configures logging runs in a task of its own, so its binding of
+        # the service name does not reach the requests' context.
+        self.service = {"service": service} if service else {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -84,7 +87,7 @@ class RequestContextMiddleware:
         supplied = headers.get(b"x-correlation-id", b"").decode("latin-1")
         correlation_id = supplied if 0 < len(supplied) <= 100 and supplied.isprintable() else str(uuid.uuid4())
         scope.setdefault("state", {})["correlation_id"] = correlation_id
-        structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
+        structlog.contextvars.bind_contextvars(correlation_id=correlation_id, **self.service)
         status = 500
         responded = False
         started = time.perf_counter()
@@ -153,7 +156,7 @@ def server_error() -> JSONResponse:
     return JSONResponse(
         {"detail": "internal error: the request could not be completed (quote the X-Correlation-ID if you report it)"},
         status_code=500,
-        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+        headers={"Cache-Control": "no-store"},
     )
 
 
@@ -329,9 +332,9 @@ def _our_errors(operation: dict[str, Any]) -> None:
         responses.setdefault("413", {"description": "Body too large", "content": _json_body("ErrorBody")})
 
 
-def install_common(app: FastAPI, readiness: ReadinessCheck, *, max_body_bytes: int) -> None:
+def install_common(app: FastAPI, readiness: ReadinessCheck, *, max_body_bytes: int, service: str | None = None) -> None:
     """Mount the operational routes and the middlewares every service uses."""
     app.include_router(operational_router(readiness))
     document_errors(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, service=service)
