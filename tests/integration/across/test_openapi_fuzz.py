@@ -113,7 +113,8 @@ def fuzz(url: str, headers: list[str], report_dir: Path, *extra: str) -> tuple[i
         command += ["-H", header]
     command += extra
     started = time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
+    # In the report folder: schemathesis keeps a cache of what it found in .schemathesis/ of its working directory.
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False, cwd=report_dir)
     return done.returncode, done.stdout + done.stderr, figures(done.stdout), time.monotonic() - started
 
 
