@@ -1,7 +1,7 @@
 """Intake's HTTP API for the national platform (wired by `bootstrap.py`, run by the kit's service host)."""
 
 import functools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +20,7 @@ from services.intake.domain import (
     Problem,
     ReceiveOutcome,
     RevokeOutcome,
+    time_problem,
 )
 from services.intake.handlers import Clock, Intake, receive_certificate, revoke_certificate
 from services.intake.settings import IntakeSettings
@@ -32,6 +33,7 @@ from services.kit.problems import (
     problems_response,
 )
 from services.kit.service import service_app, state_dependency
+from services.kit.text import Message
 from services.kit.tracing import current_traceparent
 
 log = structlog.get_logger(__name__)
@@ -48,7 +50,7 @@ class RevocationRequest(Frozen):
     """Optional details of a revocation."""
 
     revoked_at: AwareDatetime | None = None
-    reason: Annotated[str, Field(max_length=500)] | None = None
+    reason: Annotated[Message, Field(max_length=500)] | None = None
 
 
 def _utc_now() -> datetime:
@@ -148,6 +150,10 @@ async def post_revocation(
     platform_name: Annotated[str, Depends(platform)],
     revocation: Annotated[RevocationRequest | None, Body()] = None,
 ) -> JSONResponse:
+    if revocation is not None and revocation.revoked_at is not None:
+        skew = timedelta(seconds=intake.settings.clock_skew_seconds)
+        if (problem := time_problem("revoked_at", revocation.revoked_at, intake.clock(), skew)) is not None:
+            return problems_response([problem], "the revocation is invalid")
     outcome = await revoke_certificate(
         intake,
         certificate_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -52,8 +52,8 @@ def validate(
         personnummer = parse_personal_number(cert.patient.personnummer, now.date())
     except InvalidIdentifier as exc:
         problems.append(Problem("patient.personnummer", str(exc)))
-    if cert.signed_at > now + clock_skew:
-        problems.append(Problem("signed_at", "lies in the future"))
+    if (problem := time_problem("signed_at", cert.signed_at, now, clock_skew)) is not None:
+        problems.append(problem)
     for path, hsa_id in (
         ("issuer.hsa_id", cert.issuer.hsa_id),
         ("care_unit.hsa_id", cert.care_unit.hsa_id),
@@ -71,6 +71,24 @@ def validate(
     if problems or personnummer is None:
         raise InvalidCertificate(problems)
     return personnummer
+
+
+# No certificate Mina intyg takes was signed (or revoked) before electronic certificates existed: an earlier time is
+# a typing or clock error (year 1, 1970), and far-off years overflow the date arithmetic of the rules.
+EARLIEST_PLAUSIBLE_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def time_problem(path: str, value: datetime, now: datetime, clock_skew: timedelta) -> Problem | None:
+    """Whether a signing or revocation time is implausible: before 2000, in the future, or not a time in UTC."""
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 or 9999-12-31T23:00-02:00: no such time in UTC
+        return Problem(path, "is outside the years a date can have")
+    if utc < EARLIEST_PLAUSIBLE_TIME:
+        return Problem(path, f"lies before {EARLIEST_PLAUSIBLE_TIME:%Y-%m-%d}, which is not plausible")
+    if utc > now + clock_skew:
+        return Problem(path, "lies in the future")
+    return None
 
 
 def _paths_with_nul(value: object, path: str) -> Iterator[str]:
@@ -214,9 +232,10 @@ MAX_PERIOD_END_AFTER_SIGNING = timedelta(days=366)
 
 def _period_bound_problems(periods: list[SickLeavePeriod], signed_on: date) -> Iterator[Problem]:
     for i, period in enumerate(periods):
-        if period.start < signed_on - MAX_PERIOD_START_BEFORE_SIGNING:
+        # Differences, not shifted dates: a signing day near year 1 or 9999 must not overflow.
+        if signed_on - period.start > MAX_PERIOD_START_BEFORE_SIGNING:
             yield Problem(f"sick_leave_periods.{i}.start", "starts more than a year before the signing date")
-        if period.end > signed_on + MAX_PERIOD_END_AFTER_SIGNING:
+        if period.end - signed_on > MAX_PERIOD_END_AFTER_SIGNING:
             yield Problem(f"sick_leave_periods.{i}.end", "ends more than a year after the signing date")
 
 

@@ -256,7 +256,9 @@ def service_app(
 
     for middleware in inner_middleware:
         app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
-    install_common(app, readiness, max_body_bytes=max_body_bytes, internal_networks=settings.internal_networks)
+    install_common(
+        app, readiness, max_body_bytes=max_body_bytes, service=name, internal_networks=settings.internal_networks
+    )
     return app
 
 

@@ -7,12 +7,13 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query
-from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 
 from schemas.base import Frozen
+from services.kit.text import Line, Message
 from services.portal.deps import (
+    CertId,
     Changing,
     ChangingWithoutConsent,
     Consented,
@@ -35,7 +36,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such certificate among the citizen's own"},
 }
 router = APIRouter(prefix="/api/v1", tags=["citizen"], responses=ERRORS)
-CertId = Annotated[str, PathParam(max_length=64, description="Certificate id")]
 LIMITED: dict[int | str, dict[str, Any]] = {
     429: {"description": "Over the citizen's limit (PORTAL_PDF_RATE_LIMIT, PORTAL_PDF_IN_FLIGHT, "
           "PORTAL_EXTRACT_RATE_LIMIT); see Retry-After"},
@@ -79,8 +79,8 @@ class SendResult(Frozen):
 
 class CitizenRequest(Frozen):
     kind: Literal["RECTIFICATION", "BLOCKING"]
-    message: Annotated[str, Field(min_length=1, max_length=2000)]
-    certificate_id: Annotated[str, Field(max_length=64)] | None = None
+    message: Annotated[Message, Field(min_length=1, max_length=2000)]
+    certificate_id: Annotated[Line, Field(max_length=64)] | None = None
 
 
 @router.get("/me", response_model=Me, summary="The logged-in citizen and the CSRF token")

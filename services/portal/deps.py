@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from services.kit.db import Pool
 from services.kit.ratelimit import InFlight, RateLimit
 from services.kit.service import app_state
+from services.kit.text import Line
 from services.portal.handlers import Handlers
 from services.portal.security import NoConsent, NotLoggedIn, Session, check_csrf, load_session, session_id_hash
 from services.portal.settings import PortalSettings
@@ -179,3 +180,5 @@ ConsentedList = Annotated[tuple[Session, list[ListItem]], Depends(consented_list
 LoginAllowance = Depends(login_allowance)
 PdfAllowance = Depends(pdf_allowance)
 ExtractAllowance = Depends(extract_allowance)
+# A certificate id in a path: no control character (PostgreSQL refuses NUL), checked after the session.
+CertId = Annotated[Line, Path(max_length=64, description="Certificate id")]

@@ -205,7 +205,8 @@ class Handlers:
             raise LoginFailed(
                 "Inloggningen misslyckades", f"Inloggningen hade gått ut eller kom inte härifrån. {again}", 400
             )
-        if not secrets.compare_digest(params.get("state", ""), pre.oidc_state):
+        # As bytes: compare_digest refuses a str with non-ASCII characters (a TypeError, so a 500) - any state may come.
+        if not secrets.compare_digest(params.get("state", "").encode(), pre.oidc_state.encode()):
             log.warning("portal.login.refused", reason="state_mismatch")
             raise LoginFailed("Inloggningen misslyckades", f"Inloggningen kunde inte verifieras. {again}", 400)
         if "error" in params or not params.get("code"):

@@ -10,7 +10,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from services.kit.text import Line, Message
 from services.portal.deps import (
+    CertId,
     Changing,
     ChangingWithoutConsent,
     Consented,
@@ -171,7 +173,7 @@ LIST_ROUTES = [
 
 @router.get("/intyg/{certificate_id}", response_class=HTMLResponse)
 async def certificate_page(
-    request: Request, certificate_id: str, session: Consented, handlers: HandlersDep
+    request: Request, certificate_id: CertId, session: Consented, handlers: HandlersDep
 ) -> Response:
     view = await handlers.certificate(session, certificate_id)
     sent = request.query_params.get("skickat") == "1"
@@ -179,21 +181,23 @@ async def certificate_page(
 
 
 @router.get("/intyg/{certificate_id}/skriv-ut", response_class=HTMLResponse)
-async def print_page(request: Request, certificate_id: str, session: Consented, handlers: HandlersDep) -> Response:
+async def print_page(request: Request, certificate_id: CertId, session: Consented, handlers: HandlersDep) -> Response:
     view = await handlers.certificate(session, certificate_id, action="")
     return render(request, "print.html", session, view=view)
 
 
 @router.get("/intyg/{certificate_id}/pdf", dependencies=[PdfAllowance])
 async def certificate_pdf(
-    certificate_id: str, session: Consented, handlers: HandlersDep, spara: bool = False
+    certificate_id: CertId, session: Consented, handlers: HandlersDep, spara: bool = False
 ) -> Response:
     data, filename = await handlers.pdf(session, certificate_id, save=spara)
     return pdf_response(data, filename, save=spara)
 
 
 @router.get("/intyg/{certificate_id}/anpassa", response_class=HTMLResponse)
-async def employer_page(request: Request, certificate_id: str, session: Consented, handlers: HandlersDep) -> Response:
+async def employer_page(
+    request: Request, certificate_id: CertId, session: Consented, handlers: HandlersDep
+) -> Response:
     view = await handlers.certificate(session, certificate_id, action="employer_copy_preview")
     if not view.employer_fields and view.item.type not in ("LISJP", "AG7804"):
         raise NotFound(certificate_id)
@@ -204,7 +208,7 @@ async def employer_page(request: Request, certificate_id: str, session: Consente
 
 @router.get("/intyg/{certificate_id}/anpassa/pdf", dependencies=[PdfAllowance])
 async def employer_pdf(
-    request: Request, certificate_id: str, session: Consented, handlers: HandlersDep, spara: bool = False
+    request: Request, certificate_id: CertId, session: Consented, handlers: HandlersDep, spara: bool = False
 ) -> Response:
     include = request.query_params.getlist("visa")
     data, filename = await handlers.employer_pdf(session, certificate_id, include, save=spara)
@@ -212,7 +216,7 @@ async def employer_pdf(
 
 
 @router.get("/intyg/{certificate_id}/skicka", response_class=HTMLResponse)
-async def send_page(request: Request, certificate_id: str, session: Consented, handlers: HandlersDep) -> Response:
+async def send_page(request: Request, certificate_id: CertId, session: Consented, handlers: HandlersDep) -> Response:
     """Preview of what is sent and the confirmation; the idempotency key is minted here, so a double click or a
     resubmitted form sends once."""
     view = await handlers.certificate(session, certificate_id, action="send_preview")
@@ -223,7 +227,7 @@ async def send_page(request: Request, certificate_id: str, session: Consented, h
 @router.post("/intyg/{certificate_id}/skicka")
 async def send(
     request: Request,
-    certificate_id: str,
+    certificate_id: CertId,
     idempotency_key: Annotated[str, Form()],
     session: Changing,
     handlers: HandlersDep,
@@ -242,13 +246,13 @@ async def send(
 
 
 @router.post("/intyg/{certificate_id}/arkivera")
-async def archive(certificate_id: str, session: Changing, handlers: HandlersDep) -> Response:
+async def archive(certificate_id: CertId, session: Changing, handlers: HandlersDep) -> Response:
     await handlers.set_archived(session, certificate_id, True)
     return RedirectResponse("/intyg?arkiverat=1", status_code=303)
 
 
 @router.post("/intyg/{certificate_id}/aterstall")
-async def restore(certificate_id: str, session: Changing, handlers: HandlersDep) -> Response:
+async def restore(certificate_id: CertId, session: Changing, handlers: HandlersDep) -> Response:
     await handlers.set_archived(session, certificate_id, False)
     return RedirectResponse(f"/intyg/{certificate_id}", status_code=303)
 
@@ -283,10 +287,10 @@ async def extract_pdf(session: Consented, handlers: HandlersDep) -> Response:
 @router.post("/om-dina-uppgifter/begaran")
 async def citizen_request(
     kind: Annotated[str, Form(pattern="^(RECTIFICATION|BLOCKING)$")],
-    message: Annotated[str, Form(min_length=1, max_length=2000)],
+    message: Annotated[Message, Form(min_length=1, max_length=2000)],
     session: Changing,
     handlers: HandlersDep,
-    certificate_id: Annotated[str, Form(max_length=64)] = "",
+    certificate_id: Annotated[Line, Form(max_length=64)] = "",
 ) -> Response:
     request_id = await handlers.add_request(session, kind, certificate_id or None, message)
     return RedirectResponse(f"/om-dina-uppgifter?mottaget={request_id}", status_code=303)

@@ -9,14 +9,16 @@ from typing import Any
 import jinja2
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.kit.problems import problem_from_pydantic, problems_response
 from services.kit.ratelimit import TooManyRequests
 from services.portal.consent_api import ConsentUnavailable
-from services.portal.deps import settings_of
+from services.portal.deps import optional_session, settings_of
 from services.portal.handlers import LoginFailed, NotFound
 from services.portal.security import CSRF_FIELD, CsrfRefused, NoConsent, NotLoggedIn, Session
 
@@ -62,10 +64,22 @@ def _is_api(request: Request) -> bool:
 async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
     problems = [problem_from_pydantic(e) for e in exc.errors()]
     if _is_api(request):
+        # The session first: FastAPI parses a JSON body before any dependency runs, so without this a caller who is
+        # not logged in would learn what the route accepts.
+        if await optional_session(request) is None:
+            return await not_logged_in(request, NotLoggedIn())
         return problems_response(problems)
     fields = ", ".join(sorted({p.path for p in problems}))
     message = f"Något i formuläret saknas eller är felaktigt ({fields}). Gå tillbaka och försök igen."
     return refused(request, "Uppgifterna behöver kompletteras", message, 422)
+
+
+async def bad_request(request: Request, exc: Exception) -> Response:
+    """FastAPI's 400 for a body it cannot parse (before any dependency): the session is checked first here too."""
+    assert isinstance(exc, StarletteHTTPException)
+    if _is_api(request) and exc.status_code == 400 and await optional_session(request) is None:
+        return await not_logged_in(request, NotLoggedIn())
+    return await http_exception_handler(request, exc)
 
 
 async def not_logged_in(request: Request, _exc: NotLoggedIn) -> Response:
@@ -122,6 +136,7 @@ async def login_failed(request: Request, exc: LoginFailed) -> Response:
 def install_error_answers(app: FastAPI) -> None:
     """Answer the refusals of the deps and the use-case layer the same way on every route."""
     app.exception_handler(RequestValidationError)(invalid_request)
+    app.exception_handler(StarletteHTTPException)(bad_request)
     app.exception_handler(NotLoggedIn)(not_logged_in)
     app.exception_handler(NoConsent)(no_consent)
     app.exception_handler(CsrfRefused)(csrf_refused)

@@ -30,6 +30,9 @@ from services.stats.feed import policy_of
 from services.stats.publication import NotReady, published
 from services.stats.repo import MIGRATIONS
 from services.stats.reports import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    PERIOD_PATTERN,
     REPORTS,
     SEXES,
     InvalidPeriod,
@@ -50,7 +53,12 @@ REPORT_SECONDS = Histogram(
 )
 PeriodParam = Annotated[
     str | None,
-    Query(pattern=r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$", description="YYYY-MM, YYYY-Qn or YYYY (default: this year)"),
+    # The form is checked here, the years by parse_period (naming what is wrong); the document has the exact rule.
+    Query(
+        pattern=r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$",
+        description=f"YYYY-MM, YYYY-Qn or YYYY, from {FIRST_YEAR} to {LAST_YEAR} (default: this year)",
+        json_schema_extra={"pattern": PERIOD_PATTERN},
+    ),
 ]
 ReportName = Annotated[
     str,
@@ -158,7 +166,16 @@ async def report_json(stats: Stats, name: str, period_text: str | None, county: 
     return body
 
 
-@router.get("/v1/reports", response_model=list[ReportInfo], summary="The reports", tags=["reports"])
+@router.get(
+    "/v1/reports",
+    response_model=list[ReportInfo],
+    summary="The reports",
+    tags=["reports"],
+    responses={
+        401: {"description": "No analyst credential"},
+        429: {"description": "Too many queries for this credential (see Retry-After)"},
+    },
+)
 async def list_reports(_analyst: Analyst) -> list[ReportInfo]:
     return [ReportInfo(name=s.name, title=s.title, description=s.description, url=f"/v1/reports/{s.name}")
             for s in REPORTS.values()]  # fmt: skip

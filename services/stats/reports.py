@@ -193,6 +193,10 @@ class Period:
 
 
 _PERIOD = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2])|-Q([1-4]))?$")
+# The years a period may lie in: no certificate intake takes was signed before 2000 (services/intake/domain.py), and
+# a year far ahead is a typing error (years 0 and 9999 have no calendar month around them to compute with).
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+PERIOD_PATTERN = r"^(20\d\d|2100)(-(0[1-9]|1[0-2])|-Q[1-4])?$"
 
 
 class InvalidPeriod(ValueError):
@@ -207,6 +211,8 @@ def parse_period(text: str) -> Period:
     if match is None:
         raise InvalidPeriod("period", "a period is a month (YYYY-MM), a quarter (YYYY-Qn) or a year (YYYY)")
     year = int(match[1])
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise InvalidPeriod("period", f"the year must be from {FIRST_YEAR} to {LAST_YEAR}")
     if match[2]:
         month = year * 12 + int(match[2]) - 1
         return Period(month, month)
