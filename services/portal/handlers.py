@@ -26,6 +26,7 @@ from schemas.topics import PORTAL_DISPATCH_REQUESTS
 from services.kit.citizen import citizen_ref
 from services.kit.db import Connection, Pool
 from services.kit.outbox import add_to_outbox
+from services.kit.withdrawals import record_withdrawal
 from services.portal import repo
 from services.portal.consent_api import ConsentApi
 from services.portal.domain import FKASSA, RECIPIENT_NAMES, employer_copy, employer_optional_fields, may_send
@@ -37,6 +38,8 @@ from services.portal.views import (
     FIELD_LABELS,
     ListItem,
     Section,
+    access_action_text,
+    actor_text,
     content_of,
     content_sections,
     dispatch_views,
@@ -253,8 +256,13 @@ class Handlers:
     async def withdraw_consent(self, session: Session) -> None:
         """Withdraw at the consent service, and remove the citizen's certificates here at once (the consumer does
         the same when citizen.data_withdrawn arrives)."""
-        await self.consent_api.withdraw(session.citizen_ref)
+        result = await self.consent_api.withdraw(session.citizen_ref)
         async with self.pool.acquire() as conn, conn.transaction():
+            generation = result.get("generation")
+            if isinstance(generation, int) and generation > 0:
+                # Releases still on their way from before the withdrawal are dropped from now on, not only once
+                # citizen.data_withdrawn is read.
+                await record_withdrawal(conn, session.citizen_ref, generation, self.clock())
             await repo.delete_citizen_data(conn, session.citizen_ref)
             await repo.set_session_consent(conn, session.citizen_ref, False)
         log.info("portal.consent.withdrawn", citizen_ref=session.citizen_ref)
@@ -452,9 +460,12 @@ class Handlers:
             {
                 "certificate_id": r.certificate_id,
                 "action": r.action,
+                "action_text": access_action_text(r.action),
                 "outcome": r.outcome,
                 "at": r.at.isoformat(),
                 "at_text": fmt_time(r.at),
+                "actor": r.actor,
+                "actor_text": actor_text(r.actor),
             }
             for r in rows
         ]
@@ -490,6 +501,15 @@ class Handlers:
                 "family_name": session.family_name,
             },
             "consent": consent,
+            "retention": {
+                "held_retention_days": consent.get("held_retention_days"),
+                "text": (
+                    f"Intyg som kommer när du inte har gett samtycke, eller efter att du har återkallat det, sparas i "
+                    f"{consent.get('held_retention_days')} dagar utan att visas eller användas och tas sedan bort från "
+                    "Mina intyg. Intygen finns kvar hos vårdenheten som utfärdade dem."
+                ),
+                "older_certificates_removed_at": consent.get("held_purged_at"),
+            },
             "certificates": [
                 {
                     "archived": d.archived,
