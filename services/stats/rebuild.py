@@ -25,7 +25,6 @@ from schemas.envelope import Envelope, InvalidEvent
 from schemas.topics import CONSENT_RELEASED
 from services.kit.consumer import HandlerError, track
 from services.kit.db import Connection, Pool, close_pool, create_pool, migrate
-from services.stats.domain import pseudonym
 from services.stats.handlers import Ingest, derive_all, ingest_gc, on_batch
 from services.stats.released import decode_released
 from services.stats.repo import MIGRATIONS
@@ -47,7 +46,7 @@ class RebuildResult:
     skipped: int
     complete: bool
     resumed: bool
-    citizens: tuple[str, ...] = ()  # whose data statistics holds after it (their access log records the rebuild)
+    citizens: tuple[str, ...] = ()  # whose events it read (their access log records the rebuild)
 
 
 async def _group_state(settings: StatsSettings, group: str) -> str:
@@ -147,11 +146,7 @@ async def rebuild(
             log.info("stats.rebuild.derived", cases=cases)
         await _commit_group(settings, group, {tp: ends[tp] for tp in tps})
         await pool.execute("DELETE FROM rebuild_progress")
-        by_pseudonym = {pseudonym(ref, ingest.pseudonym_key): ref for ref in seen}
-        held = await pool.fetch(
-            "SELECT DISTINCT pseudonym FROM facts WHERE pseudonym = ANY($1::text[])", list(by_pseudonym)
-        )
-        citizens = tuple(sorted(by_pseudonym[r["pseudonym"]] for r in held))
+        citizens = tuple(sorted(seen))
         log.info("stats.rebuild.done", applied=applied, skipped=skipped, resumed=resumed, citizens=len(citizens))
         return RebuildResult(applied, skipped, complete=True, resumed=resumed, citizens=citizens)
     finally:
