@@ -109,6 +109,7 @@ class CertificateView:
     send_state: str | None
     failure: str | None
     employer_fields: list[tuple[str, str]]
+    sent_at: str | None = None  # when it reached Försäkringskassan (Stockholm time), once sent
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -319,6 +320,7 @@ class Handlers:
             employer_fields=[
                 (f, FIELD_LABELS.get(f, f)) for f in employer_optional_fields(certificate.type, document["content"])
             ],
+            sent_at=_sent_at(sends),
         )
 
     async def pdf(self, session: Session, certificate_id: str, *, save: bool) -> tuple[bytes, str]:
@@ -533,6 +535,12 @@ class Handlers:
                 extract_pdf, font_dir=self.settings.font_dir, name=session.name, extract=data, printed_at=self.clock()
             )
         )
+
+
+def _sent_at(sends: Sequence[repo.DispatchRow]) -> str | None:
+    """When the latest send that reached Försäkringskassan got there, as the citizen reads it."""
+    times = [d.outcome_at for d in sends if d.recipient_id == FKASSA and d.state == "SUCCEEDED" and d.outcome_at]
+    return fmt_time(max(times)) if times else None
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

@@ -164,8 +164,7 @@ async def insert_certificate(
     )
     if not inserted:
         return False
-    await add_history(conn, cert_id, care_unit_name, "RECEIVED", None, released_at)
-    await _restore_kept(conn, citizen_ref, cert_id)
+    await _restore_kept(conn, citizen_ref, cert_id, care_unit_name, released_at)
     if relation is not None and relation.kind is RelationKind.REPLACES:
         await _mark_replaced(conn, citizen_ref, relation.certificate_id, cert_id, signed_at)
     newer = await conn.fetchrow(
@@ -179,17 +178,28 @@ async def insert_certificate(
     return True
 
 
-async def _restore_kept(conn: Connection, citizen_ref: str, certificate_id: str) -> None:
-    """A certificate released again after a new consent: the archive flag and the citizen's own history it had, and
-    sends dispatch told before the release was read here."""
-    kept = await conn.fetch(
-        "DELETE FROM kept_history WHERE certificate_id = $1 AND citizen_ref = $2 RETURNING id, party, state, at",
-        certificate_id,
-        citizen_ref,
+async def _restore_kept(
+    conn: Connection, citizen_ref: str, certificate_id: str, care_unit_name: str, released_at: datetime
+) -> None:
+    """The history of a certificate just added: "Mottaget" when it was first received; and, for one released again
+    after a new consent, the archive flag and the citizen's own history it had, and sends dispatch told before the
+    release was read here."""
+    kept = sorted(
+        await conn.fetch(
+            "DELETE FROM kept_history WHERE certificate_id = $1 AND citizen_ref = $2 RETURNING id, party, state, at",
+            certificate_id,
+            citizen_ref,
+        ),
+        key=lambda r: r["id"],
     )
-    for row in sorted(kept, key=lambda r: r["id"]):
-        await add_history(conn, certificate_id, row["party"], row["state"], None, row["at"])
-    if kept and max(kept, key=lambda r: r["id"])["state"] == "ARCHIVED":
+    received = [r for r in kept if r["state"] == "RECEIVED"]
+    if not received:
+        await add_history(conn, certificate_id, care_unit_name, "RECEIVED", None, released_at)
+    for row in kept:
+        party = care_unit_name if row["state"] == "RECEIVED" else row["party"]
+        await add_history(conn, certificate_id, party, row["state"], None, row["at"])
+    own = [r for r in kept if r["state"] != "RECEIVED"]
+    if own and own[-1]["state"] == "ARCHIVED":
         await conn.execute("UPDATE certificates SET archived = true WHERE id = $1", certificate_id)
     early = await conn.fetch(
         "DELETE FROM early_outcomes WHERE certificate_id = $1 AND citizen_ref = $2 "
@@ -257,14 +267,17 @@ async def delete_citizen_data(conn: Connection, citizen_ref: str) -> int:
 
     Kept: revocation markers (an id and the pseudonymous ref, so a revoked certificate stays gone), the access
     log and the citizen's rectification/blocking requests (the audit trail and legal requests, no certificate
-    content), and per certificate id the citizen's own archive/restore actions (`kept_history`: state and time),
+    content), and per certificate id when it was received and the citizen's own archive/restore actions
+    (`kept_history`: state and time),
     given back when the certificate is released again. Sends are dispatch's to tell again. Sessions keep working
     only for the consent page (consent_given is cleared)."""
     await conn.execute(
         "INSERT INTO kept_history (certificate_id, citizen_ref, party, state, at) "
-        "SELECT h.certificate_id, c.citizen_ref, h.party, h.state, h.at FROM status_history h "
+        # Not the care unit's name (where the citizen got care): it comes back with the certificate.
+        "SELECT h.certificate_id, c.citizen_ref, CASE WHEN h.state = 'RECEIVED' THEN '' ELSE h.party END, h.state, "
+        "h.at FROM status_history h "
         "JOIN certificates c ON c.id = h.certificate_id "
-        "WHERE c.citizen_ref = $1 AND h.state IN ('ARCHIVED', 'RESTORED') ORDER BY h.at, h.id",
+        "WHERE c.citizen_ref = $1 AND h.state IN ('RECEIVED', 'ARCHIVED', 'RESTORED') ORDER BY h.at, h.id",
         citizen_ref,
     )
     await conn.execute("DELETE FROM early_outcomes WHERE citizen_ref = $1", citizen_ref)

@@ -1,13 +1,13 @@
 -- What the portal keeps of a citizen's record while consent is withdrawn (the minimum, no certificate content):
--- the citizen's own archive and restore actions per certificate id (state and time), so that after a new consent
--- every certificate comes back with the archive flag and history it had. Sends are not kept here: dispatch owns
+-- per certificate id when it was received and the citizen's own archive and restore actions (state and time), so
+-- that after a new consent every certificate comes back with the archive flag and history it had. Sends are not kept here: dispatch owns
 -- them and tells them again (dispatch.succeeded from its ledger) when the certificate is released again.
 CREATE TABLE kept_history (
     id              bigserial   PRIMARY KEY,
     certificate_id  text        NOT NULL,
     citizen_ref     text        NOT NULL,
     party           text        NOT NULL,
-    state           text        NOT NULL CHECK (state IN ('ARCHIVED', 'RESTORED')),
+    state           text        NOT NULL CHECK (state IN ('RECEIVED', 'ARCHIVED', 'RESTORED')),
     at              timestamptz NOT NULL
 );
 CREATE INDEX kept_history_certificate ON kept_history (certificate_id, id);
