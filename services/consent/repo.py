@@ -27,9 +27,13 @@ _CITIZEN_COLUMNS = "citizen_ref, consent, text_version, changed_at, generation, 
 
 def _citizen(row: asyncpg.Record) -> CitizenRow:
     return CitizenRow(
-        row["citizen_ref"], Consent(row["consent"]), row["text_version"], row["changed_at"], row["generation"],
+        row["citizen_ref"],
+        Consent(row["consent"]),
+        row["text_version"],
+        row["changed_at"],
+        row["generation"],
         row["held_purged_at"],
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)

@@ -89,9 +89,12 @@ async def run(args: argparse.Namespace) -> None:
             operator = operator_of(args)
             now = datetime.now(UTC)
             rows = await repo.retry_now(
-                pool, args.ident, now=now, deadline_at=now + timedelta(hours=settings.deadline_hours),
+                pool,
+                args.ident,
+                now=now,
+                deadline_at=now + timedelta(hours=settings.deadline_hours),
                 operator=operator,
-            )  # fmt: skip
+            )
             if not rows:
                 raise CommandError(f"no unfinished or failed send with ledger id or certificate id {args.ident}")
             await record_for_citizens(

@@ -71,9 +71,13 @@ class Dispatch:
         traceparent: str | None = None,
     ) -> None:  # fmt: skip
         envelope = new_envelope(
-            data, source=SOURCE, time=self.clock(), correlation_id=correlation_id, subject=data.certificate_id,
+            data,
+            source=SOURCE,
+            time=self.clock(),
+            correlation_id=correlation_id,
+            subject=data.certificate_id,
             traceparent=traceparent,
-        )  # fmt: skip
+        )
         await add_to_outbox(conn, self.settings.topic(DISPATCH_OUTCOMES.name), data.certificate_id, envelope)
         self.count_outcome(data)
 
@@ -114,9 +118,13 @@ async def _other_event(dispatch: Dispatch, conn: Connection, envelope: Envelope)
     if isinstance(data, CertificateReleased):
         withdrawn = (await withdrawn_generations(conn, [data.citizen_ref])).get(data.citizen_ref)
         if is_stale(data.consent_generation, withdrawn):
-            log.info("dispatch.certificate.stale_release_dropped", certificate_id=data.certificate.id,
-                     citizen_ref=data.citizen_ref, generation=data.consent_generation,
-                     withdrawn_generation=withdrawn)  # fmt: skip
+            log.info(
+                "dispatch.certificate.stale_release_dropped",
+                certificate_id=data.certificate.id,
+                citizen_ref=data.citizen_ref,
+                generation=data.consent_generation,
+                withdrawn_generation=withdrawn,
+            )
             return
         await repo.lock_certificate(conn, dispatch.lock_class, data.certificate.id)
         await repo.store_released(
@@ -145,9 +153,13 @@ async def retell_sends(dispatch: Dispatch, conn: Connection, data: CertificateRe
         if sent.citizen_ref != data.citizen_ref or sent.finished_at is None:
             continue
         succeeded = DispatchSucceeded(
-            idempotency_key=sent.request_key, certificate_id=sent.certificate_id, recipient_id=sent.recipient_id,
-            citizen_ref=sent.citizen_ref, delivered_at=sent.finished_at, recipient_reference=sent.recipient_reference,
-        )  # fmt: skip
+            idempotency_key=sent.request_key,
+            certificate_id=sent.certificate_id,
+            recipient_id=sent.recipient_id,
+            citizen_ref=sent.citizen_ref,
+            delivered_at=sent.finished_at,
+            recipient_reference=sent.recipient_reference,
+        )
         await dispatch.emit_outcome(conn, succeeded, correlation_id=correlation_id)
         log.info("dispatch.send.retold", certificate_id=sent.certificate_id, recipient=sent.recipient_id)
 

@@ -260,7 +260,16 @@ async def about(request: Request, session: Consented, handlers: HandlersDep) -> 
     entries = await handlers.access_log(session)
     mine = await handlers.requests(session)
     received = request.query_params.get("mottaget")
-    return render(request, "about.html", session, access_log=entries, requests=mine, received=received)
+    retention_days = (await handlers.consent(session)).get("held_retention_days")
+    return render(
+        request,
+        "about.html",
+        session,
+        access_log=entries,
+        requests=mine,
+        received=received,
+        retention_days=retention_days,
+    )
 
 
 @router.get("/om-dina-uppgifter/utdrag.json")

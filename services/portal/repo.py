@@ -209,9 +209,16 @@ async def _restore_kept(
     )
     for row in early:
         changed = await record_dispatch_outcome(
-            conn, idempotency_key=row["idempotency_key"], certificate_id=certificate_id, citizen_ref=citizen_ref,
-            recipient_id=row["recipient_id"], succeeded=True, at=row["at"], reason_code=None, reason=None,
-        )  # fmt: skip
+            conn,
+            idempotency_key=row["idempotency_key"],
+            certificate_id=certificate_id,
+            citizen_ref=citizen_ref,
+            recipient_id=row["recipient_id"],
+            succeeded=True,
+            at=row["at"],
+            reason_code=None,
+            reason=None,
+        )
         if changed:
             name = RECIPIENT_NAMES.get(row["recipient_id"], row["recipient_id"])
             await add_history(conn, certificate_id, name, "SENT", name, row["at"])

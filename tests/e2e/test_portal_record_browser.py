@@ -63,18 +63,28 @@ async def system(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
     idp_port, portal_port = free_port(), free_port()
     idp_url, portal_url = f"http://127.0.0.1:{idp_port}", f"http://127.0.0.1:{portal_port}"
     fk_schema = f"e2e_{unique}_fk"
-    fk = ServiceProcess("fk-sim", {"FKSIM_DB_SCHEMA": fk_schema, "LOG_LEVEL": "WARNING"}, port_env="FKSIM_PORT",
-                        log=tmp_path / "fk-sim.log")  # fmt: skip
-    idp = create_idp(IdpsimSettings(issuer=idp_url, environment="test", log_json=False,
-                                    allow_loopback_redirects=True))  # fmt: skip
+    fk = ServiceProcess(
+        "fk-sim",
+        {"FKSIM_DB_SCHEMA": fk_schema, "LOG_LEVEL": "WARNING"},
+        port_env="FKSIM_PORT",
+        log=tmp_path / "fk-sim.log",
+    )
+    idp = create_idp(IdpsimSettings(issuer=idp_url, environment="test", log_json=False, allow_loopback_redirects=True))
     common: dict[str, Any] = {"topic_prefix": prefix, "environment": "test", "log_json": False}
     consent_settings = ConsentSettings(db_schema=f"e2e_{unique}_consent", **common)
-    portal_settings = PortalSettings(db_schema=f"e2e_{unique}_portal", public_origin=portal_url, oidc_issuer=idp_url,
-                                     consent_url="http://consent", **common)  # fmt: skip
-    dispatch_settings = DispatchSettings(db_schema=f"e2e_{unique}_dispatch", fk_endpoint=fk.url, poll_seconds=0.2,
-                                         **common)  # fmt: skip
-    await ensure_topics(portal_settings, [INTAKE_CERTIFICATES, CONSENT_RELEASED, DISPATCH_OUTCOMES,
-                                          PORTAL_DISPATCH_REQUESTS])  # fmt: skip
+    portal_settings = PortalSettings(
+        db_schema=f"e2e_{unique}_portal",
+        public_origin=portal_url,
+        oidc_issuer=idp_url,
+        consent_url="http://consent",
+        **common,
+    )
+    dispatch_settings = DispatchSettings(
+        db_schema=f"e2e_{unique}_dispatch", fk_endpoint=fk.url, poll_seconds=0.2, **common
+    )
+    await ensure_topics(
+        portal_settings, [INTAKE_CERTIFICATES, CONSENT_RELEASED, DISPATCH_OUTCOMES, PORTAL_DISPATCH_REQUESTS]
+    )
     producer = make_producer(portal_settings, client_id="e2e")
     await producer.start()
     await fk.start()
@@ -87,8 +97,15 @@ async def system(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
             servers.append(await serve(portal, portal_port))
             pool = await create_pool(portal_settings.database_url, portal_settings.db_schema, application="e2e")
             try:
-                yield {"portal_url": portal_url, "idp_url": idp_url, "settings": portal_settings, "producer": producer,
-                       "pool": pool, "fk_url": fk.url, "dispatch": dispatch_settings}  # fmt: skip
+                yield {
+                    "portal_url": portal_url,
+                    "idp_url": idp_url,
+                    "settings": portal_settings,
+                    "producer": producer,
+                    "pool": pool,
+                    "fk_url": fk.url,
+                    "dispatch": dispatch_settings,
+                }
             finally:
                 await pool.close()
             for server, task in reversed(servers):
@@ -111,19 +128,23 @@ async def test_sent_and_archived_survive_withdrawal_and_re_consent_in_chromium(
     person = next(p for p in CertificateFactory().persons if not p.test_patient)
     ref = citizen_ref(person.personnummer, settings.citizen_ref_key.get_secret_value())
     certificate = CERTIFICATE_ADAPTER.validate_python(CertificateFactory(seed=1616).certificate("LISJP", person=person))
-    issued = CertificateIssued(citizen_ref=ref, certificate=certificate, test_patient=False,
-                               received_at=datetime.now(UTC))  # fmt: skip
+    issued = CertificateIssued(
+        citizen_ref=ref, certificate=certificate, test_patient=False, received_at=datetime.now(UTC)
+    )
     envelope = new_envelope(issued, source="e2e", time=datetime.now(UTC), correlation_id="e2e")
-    await system["producer"].send_and_wait(settings.topic(INTAKE_CERTIFICATES.name), encode(envelope),
-                                           key=ref.encode())  # fmt: skip
+    await system["producer"].send_and_wait(settings.topic(INTAKE_CERTIFICATES.name), encode(envelope), key=ref.encode())
     page_url = f"{url}/intyg/{certificate.id}"
     sent_link = "Skicka till Försäkringskassan"
 
     async with async_playwright() as playwright:
         context = await playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
-            viewport={"width": 360, "height": 780}, locale="sv-SE",
-        )  # fmt: skip
+            str(tmp_path / "profile"),
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS,
+            headless=True,
+            viewport={"width": 360, "height": 780},
+            locale="sv-SE",
+        )
         try:
             page = context.pages[0] if context.pages else await context.new_page()
             b = Browser(page, context)
@@ -166,18 +187,29 @@ async def test_sent_and_archived_survive_withdrawal_and_re_consent_in_chromium(
 
             # While consent is withdrawn an operator replays a dead letter about the certificate (a release of before
             # the withdrawal: dropped as stale); the replay is the operator's action on the record, in the access log.
-            stale = CertificateReleased(citizen_ref=ref, certificate=certificate, test_patient=False,
-                                        released_at=datetime.now(UTC), consent_generation=1)  # fmt: skip
+            stale = CertificateReleased(
+                citizen_ref=ref,
+                certificate=certificate,
+                test_patient=False,
+                released_at=datetime.now(UTC),
+                consent_generation=1,
+            )
             released_topic = settings.topic(CONSENT_RELEASED.name)
             await system["producer"].send_and_wait(
-                f"{released_topic}.dlq", encode(new_envelope(stale, source="minaintyg/consent", time=datetime.now(UTC),
-                                                             correlation_id="e2e")),
-                key=ref.encode(), headers=[("dlq.source.topic", released_topic.encode())],
-            )  # fmt: skip
+                f"{released_topic}.dlq",
+                encode(new_envelope(stale, source="minaintyg/consent", time=datetime.now(UTC), correlation_id="e2e")),
+                key=ref.encode(),
+                headers=[("dlq.source.topic", released_topic.encode())],
+            )
             code, out = await run_command(
-                "minaintyg-admin", "dlq", "replay", CONSENT_RELEASED.name, "--operator", OPERATOR,
+                "minaintyg-admin",
+                "dlq",
+                "replay",
+                CONSENT_RELEASED.name,
+                "--operator",
+                OPERATOR,
                 env={"MINAINTYG_TOPIC_PREFIX": settings.topic_prefix, "PORTAL_DB_SCHEMA": settings.db_schema},
-            )  # fmt: skip
+            )
             assert code == 0, out
             assert "replayed 1 message(s)" in out
 
@@ -202,9 +234,13 @@ async def test_sent_and_archived_survive_withdrawal_and_re_consent_in_chromium(
             # The access log, in Swedish.
             await page.goto(f"{url}/om-dina-uppgifter")
             log_text = await page.locator("table").inner_text()
-            for words in ("Skickade intyget till Försäkringskassan", "Arkiverade intyget", "Läste intyget",
-                          f"Driftpersonal ({OPERATOR})",
-                          "En händelse om intyget behandlades på nytt efter ett tekniskt fel"):  # fmt: skip
+            for words in (
+                "Skickade intyget till Försäkringskassan",
+                "Arkiverade intyget",
+                "Läste intyget",
+                f"Driftpersonal ({OPERATOR})",
+                "En händelse om intyget behandlades på nytt efter ett tekniskt fel",
+            ):
                 assert words in log_text, (words, log_text)
             for code_word in ("send", "archive", "read", "operator_"):
                 assert not re.search(rf"\b{code_word}\b", log_text), (code_word, log_text)

@@ -68,8 +68,9 @@ async def system(base_settings: ServiceSettings, unique: str) -> AsyncIterator[S
         ),
         StatsSettings(db_schema=f"t_{unique}_stats", publisher_enabled=False, **common),
     )
-    await ensure_topics(system.consent, [INTAKE_CERTIFICATES, CONSENT_RELEASED, DISPATCH_OUTCOMES,
-                                         PORTAL_DISPATCH_REQUESTS])  # fmt: skip
+    await ensure_topics(
+        system.consent, [INTAKE_CERTIFICATES, CONSENT_RELEASED, DISPATCH_OUTCOMES, PORTAL_DISPATCH_REQUESTS]
+    )
     try:
         yield system
     finally:
@@ -86,22 +87,34 @@ async def holdings(system: System, ref: str, certificate_ids: list[str]) -> dict
     """What each service holds of the citizen's certificates (usable data: a copy with content, a fact)."""
     person = pseudonym(ref, system.stats.pseudonym_key.get_secret_value())
     return {
-        "portal": await _count(system.portal, system.portal.db_schema,
-                               "SELECT count(*) FROM certificates WHERE citizen_ref = $1", ref),
-        "dispatch": await _count(system.dispatch, system.dispatch.db_schema,
-                                 "SELECT count(*) FROM certificates WHERE id = ANY($1::text[]) "
-                                 "AND document IS NOT NULL AND status = 'released'", certificate_ids),
-        "stats": await _count(system.stats, system.stats.db_schema,
-                              "SELECT count(*) FROM facts WHERE pseudonym = $1", person),
-    }  # fmt: skip
+        "portal": await _count(
+            system.portal, system.portal.db_schema, "SELECT count(*) FROM certificates WHERE citizen_ref = $1", ref
+        ),
+        "dispatch": await _count(
+            system.dispatch,
+            system.dispatch.db_schema,
+            "SELECT count(*) FROM certificates WHERE id = ANY($1::text[]) "
+            "AND document IS NOT NULL AND status = 'released'",
+            certificate_ids,
+        ),
+        "stats": await _count(
+            system.stats, system.stats.db_schema, "SELECT count(*) FROM facts WHERE pseudonym = $1", person
+        ),
+    }
 
 
 def released(ref: str, cert: Certificate, generation: int) -> bytes:
     """A release as consent made it in `generation` (one never read by anyone: a fresh event id)."""
-    data = CertificateReleased(citizen_ref=ref, certificate=cert, test_patient=False, released_at=datetime.now(UTC),
-                               consent_generation=generation)  # fmt: skip
-    return encode(new_envelope(data, source="minaintyg/consent", time=datetime.now(UTC), correlation_id="t",
-                               subject=cert.id))  # fmt: skip
+    data = CertificateReleased(
+        citizen_ref=ref,
+        certificate=cert,
+        test_patient=False,
+        released_at=datetime.now(UTC),
+        consent_generation=generation,
+    )
+    return encode(
+        new_envelope(data, source="minaintyg/consent", time=datetime.now(UTC), correlation_id="t", subject=cert.id)
+    )
 
 
 async def test_replay_rebuild_and_redelivery_after_a_withdrawal_bring_nothing_back(
@@ -127,38 +140,59 @@ async def test_replay_rebuild_and_redelivery_after_a_withdrawal_bring_nothing_ba
             running(create_dispatch(system.dispatch)),
         ):
             consent_path = f"/internal/v1/citizens/{ref}/consent"
-            issued = CertificateIssued(citizen_ref=ref, certificate=held, test_patient=False,
-                                       received_at=datetime.now(UTC))  # fmt: skip
+            issued = CertificateIssued(
+                citizen_ref=ref, certificate=held, test_patient=False, received_at=datetime.now(UTC)
+            )
             envelope = new_envelope(issued, source="intake", time=datetime.now(UTC), correlation_id="t")
-            await producer.send_and_wait(system.consent.topic(INTAKE_CERTIFICATES.name), encode(envelope),
-                                         key=ref.encode())  # fmt: skip
+            await producer.send_and_wait(
+                system.consent.topic(INTAKE_CERTIFICATES.name), encode(envelope), key=ref.encode()
+            )
             given = await consent.post(consent_path, json={"text_version": system.consent.current_text_version})
             assert given.status_code == 200, given.text
             async with running(create_stats(system.stats)):
-                await eventually(lambda: _holds(system, ref, ids, {"portal": 1, "dispatch": 1, "stats": 1}),
-                                 timeout=60, what="the release everywhere")  # fmt: skip
-                [release] = [r for r in await read_topic(base_settings.kafka_bootstrap_servers, system.released_topic())
-                             if decode(r.value or b"").type == "certificate.released"]  # fmt: skip
+                await eventually(
+                    lambda: _holds(system, ref, ids, {"portal": 1, "dispatch": 1, "stats": 1}),
+                    timeout=60,
+                    what="the release everywhere",
+                )
+                [release] = [
+                    r
+                    for r in await read_topic(base_settings.kafka_bootstrap_servers, system.released_topic())
+                    if decode(r.value or b"").type == "certificate.released"
+                ]
                 assert decode(release.value or b"").data.consent_generation == 1  # type: ignore[attr-defined]
 
                 withdrawn = await consent.post(f"{consent_path}/withdrawal", json={})
                 assert withdrawn.json() == {"outcome": "withdrawn", "generation": 2}
-                await eventually(lambda: _holds(system, ref, ids, {"portal": 0, "dispatch": 0, "stats": 0}),
-                                 timeout=60, what="the withdrawal everywhere")  # fmt: skip
+                await eventually(
+                    lambda: _holds(system, ref, ids, {"portal": 0, "dispatch": 0, "stats": 0}),
+                    timeout=60,
+                    what="the withdrawal everywhere",
+                )
 
                 # Redelivery: the release read before, again; and one made before the withdrawal that nobody read.
                 topic = system.released_topic()
                 await producer.send_and_wait(topic, release.value, key=ref.encode(), headers=list(release.headers))
                 await producer.send_and_wait(topic, released(ref, late, 1), key=ref.encode())
                 # A dead letter of before the withdrawal, replayed by an operator with the real command.
-                await producer.send_and_wait(f"{topic}.dlq", released(ref, dead_lettered, 1), key=ref.encode(),
-                                             headers=[("dlq.source.topic", topic.encode()),
-                                                      ("dlq.error", b"test")])  # fmt: skip
+                await producer.send_and_wait(
+                    f"{topic}.dlq",
+                    released(ref, dead_lettered, 1),
+                    key=ref.encode(),
+                    headers=[("dlq.source.topic", topic.encode()), ("dlq.error", b"test")],
+                )
                 code, out = await run_command(
-                    "minaintyg-admin", "dlq", "replay", CONSENT_RELEASED.name, "--operator", OPERATOR,
-                    env={"MINAINTYG_TOPIC_PREFIX": system.consent.topic_prefix,
-                         "PORTAL_DB_SCHEMA": system.portal.db_schema},
-                )  # fmt: skip
+                    "minaintyg-admin",
+                    "dlq",
+                    "replay",
+                    CONSENT_RELEASED.name,
+                    "--operator",
+                    OPERATOR,
+                    env={
+                        "MINAINTYG_TOPIC_PREFIX": system.consent.topic_prefix,
+                        "PORTAL_DB_SCHEMA": system.portal.db_schema,
+                    },
+                )
                 assert code == 0, out
                 assert "replayed 1 message(s)" in out
                 marker_ref = citizen_ref("191212121212", system.consent.citizen_ref_key.get_secret_value())
@@ -172,11 +206,18 @@ async def test_replay_rebuild_and_redelivery_after_a_withdrawal_bring_nothing_ba
             # Rebuild: statistics read again from offset 0 (the pre-withdrawal release, the replays) with the stats
             # service stopped; the rebuild is recorded in the access log as the operator's.
             code, out = await run_command(
-                "minaintyg-admin", "stats", "rebuild", "--operator", OPERATOR,
-                env={"MINAINTYG_TOPIC_PREFIX": system.stats.topic_prefix, "STATS_DB_SCHEMA": system.stats.db_schema,
-                     "PORTAL_DB_SCHEMA": system.portal.db_schema},
+                "minaintyg-admin",
+                "stats",
+                "rebuild",
+                "--operator",
+                OPERATOR,
+                env={
+                    "MINAINTYG_TOPIC_PREFIX": system.stats.topic_prefix,
+                    "STATS_DB_SCHEMA": system.stats.db_schema,
+                    "PORTAL_DB_SCHEMA": system.portal.db_schema,
+                },
                 timeout=180,
-            )  # fmt: skip
+            )
             assert code == 0, out
             assert await holdings(system, ref, ids) == {"portal": 0, "dispatch": 0, "stats": 0}
             assert "recorded in 2 citizen(s)' access log" in out  # the citizen's events were read (and dropped)
@@ -188,12 +229,16 @@ async def test_replay_rebuild_and_redelivery_after_a_withdrawal_bring_nothing_ba
             again = await consent.post(consent_path, json={"text_version": system.consent.current_text_version})
             assert again.json()["released"] == 1
             async with running(create_stats(system.stats)):
-                await eventually(lambda: _holds(system, ref, ids, {"portal": 1, "dispatch": 1, "stats": 1}),
-                                 timeout=60, what="the certificate back after a new consent")  # fmt: skip
+                await eventually(
+                    lambda: _holds(system, ref, ids, {"portal": 1, "dispatch": 1, "stats": 1}),
+                    timeout=60,
+                    what="the certificate back after a new consent",
+                )
             async with connect(system.portal.database_url, system.portal.db_schema) as conn:
                 listed = await conn.fetch("SELECT id FROM certificates WHERE citizen_ref = $1", ref)
-                logged = await conn.fetch("SELECT certificate_id, action, actor FROM access_log WHERE citizen_ref = $1"
-                                          " ORDER BY id", ref)  # fmt: skip
+                logged = await conn.fetch(
+                    "SELECT certificate_id, action, actor FROM access_log WHERE citizen_ref = $1 ORDER BY id", ref
+                )
             assert [r["id"] for r in listed] == [held.id]
             assert [(r["certificate_id"], r["action"], r["actor"]) for r in logged] == [
                 (dead_lettered.id, "operator_dlq_replay", OPERATOR),
@@ -208,10 +253,13 @@ async def _holds(system: System, ref: str, ids: list[str], expected: dict[str, i
 
 
 async def _has_marker(system: System, certificate_id: str) -> bool:
-    portal = await _count(system.portal, system.portal.db_schema,
-                          "SELECT count(*) FROM certificates WHERE id = $1", certificate_id)  # fmt: skip
-    dispatch = await _count(system.dispatch, system.dispatch.db_schema,
-                            "SELECT count(*) FROM certificates WHERE id = $1", certificate_id)  # fmt: skip
-    stats = await _count(system.stats, system.stats.db_schema,
-                         "SELECT count(*) FROM facts WHERE certificate_id = $1", certificate_id)  # fmt: skip
+    portal = await _count(
+        system.portal, system.portal.db_schema, "SELECT count(*) FROM certificates WHERE id = $1", certificate_id
+    )
+    dispatch = await _count(
+        system.dispatch, system.dispatch.db_schema, "SELECT count(*) FROM certificates WHERE id = $1", certificate_id
+    )
+    stats = await _count(
+        system.stats, system.stats.db_schema, "SELECT count(*) FROM facts WHERE certificate_id = $1", certificate_id
+    )
     return portal == dispatch == stats == 1

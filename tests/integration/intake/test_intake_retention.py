@@ -26,8 +26,9 @@ async def test_documents_go_after_the_retention_and_the_receipt_still_answers(
     for cert in (old, new):
         assert (await intake_client.post("/v1/certificates", json=cert, headers=PLATFORM_AUTH)).status_code == 201
     async with connect(intake_settings.database_url, intake_settings.db_schema) as conn:
-        await conn.execute("UPDATE certificates SET received_at = $2 WHERE id = $1", old["id"],
-                           datetime.now(UTC) - timedelta(days=366))  # fmt: skip
+        await conn.execute(
+            "UPDATE certificates SET received_at = $2 WHERE id = $1", old["id"], datetime.now(UTC) - timedelta(days=366)
+        )
         assert await repo.purge_documents(conn, datetime.now(UTC) - timedelta(days=365)) == 1
         rows = {r["id"]: r for r in await conn.fetch("SELECT id, original, normalised FROM certificates")}
     assert rows[old["id"]]["original"] is None

@@ -125,9 +125,14 @@ class PortalHarness:
         return envelope
 
     async def release(
-        self, citizen: Citizen, cert_type: str = "LISJP", *, test_patient: bool = False, generation: int = 0,
+        self,
+        citizen: Citizen,
+        cert_type: str = "LISJP",
+        *,
+        test_patient: bool = False,
+        generation: int = 0,
         **overrides: Any,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         document = self.factory.certificate(cert_type, person=citizen.person)
         document.update(overrides)
         certificate = CERTIFICATE_ADAPTER.validate_python(document)

@@ -60,6 +60,12 @@ async def test_archive_received_time_and_sends_survive_withdrawal_and_re_consent
     assert await _detail(portal, anna, stale["id"]) is None
     assert await portal.pool.fetchval("SELECT count(*) FROM early_outcomes") == 0
 
+    # The register extract states the retention, and who did each access.
+    extract = (await portal.client.get("/api/v1/extract", headers=anna.cookie)).json()
+    assert extract["retention"]["held_retention_days"] == 365
+    assert "sparas i 365 dagar" in extract["retention"]["text"]
+    assert {a["actor"] for a in extract["access_log"]} == {None}  # all the citizen's own
+
 
 async def _listed(portal: PortalHarness, citizen: Citizen, certificate_id: str, archived: bool = False) -> bool:
     return certificate_id in await portal.listed(citizen, archived=archived)
