@@ -17,6 +17,13 @@ from schemas.certificate import Certificate, CertificateId
 
 CitizenRef = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="HMAC-SHA256 of the personnummer")]
 RecipientId = Annotated[str, Field(pattern=r"^[A-Z0-9_]{2,32}$")]
+# The citizen's consent generation: consent counts each change of a citizen's consent (1 at the first consent, 2 at
+# its withdrawal, 3 at the next consent, ...). An event about a citizen's data carries the generation it was made in,
+# so a late or replayed one is recognisable: a release older than the citizen's last withdrawal is dropped. 0 means
+# "made before generations were counted" (events published before this field existed).
+ConsentGeneration = Annotated[
+    int, Field(ge=0, description="The citizen's consent generation the event was made in (0: not known)")
+]
 
 
 class EventData(Frozen):
@@ -44,6 +51,7 @@ class CertificateRevoked(EventData):
     certificate_id: CertificateId
     certificate_type: str
     revoked_at: AwareDatetime
+    consent_generation: ConsentGeneration = 0
 
 
 class ConsentGiven(EventData):
@@ -52,6 +60,7 @@ class ConsentGiven(EventData):
     text_version: Annotated[str, Field(min_length=1, max_length=32)]
     channel: Annotated[str, Field(min_length=1, max_length=32)]
     at: AwareDatetime
+    consent_generation: ConsentGeneration = 0
 
 
 class ConsentWithdrawn(EventData):
@@ -60,6 +69,7 @@ class ConsentWithdrawn(EventData):
     text_version: Annotated[str, Field(min_length=1, max_length=32)]
     channel: Annotated[str, Field(min_length=1, max_length=32)]
     at: AwareDatetime
+    consent_generation: ConsentGeneration = 0
 
 
 class CertificateReleased(EventData):
@@ -70,6 +80,7 @@ class CertificateReleased(EventData):
     certificate: Certificate
     test_patient: bool
     released_at: AwareDatetime
+    consent_generation: ConsentGeneration = 0
 
 
 class CitizenDataWithdrawn(EventData):
@@ -78,6 +89,7 @@ class CitizenDataWithdrawn(EventData):
     event_type: ClassVar[str] = "citizen.data_withdrawn"
     citizen_ref: CitizenRef
     at: AwareDatetime
+    consent_generation: ConsentGeneration = 0  # this withdrawal's: releases of an earlier generation are stale
 
 
 class DispatchRequested(EventData):

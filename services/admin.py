@@ -3,9 +3,12 @@
 minaintyg-admin care-units list|connect HSA-ID [--name N]|disconnect HSA-ID|connect-simulated
 minaintyg-admin outbox status
 minaintyg-admin lag
-minaintyg-admin dlq list TOPIC | dlq replay TOPIC [--limit N]
-minaintyg-admin stats rebuild [--batch-size N] | stats consent-simulated [--consent-url URL]
-minaintyg-admin dispatch request CERTIFICATE-ID [--recipient R] | list --stuck|--failed | retry ID
+minaintyg-admin dlq list TOPIC | dlq replay TOPIC --operator ID [--limit N]
+minaintyg-admin stats rebuild --operator ID [--batch-size N] | stats consent-simulated [--consent-url URL]
+minaintyg-admin dispatch list --stuck|--failed | retry ID --operator ID
+
+Commands that touch citizens' certificates (dlq replay, stats rebuild, dispatch retry) require the operator's
+identity (--operator or MINAINTYG_OPERATOR) and write it to each citizen's access log; none sends for a citizen.
 
 Commands that only read (care-units list, outbox status, lag, dlq list, dispatch list) never migrate a schema: on a
 database a service has not set up yet they say so instead.
@@ -22,6 +25,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from schemas.envelope import InvalidEvent, decode
 from services.dispatch import cli as dispatch_cli
 from services.intake import repo as intake_repo
 from services.intake.app import MIGRATIONS as INTAKE_MIGRATIONS
@@ -30,6 +34,7 @@ from services.kit.db import create_pool, migrate
 from services.kit.kafka import make_producer
 from services.kit.outbox import outbox_backlog
 from services.kit.settings import ServiceSettings
+from services.operator import CommandError, add_operator_argument, operator_of, record_for_citizens
 
 
 class NotSetUp(Exception):
@@ -117,6 +122,8 @@ async def lag(_args: argparse.Namespace) -> None:
 async def dlq(args: argparse.Namespace) -> None:
     """List or replay a dead-letter topic: originals go back to their source topic with the original headers."""
     settings = ServiceSettings()
+    operator = operator_of(args) if args.action == "replay" else None
+    touched: list[tuple[str, str | None]] = []
     dlq_topic = settings.topic(args.topic if args.topic.endswith(".dlq") else f"{args.topic}.dlq")
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -164,11 +171,28 @@ async def dlq(args: argparse.Namespace) -> None:
                         original = [(k, v) for k, v in (record.headers or ()) if not k.startswith("dlq.")]
                         await (await producer.send(source, value=record.value, key=record.key, headers=original))
                         await consumer.commit({tp: record.offset + 1})
+                        touched.extend(_citizen_of(record.value or b""))
                     handled += 1
         print(f"{dlq_topic}: {'replayed' if args.action == 'replay' else 'listed'} {handled} message(s)")
     finally:
         await producer.stop()
         await consumer.stop()
+        if operator is not None:
+            await record_for_citizens(touched, "operator_dlq_replay", operator)
+
+
+def _citizen_of(value: bytes) -> list[tuple[str, str | None]]:
+    """The citizen and certificate a replayed message is about (none for one that is no valid event)."""
+    try:
+        data = decode(value).data
+    except InvalidEvent:
+        return []
+    ref = getattr(data, "citizen_ref", None)
+    if not isinstance(ref, str):
+        return []
+    certificate = getattr(data, "certificate", None)
+    certificate_id = getattr(certificate, "id", None) or getattr(data, "certificate_id", None)
+    return [(ref, certificate_id if isinstance(certificate_id, str) else None)]
 
 
 async def stats(args: argparse.Namespace) -> None:
@@ -182,11 +206,14 @@ async def stats(args: argparse.Namespace) -> None:
         given = await consent_for_simulated(args.consent_url)
         print(f"consent given for {given} simulated citizen(s) (the others had it already)")
         return
+    operator = operator_of(args)
     try:
         result = await rebuild(StatsSettings(), batch_size=args.batch_size)
     except RebuildRefused as exc:
         print(f"minaintyg-admin: {exc}", file=sys.stderr)
         sys.exit(2)
+    recorded = await record_for_citizens([(ref, None) for ref in result.citizens], "operator_stats_rebuild", operator)
+    print(f"recorded in {recorded} citizen(s)' access log as done by {operator}")
     how = "resumed and finished" if result.resumed else "finished"
     print(f"stats rebuild {how}: {result.applied} events applied, {result.skipped} left out (as dead-lettered)")
 
@@ -250,20 +277,22 @@ def main() -> None:
         "dlq",
         "list (read-only) or replay a dead-letter topic",
         "minaintyg-admin dlq list intake.certificates.v1",
-        "minaintyg-admin dlq replay consent.released.v1 --limit 100",
+        "minaintyg-admin dlq replay consent.released.v1 --limit 100 --operator anna.svensson",
     )
     dead.add_argument("action", choices=["list", "replay"], help="list the messages, or put them back on the source")
     dead.add_argument("topic", help="source topic (e.g. intake.certificates.v1) or its .dlq")
     dead.add_argument("--limit", type=int, default=10_000, help="at most this many messages (default 10000)")
+    add_operator_argument(dead)
     statistics = _command(sub, "stats", "sick-leave statistics", "minaintyg-admin stats rebuild")
     stats_sub = statistics.add_subparsers(dest="action", required=True, metavar="ACTION")
     rebuild = _command(
         stats_sub,
         "rebuild",
         "rebuild statistics from consent.released.v1 (stop the stats service first; resumable)",
-        "minaintyg-admin stats rebuild --batch-size 5000",
+        "minaintyg-admin stats rebuild --batch-size 5000 --operator anna.svensson",
     )
     rebuild.add_argument("--batch-size", type=int, default=5000, help="events per transaction (default 5000)")
+    add_operator_argument(rebuild)
     simulated = _command(
         stats_sub,
         "consent-simulated",
@@ -283,7 +312,7 @@ def main() -> None:
     }[args.group]
     try:
         asyncio.run(command(args))
-    except (OSError, asyncpg.PostgresError, dispatch_cli.CommandError, NotSetUp) as exc:
+    except (OSError, asyncpg.PostgresError, CommandError, NotSetUp) as exc:
         print(f"minaintyg-admin: {exc}", file=sys.stderr)
         sys.exit(1)
 

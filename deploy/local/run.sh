@@ -19,7 +19,7 @@ cat <<MSG
     intake OpenAPI  http://127.0.0.1:${INTAKE_PORT:-8001}/openapi.json
     consent API     http://127.0.0.1:${CONSENT_PORT:-8002}/docs   (internal; bearer token: dev-portal-to-consent)
     BankID (test)   http://127.0.0.1:${IDPSIM_PORT:-8010}/.well-known/openid-configuration   (OIDC; test persons: /sim/persons)
-    dispatch        http://127.0.0.1:${DISPATCH_PORT:-8003}/docs   (send a released certificate: minaintyg-admin dispatch request ID)
+    dispatch        http://127.0.0.1:${DISPATCH_PORT:-8003}/docs   (re-drive a citizen's send: minaintyg-admin dispatch retry ID --operator YOU)
     statistics      http://127.0.0.1:${STATS_PORT:-8004}/   (dashboard; reports at /v1/reports, feed on stats.sickleave.v1)
     FK simulator    http://127.0.0.1:${FKSIM_PORT:-8011}/docs   (bearer token: dev-minaintyg-to-fk; faults at /sim/faults)
     metrics         /metrics on every service above (Prometheus); consumer lag: minaintyg-admin lag

@@ -52,6 +52,11 @@ class ConsentView(Frozen):
     changed_at: AwareDatetime | None
     current_text_version: str
     history: list[HistoryEntry]
+    generation: int = Field(0, description="The citizen's consent generation (one more at every change)")
+    held_retention_days: int = Field(description="How long certificates are held for a citizen without consent")
+    held_purged_at: AwareDatetime | None = Field(
+        None, description="When held certificates of the citizen were last removed after the retention"
+    )
 
 
 class GiveResult(Frozen):
@@ -61,6 +66,7 @@ class GiveResult(Frozen):
 
 class WithdrawResult(Frozen):
     outcome: Literal["withdrawn", "not_given"]
+    generation: int = Field(0, description="The citizen's consent generation after the withdrawal")
 
 
 def _utc_now() -> datetime:
@@ -84,6 +90,9 @@ async def get_consent(gate: GateState, citizen_ref: CitizenRef) -> ConsentView:
         text_version=citizen.text_version if citizen else None,
         changed_at=citizen.changed_at if citizen else None,
         current_text_version=gate.settings.current_text_version,
+        generation=citizen.generation if citizen else 0,
+        held_retention_days=gate.settings.held_retention_days,
+        held_purged_at=citizen.held_purged_at if citizen else None,
         history=[HistoryEntry(action=h.action, text_version=h.text_version, channel=h.channel, at=h.at)  # type: ignore[arg-type]
                  for h in entries],
     )  # fmt: skip
@@ -124,7 +133,8 @@ async def post_withdrawal(
         channel=(body or WithdrawRequest()).channel,
         correlation_id=request.scope["state"]["correlation_id"],
     )
-    return WithdrawResult(outcome=outcome.value)
+    citizen = await repo.get_citizen(gate.pool, citizen_ref)
+    return WithdrawResult(outcome=outcome.value, generation=citizen.generation if citizen else 0)
 
 
 def create_app(settings: ConsentSettings | None = None, clock: Clock = _utc_now) -> FastAPI:

@@ -31,8 +31,9 @@ async def bootstrap(host: Host, *, settings: ConsentSettings, clock: Clock) -> G
 
     async def purge() -> None:
         while True:
-            before = clock() - timedelta(days=settings.held_retention_days)
-            purged = await repo.purge_expired_held(pool, before)
+            now = clock()
+            before = now - timedelta(days=settings.held_retention_days)
+            purged = await repo.purge_expired_held(pool, before, now)
             if purged:
                 log.info("consent.held.purged", count=purged, held_since_before=before.isoformat())
             await asyncio.sleep(settings.purge_interval_seconds)

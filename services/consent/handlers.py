@@ -107,12 +107,15 @@ def _citizen_of(envelope: Envelope) -> str:
 
 
 async def _arrivals(
-    gate: Gate, conn: Connection, run: list[tuple[Envelope, CertificateIssued]], consents: dict[str, Consent]
+    gate: Gate,
+    conn: Connection,
+    run: list[tuple[Envelope, CertificateIssued]],
+    consents: dict[str, tuple[Consent, int]],
 ) -> None:
     if not run:
         return
     now = gate.clock()
-    decisions = [decide_arrival(consents[data.citizen_ref], None) for _, data in run]
+    decisions = [decide_arrival(consents[data.citizen_ref][0], None) for _, data in run]
     arriving = [
         repo.Arriving(
             certificate_id=data.certificate.id,
@@ -132,14 +135,17 @@ async def _arrivals(
     for (envelope, data), decision, stored in zip(run, decisions, arriving, strict=True):
         if decision is Arrival.RELEASE and data.certificate.id in new:
             new.discard(data.certificate.id)  # the same certificate twice in a run is released once
-            releases.append(_release(topic, envelope, data, stored.document, at))
+            generation = consents[data.citizen_ref][1]
+            releases.append(_release(topic, envelope, data, stored.document, at, generation))
     await add_many_to_outbox(conn, releases)
     RELEASED.inc(len(releases))
     HELD.inc(sum(1 for d in decisions if d is Arrival.HOLD))
     log.info("consent.certificates.gated", count=len(run), released=len(releases))
 
 
-def _release(topic: str, envelope: Envelope, data: CertificateIssued, document: str, at: str) -> tuple[object, ...]:
+def _release(
+    topic: str, envelope: Envelope, data: CertificateIssued, document: str, at: str, generation: int
+) -> tuple[object, ...]:
     """The outbox row of a certificate.released for an arrival: the bytes `encode(new_envelope(CertificateReleased
     (...)))` would give, built directly from the validated arrival (a test holds them equal), with the
     certificate's JSON made for storage spliced in rather than serialised again."""
@@ -151,6 +157,7 @@ def _release(topic: str, envelope: Envelope, data: CertificateIssued, document: 
             "certificate": orjson.Fragment(document),
             "test_patient": data.test_patient,
             "released_at": at,
+            "consent_generation": generation,
         },
         event_id=event_id, source=SOURCE, time=at, correlation_id=envelope.correlationid,
         subject=data.certificate.id, traceparent=envelope.traceparent,
@@ -168,7 +175,7 @@ async def certificate_arrived(gate: Gate, conn: Connection, data: CertificateIss
 
 
 async def certificate_revoked(gate: Gate, conn: Connection, data: CertificateRevoked, envelope: Envelope) -> None:
-    await repo.lock_citizen(conn, data.citizen_ref)
+    citizen = await repo.lock_citizen(conn, data.citizen_ref)
     decision = decide_revocation(await repo.find_certificate(conn, data.certificate_id))
     if decision is Revocation.REMEMBER:
         await repo.insert_certificate(
@@ -187,7 +194,7 @@ async def certificate_revoked(gate: Gate, conn: Connection, data: CertificateRev
         await gate.emit(
             conn,
             CONSENT_RELEASED.name,
-            data,
+            data.model_copy(update={"consent_generation": citizen.generation}),
             citizen_ref=data.citizen_ref,
             correlation_id=envelope.correlationid,
             subject=data.certificate_id,
@@ -211,11 +218,17 @@ async def give_consent(
         if outcome is GiveOutcome.ALREADY_GIVEN:
             return outcome, 0
         now = gate.clock()
-        await repo.record_consent(conn, citizen_ref, Consent.GIVEN, text_version, channel, now)
+        generation = await repo.record_consent(conn, citizen_ref, Consent.GIVEN, text_version, channel, now)
         await gate.emit(
             conn,
             CONSENT_EVENTS.name,
-            ConsentGiven(citizen_ref=citizen_ref, text_version=text_version, channel=channel, at=now),
+            ConsentGiven(
+                citizen_ref=citizen_ref,
+                text_version=text_version,
+                channel=channel,
+                at=now,
+                consent_generation=generation,
+            ),
             citizen_ref=citizen_ref,
             correlation_id=correlation_id,
         )
@@ -231,6 +244,7 @@ async def give_consent(
                         certificate=CERTIFICATE_ADAPTER.validate_json(certificate.document),
                         test_patient=certificate.test_patient,
                         released_at=now,
+                        consent_generation=generation,
                     ),
                     source=SOURCE,
                     time=now,
@@ -261,18 +275,24 @@ async def withdraw_consent(gate: Gate, citizen_ref: str, *, channel: str, correl
             return outcome
         now = gate.clock()
         text_version = citizen.text_version or gate.settings.current_text_version
-        await repo.record_consent(conn, citizen_ref, Consent.WITHDRAWN, text_version, channel, now)
+        generation = await repo.record_consent(conn, citizen_ref, Consent.WITHDRAWN, text_version, channel, now)
         await gate.emit(
             conn,
             CONSENT_EVENTS.name,
-            ConsentWithdrawn(citizen_ref=citizen_ref, text_version=text_version, channel=channel, at=now),
+            ConsentWithdrawn(
+                citizen_ref=citizen_ref,
+                text_version=text_version,
+                channel=channel,
+                at=now,
+                consent_generation=generation,
+            ),
             citizen_ref=citizen_ref,
             correlation_id=correlation_id,
         )
         await gate.emit(
             conn,
             CONSENT_RELEASED.name,
-            CitizenDataWithdrawn(citizen_ref=citizen_ref, at=now),
+            CitizenDataWithdrawn(citizen_ref=citizen_ref, at=now, consent_generation=generation),
             citizen_ref=citizen_ref,
             correlation_id=correlation_id,
         )

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import asyncpg
+
 from services.consent.domain import CertificateStatus, Consent, KnownCertificate
 from services.kit.db import Connection, Pool
 
@@ -16,6 +18,22 @@ class CitizenRow:
     consent: Consent
     text_version: str | None
     changed_at: datetime | None
+    generation: int = 0
+    held_purged_at: datetime | None = None
+
+
+_CITIZEN_COLUMNS = "citizen_ref, consent, text_version, changed_at, generation, held_purged_at"
+
+
+def _citizen(row: asyncpg.Record) -> CitizenRow:
+    return CitizenRow(
+        row["citizen_ref"],
+        Consent(row["consent"]),
+        row["text_version"],
+        row["changed_at"],
+        row["generation"],
+        row["held_purged_at"],
+    )
 
 
 @dataclass(frozen=True)
@@ -37,41 +55,39 @@ class HeldCertificate:
 async def lock_citizen(conn: Connection, citizen_ref: str) -> CitizenRow:
     """The citizen's row, created if new and locked until the transaction ends (serialises per citizen)."""
     row = await conn.fetchrow(
-        "INSERT INTO citizens (citizen_ref) VALUES ($1) "
+        "INSERT INTO citizens (citizen_ref) VALUES ($1) "  # noqa: S608 - constant columns
         "ON CONFLICT (citizen_ref) DO UPDATE SET citizen_ref = EXCLUDED.citizen_ref "
-        "RETURNING citizen_ref, consent, text_version, changed_at",
+        f"RETURNING {_CITIZEN_COLUMNS}",
         citizen_ref,
     )
     assert row is not None
-    return CitizenRow(row["citizen_ref"], Consent(row["consent"]), row["text_version"], row["changed_at"])
+    return _citizen(row)
 
 
-async def lock_citizens(conn: Connection, citizen_refs: Sequence[str]) -> dict[str, Consent]:
+async def lock_citizens(conn: Connection, citizen_refs: Sequence[str]) -> dict[str, tuple[Consent, int]]:
     """Lock several citizens' rows (created if new) in one statement, in sorted order so that no two
-    transactions can deadlock; returns each citizen's consent."""
+    transactions can deadlock; returns each citizen's consent and consent generation."""
     rows = await conn.fetch(
         "INSERT INTO citizens (citizen_ref) SELECT ref FROM unnest($1::text[]) AS ref ORDER BY ref "
         "ON CONFLICT (citizen_ref) DO UPDATE SET citizen_ref = EXCLUDED.citizen_ref "
-        "RETURNING citizen_ref, consent",
+        "RETURNING citizen_ref, consent, generation",
         sorted(set(citizen_refs)),
     )
-    return {row["citizen_ref"]: Consent(row["consent"]) for row in rows}
+    return {row["citizen_ref"]: (Consent(row["consent"]), row["generation"]) for row in rows}
 
 
 async def get_citizen(conn: Connection | Pool, citizen_ref: str) -> CitizenRow | None:
-    row = await conn.fetchrow(
-        "SELECT citizen_ref, consent, text_version, changed_at FROM citizens WHERE citizen_ref = $1", citizen_ref
-    )
-    if row is None:
-        return None
-    return CitizenRow(row["citizen_ref"], Consent(row["consent"]), row["text_version"], row["changed_at"])
+    row = await conn.fetchrow(f"SELECT {_CITIZEN_COLUMNS} FROM citizens WHERE citizen_ref = $1", citizen_ref)  # noqa: S608 - constant columns
+    return None if row is None else _citizen(row)
 
 
 async def record_consent(
     conn: Connection, citizen_ref: str, consent: Consent, text_version: str, channel: str, at: datetime
-) -> None:
-    await conn.execute(
-        "UPDATE citizens SET consent = $2, text_version = $3, changed_at = $4 WHERE citizen_ref = $1",
+) -> int:
+    """Record a consent change; returns the citizen's new consent generation (one more than before)."""
+    generation: int = await conn.fetchval(
+        "UPDATE citizens SET consent = $2, text_version = $3, changed_at = $4, generation = generation + 1 "
+        "WHERE citizen_ref = $1 RETURNING generation",
         citizen_ref,
         consent.value,
         text_version,
@@ -85,6 +101,7 @@ async def record_consent(
         channel,
         at,
     )
+    return generation
 
 
 async def history(conn: Connection | Pool, citizen_ref: str) -> list[HistoryRow]:
@@ -196,22 +213,33 @@ async def revoke(conn: Connection, certificate_id: str) -> None:
     )
 
 
-async def purge_expired_held(pool: Pool, before: datetime) -> int:
+async def purge_expired_held(pool: Pool, before: datetime, at: datetime | None = None) -> int:
     """Remove certificates held since before `before` (their citizen never consented, or withdrew long ago).
 
     One that was never released is deleted. One that was released once keeps a row without its document, so
     that a later revocation is still forwarded to the services and recipients that may have had it.
+    The citizen's row keeps when it happened (`held_purged_at`, no certificate data), so that a citizen who consents
+    later is told that older certificates may exist at the care unit.
     """
     async with pool.acquire() as conn, conn.transaction():
-        deleted: str = await conn.execute(
-            "DELETE FROM certificates WHERE status = 'held' AND held_since < $1 AND NOT ever_released", before
-        )
-        purged: str = await conn.execute(
-            "UPDATE certificates SET status = 'purged', document = NULL, held_since = NULL "
-            "WHERE status = 'held' AND held_since < $1 AND ever_released",
+        deleted = await conn.fetch(
+            "DELETE FROM certificates WHERE status = 'held' AND held_since < $1 AND NOT ever_released "
+            "RETURNING citizen_ref",
             before,
         )
-    return int(deleted.split()[-1]) + int(purged.split()[-1])
+        purged = await conn.fetch(
+            "UPDATE certificates SET status = 'purged', document = NULL, held_since = NULL "
+            "WHERE status = 'held' AND held_since < $1 AND ever_released RETURNING citizen_ref",
+            before,
+        )
+        citizens = sorted({r["citizen_ref"] for r in (*deleted, *purged)})
+        if citizens:
+            await conn.execute(
+                "UPDATE citizens SET held_purged_at = coalesce($2, now()) WHERE citizen_ref = ANY($1::text[])",
+                citizens,
+                at,
+            )
+    return len(deleted) + len(purged)
 
 
 async def held_count(pool: Pool) -> int:

@@ -1,30 +1,27 @@
 """Operator commands of dispatch, under `minaintyg-admin dispatch`:
 
-dispatch request CERTIFICATE-ID [--recipient FKASSA]   put a send request on the topic, as the portal does
 dispatch list --stuck [--older-than MINUTES] | --failed
-dispatch retry LEDGER-ID|CERTIFICATE-ID               a failed send back in the queue, an unfinished one now
+dispatch retry LEDGER-ID|CERTIFICATE-ID --operator ID  a failed send back in the queue, an unfinished one now
+
+There is no command that sends for a citizen: nothing is sent without the citizen's own action (the consent text
+promises it). `retry` only re-drives a send the citizen asked for (a row of the ledger), and records who did it:
+on the ledger row and in the citizen's access log.
 """
 
 from __future__ import annotations
 
 import argparse
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from schemas.envelope import encode, new_envelope
-from schemas.events import DispatchRequested
-from schemas.topics import PORTAL_DISPATCH_REQUESTS
 from services.dispatch import repo
 from services.dispatch.app import MIGRATIONS
 from services.dispatch.settings import DispatchSettings
 from services.kit.db import Pool, close_pool, create_pool, migrate
-from services.kit.kafka import ensure_topics, make_producer
+from services.operator import CommandError, add_operator_argument, operator_of, record_for_citizens
 
-
-class CommandError(Exception):
-    """A command that cannot be carried out, with the reason for the operator."""
+__all__ = ["CommandError", "add_parser", "run"]
 
 
 def _command(sub: argparse._SubParsersAction, name: str, help_text: str, example: str) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -44,14 +41,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         sub, "dispatch", "sends to recipients (Försäkringskassan)", "minaintyg-admin dispatch list --failed"
     )
     actions = dispatch.add_subparsers(dest="action", required=True, metavar="ACTION")
-    request = _command(
-        actions,
-        "request",
-        "request a send of a released certificate, as the portal does",
-        "minaintyg-admin dispatch request 9f5c1a2e-0000-4000-8000-000000000001 --recipient FKASSA",
-    )
-    request.add_argument("certificate_id", help="the certificate's id")
-    request.add_argument("--recipient", default="FKASSA", help="the recipient's id (default FKASSA)")
     listing = _command(
         actions,
         "list",
@@ -63,9 +52,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     which.add_argument("--failed", action="store_true", help="sends that failed for good")
     listing.add_argument("--older-than", type=float, default=5.0, metavar="MINUTES", help="for --stuck (default 5)")
     retry = _command(
-        actions, "retry", "retry a failed send now (ledger id or certificate id)", "minaintyg-admin dispatch retry 42"
+        actions,
+        "retry",
+        "re-drive a send the citizen asked for, now (ledger id or certificate id; recorded with the operator)",
+        "minaintyg-admin dispatch retry 42 --operator anna.svensson",
     )
     retry.add_argument("ident", help="a ledger id (see `dispatch list`) or a certificate id")
+    add_operator_argument(retry)
 
 
 async def _pool(settings: DispatchSettings, *, writes: bool) -> Pool:
@@ -79,9 +72,7 @@ async def run(args: argparse.Namespace) -> None:
     settings = DispatchSettings()
     pool = await _pool(settings, writes=args.action != "list")
     try:
-        if args.action == "request":
-            await request(settings, pool, args.certificate_id, args.recipient)
-        elif args.action == "list":
+        if args.action == "list":
             now = datetime.now(UTC)
             try:
                 rows = await repo.list_sends(
@@ -95,40 +86,24 @@ async def run(args: argparse.Namespace) -> None:
                 print(_line(row))
             print(f"{len(rows)} send(s)")
         else:
+            operator = operator_of(args)
             now = datetime.now(UTC)
             rows = await repo.retry_now(
-                pool, args.ident, now=now, deadline_at=now + timedelta(hours=settings.deadline_hours)
+                pool,
+                args.ident,
+                now=now,
+                deadline_at=now + timedelta(hours=settings.deadline_hours),
+                operator=operator,
             )
             if not rows:
                 raise CommandError(f"no unfinished or failed send with ledger id or certificate id {args.ident}")
+            await record_for_citizens(
+                [(row.citizen_ref, row.certificate_id) for row in rows], "operator_dispatch_retry", operator
+            )
             for row in rows:
                 print(f"due now: {_line(row)}")
     finally:
         await close_pool(pool)
-
-
-async def request(settings: DispatchSettings, pool: Pool, certificate_id: str, recipient_id: str) -> uuid.UUID:
-    """Put a `dispatch.requested` on the portal's topic for a certificate dispatch holds; returns its key."""
-    citizen = await repo.citizen_of(pool, certificate_id)
-    if citizen is None:
-        raise CommandError(f"dispatch has no released certificate {certificate_id} (has consent released it?)")
-    key = uuid.uuid4()
-    now = datetime.now(UTC)
-    data = DispatchRequested(
-        idempotency_key=key, certificate_id=certificate_id, recipient_id=recipient_id, citizen_ref=citizen,
-        requested_at=now,
-    )  # fmt: skip
-    envelope = new_envelope(data, source="minaintyg/admin", time=now, correlation_id=str(key), subject=certificate_id)
-    await ensure_topics(settings, [PORTAL_DISPATCH_REQUESTS])
-    producer = make_producer(settings, client_id="admin-dispatch")
-    await producer.start()
-    try:
-        topic = settings.topic(PORTAL_DISPATCH_REQUESTS.name)
-        await producer.send_and_wait(topic, value=encode(envelope), key=certificate_id.encode())
-    finally:
-        await producer.stop()
-    print(f"requested: certificate {certificate_id} to {recipient_id} (idempotency key {key}, citizen {citizen})")
-    return key
 
 
 def _line(row: repo.SendRow) -> str:

@@ -42,6 +42,7 @@ from services.dispatch.settings import DispatchSettings
 from services.kit.consumer import HandlerError
 from services.kit.db import Connection, Pool
 from services.kit.outbox import add_many_to_outbox, add_to_outbox, outbox_values
+from services.kit.withdrawals import is_stale, record_withdrawal, withdrawn_generations
 
 log = structlog.get_logger(__name__)
 
@@ -70,9 +71,13 @@ class Dispatch:
         traceparent: str | None = None,
     ) -> None:  # fmt: skip
         envelope = new_envelope(
-            data, source=SOURCE, time=self.clock(), correlation_id=correlation_id, subject=data.certificate_id,
+            data,
+            source=SOURCE,
+            time=self.clock(),
+            correlation_id=correlation_id,
+            subject=data.certificate_id,
             traceparent=traceparent,
-        )  # fmt: skip
+        )
         await add_to_outbox(conn, self.settings.topic(DISPATCH_OUTCOMES.name), data.certificate_id, envelope)
         self.count_outcome(data)
 
@@ -111,6 +116,16 @@ async def _other_event(dispatch: Dispatch, conn: Connection, envelope: Envelope)
     data: EventData = envelope.data
     now = dispatch.clock()
     if isinstance(data, CertificateReleased):
+        withdrawn = (await withdrawn_generations(conn, [data.citizen_ref])).get(data.citizen_ref)
+        if is_stale(data.consent_generation, withdrawn):
+            log.info(
+                "dispatch.certificate.stale_release_dropped",
+                certificate_id=data.certificate.id,
+                citizen_ref=data.citizen_ref,
+                generation=data.consent_generation,
+                withdrawn_generation=withdrawn,
+            )
+            return
         await repo.lock_certificate(conn, dispatch.lock_class, data.certificate.id)
         await repo.store_released(
             conn, certificate_id=data.certificate.id, citizen_ref=data.citizen_ref,
@@ -118,14 +133,35 @@ async def _other_event(dispatch: Dispatch, conn: Connection, envelope: Envelope)
             test_patient=data.test_patient or data.certificate.patient.test_patient,
             document=data.certificate.model_dump_json(), at=now,
         )  # fmt: skip
+        await retell_sends(dispatch, conn, data, envelope.correlationid)
         await answer_waiting(dispatch, conn, data.certificate.id)
     elif isinstance(data, CertificateRevoked):
         await certificate_revoked(dispatch, conn, data, now)
     elif isinstance(data, CitizenDataWithdrawn):
+        await record_withdrawal(conn, data.citizen_ref, data.consent_generation, data.at)
         dropped = await repo.withdraw_citizen(conn, data.citizen_ref, now)
         log.info("dispatch.citizen.withdrawn", citizen_ref=data.citizen_ref, copies_dropped=dropped)
     else:
         raise HandlerError(f"unexpected event type {envelope.type} for dispatch")
+
+
+async def retell_sends(dispatch: Dispatch, conn: Connection, data: CertificateReleased, correlation_id: str) -> None:
+    """The ledger's delivered sends of a certificate released again (after a new consent), told again as
+    dispatch.succeeded with their request key and delivery time: the portal, which forgot them at the withdrawal,
+    shows the certificate as sent (and does not offer to send it again). Nothing is sent to the recipient."""
+    for sent in await repo.delivered_recipients(conn, data.certificate.id):
+        if sent.citizen_ref != data.citizen_ref or sent.finished_at is None:
+            continue
+        succeeded = DispatchSucceeded(
+            idempotency_key=sent.request_key,
+            certificate_id=sent.certificate_id,
+            recipient_id=sent.recipient_id,
+            citizen_ref=sent.citizen_ref,
+            delivered_at=sent.finished_at,
+            recipient_reference=sent.recipient_reference,
+        )
+        await dispatch.emit_outcome(conn, succeeded, correlation_id=correlation_id)
+        log.info("dispatch.send.retold", certificate_id=sent.certificate_id, recipient=sent.recipient_id)
 
 
 async def certificate_revoked(dispatch: Dispatch, conn: Connection, data: CertificateRevoked, now: datetime) -> None:

@@ -457,8 +457,11 @@ async def release_orphans(pool: Pool, *, lock_class: int, now: datetime) -> int:
     return int(result.rsplit(" ", 1)[1])
 
 
-async def retry_now(conn: Connection | Pool, ident: str, *, now: datetime, deadline_at: datetime) -> list[SendRow]:
-    """Operator: a failed row back in the queue (same key, new deadline); an unfinished one due now."""
+async def retry_now(
+    conn: Connection | Pool, ident: str, *, now: datetime, deadline_at: datetime, operator: str
+) -> list[SendRow]:
+    """Operator: a failed row back in the queue (same key, new deadline); an unfinished one due now. Only rows of a
+    request the citizen made exist; the operator's identity and the time are kept on the row."""
     by_id = int(ident) if ident.isdigit() else None
     rows = await conn.fetch(
         f"""
@@ -467,11 +470,11 @@ async def retry_now(conn: Connection | Pool, ident: str, *, now: datetime, deadl
             deadline_at = CASE WHEN state = 'failed' THEN $3 ELSE deadline_at END,
             failure_code = CASE WHEN state = 'failed' THEN NULL ELSE failure_code END,
             finished_at = CASE WHEN state = 'failed' THEN NULL ELSE finished_at END,
-            next_attempt_at = $2, claimed_by = NULL
+            next_attempt_at = $2, claimed_by = NULL, retried_by = $5, retried_at = $2
         WHERE (id = $4 OR certificate_id = $1) AND state <> 'delivered'
         RETURNING {_SEND_COLUMNS}
         """,  # noqa: S608 - constant columns
-        ident, now, deadline_at, by_id,
+        ident, now, deadline_at, by_id, operator,
     )  # fmt: skip
     return [_send(r) for r in rows]
 

@@ -143,3 +143,12 @@ async def set_care_unit(pool: Pool, hsa_id: str, name: str | None, connected: bo
     )
     assert row is not None
     return CareUnitRow(**dict(row.items()))
+
+
+async def purge_documents(conn: Connection | Pool, before: datetime) -> int:
+    """Drop the documents of certificates received before `before`, keeping the receipt; returns how many."""
+    result: str = await conn.execute(
+        "UPDATE certificates SET original = NULL, normalised = NULL WHERE received_at < $1 AND original IS NOT NULL",
+        before,
+    )
+    return int(result.split()[-1])

@@ -29,3 +29,7 @@ class IntakeSettings(ServiceSettings, CitizenRefKeySettings):
     revocation_retry_after_seconds: int = 30
     clock_skew_seconds: int = 300
     relay_enabled: bool = Field(True, description="Run the outbox relay in this process")
+    document_retention_days: int = Field(
+        365, ge=1, description="Received documents are kept this long, then only the receipt (as consent's held ones)"
+    )
+    purge_interval_seconds: float = 3600.0

@@ -17,6 +17,7 @@ from schemas.topics import CONSENT_RELEASED, DISPATCH_OUTCOMES
 from services.kit.consumer import IdempotentConsumer
 from services.kit.db import Connection, Pool
 from services.kit.settings import ServiceSettings
+from services.kit.withdrawals import is_stale, record_withdrawal, withdrawn_generations
 from services.portal import repo
 from services.portal.domain import RECIPIENT_NAMES
 
@@ -30,6 +31,16 @@ async def on_event(conn: Connection, envelope: Envelope) -> None:
     transaction, next to its tracking row)."""
     data = envelope.data
     if isinstance(data, CertificateReleased):
+        withdrawn = (await withdrawn_generations(conn, [data.citizen_ref])).get(data.citizen_ref)
+        if is_stale(data.consent_generation, withdrawn):
+            log.info(
+                "portal.certificate.stale_release_dropped",
+                citizen_ref=data.citizen_ref,
+                certificate_id=data.certificate.id,
+                generation=data.consent_generation,
+                withdrawn_generation=withdrawn,
+            )
+            return
         added = await repo.insert_certificate(
             conn,
             citizen_ref=data.citizen_ref,
@@ -47,6 +58,7 @@ async def on_event(conn: Connection, envelope: Envelope) -> None:
         await repo.revoke(conn, data.citizen_ref, data.certificate_id, data.revoked_at)
         log.info("portal.certificate.revoked", citizen_ref=data.citizen_ref, certificate_id=data.certificate_id)
     elif isinstance(data, CitizenDataWithdrawn):
+        await record_withdrawal(conn, data.citizen_ref, data.consent_generation, data.at)
         deleted = await repo.delete_citizen_data(conn, data.citizen_ref)
         log.info("portal.citizen.data_withdrawn", citizen_ref=data.citizen_ref, certificates=deleted)
     elif isinstance(data, DispatchSucceeded | DispatchFailed):

@@ -26,6 +26,7 @@ from schemas.topics import PORTAL_DISPATCH_REQUESTS
 from services.kit.citizen import citizen_ref
 from services.kit.db import Connection, Pool
 from services.kit.outbox import add_to_outbox
+from services.kit.withdrawals import record_withdrawal
 from services.portal import repo
 from services.portal.consent_api import ConsentApi
 from services.portal.domain import FKASSA, RECIPIENT_NAMES, employer_copy, employer_optional_fields, may_send
@@ -37,6 +38,8 @@ from services.portal.views import (
     FIELD_LABELS,
     ListItem,
     Section,
+    access_action_text,
+    actor_text,
     content_of,
     content_sections,
     dispatch_views,
@@ -106,6 +109,7 @@ class CertificateView:
     send_state: str | None
     failure: str | None
     employer_fields: list[tuple[str, str]]
+    sent_at: str | None = None  # when it reached Försäkringskassan (Stockholm time), once sent
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -254,8 +258,13 @@ class Handlers:
     async def withdraw_consent(self, session: Session) -> None:
         """Withdraw at the consent service, and remove the citizen's certificates here at once (the consumer does
         the same when citizen.data_withdrawn arrives)."""
-        await self.consent_api.withdraw(session.citizen_ref)
+        result = await self.consent_api.withdraw(session.citizen_ref)
         async with self.pool.acquire() as conn, conn.transaction():
+            generation = result.get("generation")
+            if isinstance(generation, int) and generation > 0:
+                # Releases still on their way from before the withdrawal are dropped from now on, not only once
+                # citizen.data_withdrawn is read.
+                await record_withdrawal(conn, session.citizen_ref, generation, self.clock())
             await repo.delete_citizen_data(conn, session.citizen_ref)
             await repo.set_session_consent(conn, session.citizen_ref, False)
         log.info("portal.consent.withdrawn", citizen_ref=session.citizen_ref)
@@ -312,6 +321,7 @@ class Handlers:
             employer_fields=[
                 (f, FIELD_LABELS.get(f, f)) for f in employer_optional_fields(certificate.type, document["content"])
             ],
+            sent_at=_sent_at(sends),
         )
 
     async def pdf(self, session: Session, certificate_id: str, *, save: bool) -> tuple[bytes, str]:
@@ -453,9 +463,12 @@ class Handlers:
             {
                 "certificate_id": r.certificate_id,
                 "action": r.action,
+                "action_text": access_action_text(r.action),
                 "outcome": r.outcome,
                 "at": r.at.isoformat(),
                 "at_text": fmt_time(r.at),
+                "actor": r.actor,
+                "actor_text": actor_text(r.actor),
             }
             for r in rows
         ]
@@ -491,6 +504,15 @@ class Handlers:
                 "family_name": session.family_name,
             },
             "consent": consent,
+            "retention": {
+                "held_retention_days": consent.get("held_retention_days"),
+                "text": (
+                    f"Intyg som kommer när du inte har gett samtycke, eller efter att du har återkallat det, sparas i "
+                    f"{consent.get('held_retention_days')} dagar utan att visas eller användas och tas sedan bort från "
+                    "Mina intyg. Intygen finns kvar hos vårdenheten som utfärdade dem."
+                ),
+                "older_certificates_removed_at": consent.get("held_purged_at"),
+            },
             "certificates": [
                 {
                     "archived": d.archived,
@@ -514,6 +536,12 @@ class Handlers:
                 extract_pdf, font_dir=self.settings.font_dir, name=session.name, extract=data, printed_at=self.clock()
             )
         )
+
+
+def _sent_at(sends: Sequence[repo.DispatchRow]) -> str | None:
+    """When the latest send that reached Försäkringskassan got there, as the citizen reads it."""
+    times = [d.outcome_at for d in sends if d.recipient_id == FKASSA and d.state == "SUCCEEDED" and d.outcome_at]
+    return fmt_time(max(times)) if times else None
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

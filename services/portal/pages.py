@@ -99,14 +99,16 @@ async def extend(_session: Extending, settings: SettingsDep) -> Response:
 
 
 @router.get("/samtycke", response_class=HTMLResponse)
-async def consent_page(request: Request, session: LoggedIn) -> Response:
-    return render(request, "consent.html", session)
+async def consent_page(request: Request, session: LoggedIn, handlers: HandlersDep) -> Response:
+    return render(request, "consent.html", session, consent=await handlers.consent(session))
 
 
 @router.post("/samtycke")
 async def give_consent(session: ChangingWithoutConsent, handlers: HandlersDep) -> Response:
     await handlers.give_consent(session)
-    return RedirectResponse("/intyg", status_code=303)
+    # Older certificates were removed after the retention: the list tells the citizen they may exist at the unit.
+    purged = (await handlers.consent(session)).get("held_purged_at")
+    return RedirectResponse("/intyg?aldre_intyg=1" if purged else "/intyg", status_code=303)
 
 
 @router.get("/installningar", response_class=HTMLResponse)
@@ -265,7 +267,16 @@ async def about(request: Request, session: Consented, handlers: HandlersDep) -> 
     entries = await handlers.access_log(session)
     mine = await handlers.requests(session)
     received = request.query_params.get("mottaget")
-    return render(request, "about.html", session, access_log=entries, requests=mine, received=received)
+    retention_days = (await handlers.consent(session)).get("held_retention_days")
+    return render(
+        request,
+        "about.html",
+        session,
+        access_log=entries,
+        requests=mine,
+        received=received,
+        retention_days=retention_days,
+    )
 
 
 @router.get("/om-dina-uppgifter/utdrag.json", dependencies=[ExtractAllowance])

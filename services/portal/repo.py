@@ -15,6 +15,7 @@ import asyncpg
 
 from schemas.certificate import Certificate, RelationKind
 from services.kit.db import Connection, Pool
+from services.portal.domain import RECIPIENT_NAMES
 
 # --- Rows -------------------------------------------------------------------------------------------------
 
@@ -87,6 +88,7 @@ class AccessLogRow(NamedTuple):
     action: str
     outcome: str
     at: datetime
+    actor: str | None  # None: the citizen; otherwise the operator who acted on the citizen's record
 
 
 class CitizenRequestRow(NamedTuple):
@@ -162,7 +164,7 @@ async def insert_certificate(
     )
     if not inserted:
         return False
-    await add_history(conn, cert_id, care_unit_name, "RECEIVED", None, released_at)
+    await _restore_kept(conn, citizen_ref, cert_id, care_unit_name, released_at)
     if relation is not None and relation.kind is RelationKind.REPLACES:
         await _mark_replaced(conn, citizen_ref, relation.certificate_id, cert_id, signed_at)
     newer = await conn.fetchrow(
@@ -174,6 +176,52 @@ async def insert_certificate(
     if newer is not None:
         await _mark_replaced(conn, citizen_ref, cert_id, newer["id"], newer["signed_at"])
     return True
+
+
+async def _restore_kept(
+    conn: Connection, citizen_ref: str, certificate_id: str, care_unit_name: str, released_at: datetime
+) -> None:
+    """The history of a certificate just added: "Mottaget" when it was first received; and, for one released again
+    after a new consent, the archive flag and the citizen's own history it had, and sends dispatch told before the
+    release was read here."""
+    kept = sorted(
+        await conn.fetch(
+            "DELETE FROM kept_history WHERE certificate_id = $1 AND citizen_ref = $2 RETURNING id, party, state, at",
+            certificate_id,
+            citizen_ref,
+        ),
+        key=lambda r: r["id"],
+    )
+    received = [r for r in kept if r["state"] == "RECEIVED"]
+    if not received:
+        await add_history(conn, certificate_id, care_unit_name, "RECEIVED", None, released_at)
+    for row in kept:
+        party = care_unit_name if row["state"] == "RECEIVED" else row["party"]
+        await add_history(conn, certificate_id, party, row["state"], None, row["at"])
+    own = [r for r in kept if r["state"] != "RECEIVED"]
+    if own and own[-1]["state"] == "ARCHIVED":
+        await conn.execute("UPDATE certificates SET archived = true WHERE id = $1", certificate_id)
+    early = await conn.fetch(
+        "DELETE FROM early_outcomes WHERE certificate_id = $1 AND citizen_ref = $2 "
+        "RETURNING idempotency_key, recipient_id, at",
+        certificate_id,
+        citizen_ref,
+    )
+    for row in early:
+        changed = await record_dispatch_outcome(
+            conn,
+            idempotency_key=row["idempotency_key"],
+            certificate_id=certificate_id,
+            citizen_ref=citizen_ref,
+            recipient_id=row["recipient_id"],
+            succeeded=True,
+            at=row["at"],
+            reason_code=None,
+            reason=None,
+        )
+        if changed:
+            name = RECIPIENT_NAMES.get(row["recipient_id"], row["recipient_id"])
+            await add_history(conn, certificate_id, name, "SENT", name, row["at"])
 
 
 async def _mark_replaced(conn: Connection, citizen_ref: str, old_id: str, new_id: str, at: datetime) -> None:
@@ -211,6 +259,8 @@ async def revoke(conn: Connection, citizen_ref: str, certificate_id: str, revoke
         revoked_at,
     )
     await conn.execute("DELETE FROM certificates WHERE id = $1 AND citizen_ref = $2", certificate_id, citizen_ref)
+    await conn.execute("DELETE FROM kept_history WHERE certificate_id = $1", certificate_id)
+    await conn.execute("DELETE FROM early_outcomes WHERE certificate_id = $1", certificate_id)
     # A revoked replacement no longer replaces anything.
     await conn.execute(
         "UPDATE certificates SET replaced_by = NULL WHERE replaced_by = $1 AND citizen_ref = $2",
@@ -224,7 +274,20 @@ async def delete_citizen_data(conn: Connection, citizen_ref: str) -> int:
 
     Kept: revocation markers (an id and the pseudonymous ref, so a revoked certificate stays gone), the access
     log and the citizen's rectification/blocking requests (the audit trail and legal requests, no certificate
-    content). Sessions keep working only for the consent page (consent_given is cleared)."""
+    content), and per certificate id when it was received and the citizen's own archive/restore actions
+    (`kept_history`: state and time),
+    given back when the certificate is released again. Sends are dispatch's to tell again. Sessions keep working
+    only for the consent page (consent_given is cleared)."""
+    await conn.execute(
+        "INSERT INTO kept_history (certificate_id, citizen_ref, party, state, at) "
+        # Not the care unit's name (where the citizen got care): it comes back with the certificate.
+        "SELECT h.certificate_id, c.citizen_ref, CASE WHEN h.state = 'RECEIVED' THEN '' ELSE h.party END, h.state, "
+        "h.at FROM status_history h "
+        "JOIN certificates c ON c.id = h.certificate_id "
+        "WHERE c.citizen_ref = $1 AND h.state IN ('RECEIVED', 'ARCHIVED', 'RESTORED') ORDER BY h.at, h.id",
+        citizen_ref,
+    )
+    await conn.execute("DELETE FROM early_outcomes WHERE citizen_ref = $1", citizen_ref)
     deleted = await conn.fetchval(
         "WITH d AS (DELETE FROM certificates WHERE citizen_ref = $1 RETURNING 1) SELECT count(*) FROM d",
         citizen_ref,
@@ -253,7 +316,19 @@ async def record_dispatch_outcome(
         "SELECT true FROM certificates WHERE id = $1 AND citizen_ref = $2", certificate_id, citizen_ref
     )
     if not exists:
-        return False  # withdrawn or revoked meanwhile: nothing to show
+        revoked = await conn.fetchval("SELECT true FROM revocations WHERE certificate_id = $1", certificate_id)
+        if succeeded and not revoked:
+            # Not here (yet): after a new consent dispatch tells its sends again, maybe before the release is read.
+            await conn.execute(
+                "INSERT INTO early_outcomes (idempotency_key, certificate_id, citizen_ref, recipient_id, at) "
+                "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                idempotency_key,
+                certificate_id,
+                citizen_ref,
+                recipient_id,
+                at,
+            )
+        return False
     state = "SUCCEEDED" if succeeded else "FAILED"
     changed = await conn.fetchval(
         """
@@ -418,9 +493,25 @@ async def log_access(
     )
 
 
+async def log_operator_action(
+    conn: Connection | Pool, citizen_ref: str, certificate_id: str | None, action: str, operator: str, at: datetime
+) -> None:
+    """Record an operator's action on the citizen's record, with who did it (shown in the citizen's access log)."""
+    await conn.execute(
+        "INSERT INTO access_log (citizen_ref, certificate_id, action, outcome, at, actor) "
+        "VALUES ($1, $2, $3, 'ok', $4, $5)",
+        citizen_ref,
+        certificate_id,
+        action,
+        at,
+        operator,
+    )
+
+
 async def access_log(conn: Connection | Pool, citizen_ref: str, limit: int = 500) -> list[AccessLogRow]:
     rows = await conn.fetch(
-        "SELECT certificate_id, action, outcome, at FROM access_log WHERE citizen_ref = $1 ORDER BY id DESC LIMIT $2",
+        "SELECT certificate_id, action, outcome, at, actor FROM access_log WHERE citizen_ref = $1 "
+        "ORDER BY id DESC LIMIT $2",
         citizen_ref,
         limit,
     )

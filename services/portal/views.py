@@ -333,3 +333,36 @@ def history_rows(rows: Sequence[HistoryRow]) -> list[dict[str, str]]:
 
 def send_status(dispatches: Sequence[DispatchView]) -> str | None:
     return send_state(dispatches)
+
+
+# What the access log shows for each action (Swedish words, never the code); operator actions on the citizen's
+# record name what was done for them.
+ACCESS_ACTIONS = {
+    "list": "Listade dina intyg",
+    "read": "Läste intyget",
+    "print": "Skrev ut intyget",
+    "save": "Sparade intyget som PDF",
+    "employer_copy_preview": "Anpassade intyget för arbetsgivaren",
+    "employer_copy_print": "Skrev ut anpassat intyg för arbetsgivaren",
+    "employer_copy_save": "Sparade anpassat intyg för arbetsgivaren",
+    "send_preview": "Förberedde att skicka intyget",
+    "send": "Skickade intyget till Försäkringskassan",
+    "archive": "Arkiverade intyget",
+    "restore": "Återställde intyget",
+    "extract": "Hämtade registerutdrag",
+    "request_rectification": "Begärde rättelse",
+    "request_blocking": "Begärde spärr",
+    "operator_dispatch_retry": "Ett nytt försök att skicka intyget som du begärt gjordes",
+    "operator_dlq_replay": "En händelse om intyget behandlades på nytt efter ett tekniskt fel",
+    "operator_stats_rebuild": "Statistiken byggdes om (avidentifierat)",
+}
+
+
+def access_action_text(action: str) -> str:
+    """The Swedish words of an access-log action (an unknown code is shown as 'Annan händelse')."""
+    return ACCESS_ACTIONS.get(action, "Annan händelse")
+
+
+def actor_text(actor: str | None) -> str:
+    """Who did it, as the citizen reads it: themselves, or the operator (by identity)."""
+    return "Du" if actor is None else f"Driftpersonal ({actor})"

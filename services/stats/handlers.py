@@ -23,6 +23,7 @@ from schemas.envelope import Envelope
 from schemas.events import CertificateReleased, CertificateRevoked, CitizenDataWithdrawn
 from services.kit.consumer import HandlerError
 from services.kit.db import Connection
+from services.kit.withdrawals import is_stale, record_withdrawal, withdrawn_generations
 from services.stats import repo
 from services.stats.domain import (
     CASE_TYPES,
@@ -107,8 +108,9 @@ async def on_batch(ingest: Ingest, conn: Connection, envelopes: list[Envelope], 
         elif kind is CitizenDataWithdrawn:
             changes += _merge(delta, await _apply_run(ingest, conn, run, derive))
             run = []
-            changes += _merge(delta, await _withdraw(ingest, conn, cast(CitizenDataWithdrawn, data).citizen_ref,
-                                                     derive))  # fmt: skip
+            withdrawal = cast(CitizenDataWithdrawn, data)
+            await record_withdrawal(conn, withdrawal.citizen_ref, withdrawal.consent_generation, withdrawal.at)
+            changes += _merge(delta, await _withdraw(ingest, conn, withdrawal.citizen_ref, derive))
         else:
             raise HandlerError(f"unexpected event type {envelope.type} on the released topic")
     changes += _merge(delta, await _apply_run(ingest, conn, run, derive))
@@ -126,10 +128,17 @@ async def _apply_run(ingest: Ingest, conn: Connection, run: list[Envelope], deri
         return {}, 0
     revoked_ids = [e.data.certificate_id for e in run if type(e.data) is CertificateRevoked]
     released: dict[str, tuple[str | None, Fact]] = {}
+    withdrawn = await withdrawn_generations(
+        conn, (cast("CertificateReleased", e.data).citizen_ref for e in run if type(e.data) is not CertificateRevoked)
+    )
     for envelope in run:
         if type(envelope.data) is CertificateRevoked:
             continue
         data = cast("CertificateReleased | ReleasedForStats", envelope.data)  # the rest of a run (see on_batch)
+        if withdrawn and is_stale(data.consent_generation, withdrawn.get(data.citizen_ref)):
+            # Made before the citizen's last withdrawal (replayed, redelivered, or read again by a rebuild).
+            EXCLUDED.labels("stale").inc()
+            continue
         if data.test_patient or data.certificate.patient.test_patient:
             EXCLUDED.labels("test_patient").inc()
             continue

@@ -46,6 +46,7 @@ class RebuildResult:
     skipped: int
     complete: bool
     resumed: bool
+    citizens: tuple[str, ...] = ()  # whose events it read (their access log records the rebuild)
 
 
 async def _group_state(settings: StatsSettings, group: str) -> str:
@@ -104,6 +105,7 @@ async def rebuild(
         ingest = Ingest(pseudonym_key=settings.pseudonym_key.get_secret_value())
         total = sum(ends[tp] - starts[tp.partition] for tp in tps)
         applied = skipped = batches = 0
+        seen: set[str] = set()
         with (
             ingest_gc(),
             tqdm(total=total, disable=not progress, unit="event", desc="stats rebuild", smoothing=0.1) as bar,
@@ -131,6 +133,7 @@ async def rebuild(
                             return RebuildResult(applied, skipped, complete=False, resumed=resumed)
                     if decoded is None:
                         break
+                    seen.update(_citizen_refs(decoded.envelopes))
                     pending = asyncio.create_task(_apply(pool, ingest, topic, decoded))
                     bar.update(decoded.records)
             finally:
@@ -143,8 +146,9 @@ async def rebuild(
             log.info("stats.rebuild.derived", cases=cases)
         await _commit_group(settings, group, {tp: ends[tp] for tp in tps})
         await pool.execute("DELETE FROM rebuild_progress")
-        log.info("stats.rebuild.done", applied=applied, skipped=skipped, resumed=resumed)
-        return RebuildResult(applied, skipped, complete=True, resumed=resumed)
+        citizens = tuple(sorted(seen))
+        log.info("stats.rebuild.done", applied=applied, skipped=skipped, resumed=resumed, citizens=len(citizens))
+        return RebuildResult(applied, skipped, complete=True, resumed=resumed, citizens=citizens)
     finally:
         await consumer.stop()
         await close_pool(pool)
@@ -168,6 +172,11 @@ async def _prepare(pool: Pool, topic: str, ends: dict[TopicPartition, int]) -> t
             [(topic, tp.partition, end) for tp, end in ends.items()],
         )
         return {tp.partition: 0 for tp in ends}, False
+
+
+def _citizen_refs(envelopes: list[Envelope]) -> set[str]:
+    refs = (getattr(e.data, "citizen_ref", None) for e in envelopes)
+    return {ref for ref in refs if isinstance(ref, str)}
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,7 @@ class ReleasedForStats(msgspec.Struct, frozen=True):
     citizen_ref: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}\Z")]
     certificate: StatsCertificate
     test_patient: bool
+    consent_generation: Annotated[int, Meta(ge=0)] = 0
 
 
 class _ReleasedEnvelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -145,10 +145,13 @@ async def test_consent_after_three_certificates_releases_them_in_order_then_with
     await eventually(lambda: _released_count(consent_settings, 4), what="the fourth certificate to be released")
 
     withdrawn = await consent_client.post(f"{url}/withdrawal", headers=AUTH)
-    assert withdrawn.json() == {"outcome": "withdrawn"}
-    assert (await consent_client.post(f"{url}/withdrawal", headers=AUTH)).json() == {"outcome": "not_given"}
+    assert withdrawn.json() == {"outcome": "withdrawn", "generation": 2}
+    again_withdrawn = await consent_client.post(f"{url}/withdrawal", headers=AUTH)
+    assert again_withdrawn.json() == {"outcome": "not_given", "generation": 2}
     after_withdrawal = await events(consent_settings, CONSENT_RELEASED.name)
     assert after_withdrawal[-1].type == "citizen.data_withdrawn"
+    # Every event carries the consent generation it was made in: releases 1, the withdrawal 2.
+    assert [e.data.consent_generation for e in after_withdrawal] == [1, 1, 1, 1, 2]  # type: ignore[attr-defined]
 
     later = [anna.issued() for _ in range(2)]
     for data in later:
@@ -161,11 +164,14 @@ async def test_consent_after_three_certificates_releases_them_in_order_then_with
     final = await events(consent_settings, CONSENT_RELEASED.name)
     restored = released_ids(final[len(after_withdrawal) :])
     assert restored == [d.certificate.id for d in [*first, fourth, *later]]
+    assert {e.data.consent_generation for e in final[len(after_withdrawal) :]} == {3}  # type: ignore[attr-defined]
 
     consent_events = await events(consent_settings, CONSENT_EVENTS.name)
     assert [e.type for e in consent_events] == ["consent.given", "consent.withdrawn", "consent.given"]
     view = (await consent_client.get(url, headers=AUTH)).json()
     assert view["state"] == "given"
+    assert view["generation"] == 3
+    assert view["held_retention_days"] == consent_settings.held_retention_days
     assert [h["action"] for h in view["history"]] == ["given", "withdrawn", "given"]
     assert all(h["text_version"] == TEXT for h in view["history"])
 

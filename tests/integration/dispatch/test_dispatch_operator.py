@@ -1,7 +1,10 @@
 """Operator commands (`minaintyg-admin dispatch …`, run as the real command) and the final failure after the
-deadline: a send request by the operator, a send that fails for good, listing it, retrying it."""
+deadline: the citizen's send request fails for good, the operator lists it and re-drives it (with their identity,
+recorded on the ledger row and in the citizen's access log); there is no command that sends for a citizen."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -10,35 +13,44 @@ from schemas.events import DispatchFailed, DispatchSucceeded
 from schemas.topics import PORTAL_DISPATCH_REQUESTS
 from services.dispatch.app import create_app
 from services.dispatch.settings import DispatchSettings
-from tests.harness import connect, eventually, read_topic, run_command, running
+from tests.harness import connect, drop_schema, eventually, read_topic, run_command, running
 from tests.integration.dispatch.conftest import Feed, FkSim, ledger
 
 pytestmark = pytest.mark.integration
 
 
-async def admin(settings: DispatchSettings, *args: str) -> tuple[int, str]:
-    env = {"DISPATCH_DB_SCHEMA": settings.db_schema, "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix}
+async def admin(settings: DispatchSettings, *args: str, **env: str) -> tuple[int, str]:
+    env = {
+        "DISPATCH_DB_SCHEMA": settings.db_schema,
+        "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix,
+        "PORTAL_DB_SCHEMA": f"{settings.db_schema}_portal",
+        **env,
+    }
     return await run_command("minaintyg-admin", *args, env=env)
 
 
-async def test_operator_requests_a_send_sees_it_fail_after_the_deadline_and_retries_it(
-    dispatch_settings: DispatchSettings, feed: Feed, fk: FkSim
+@pytest.fixture
+async def portal_schema(dispatch_settings: DispatchSettings) -> AsyncIterator[str]:
+    """The portal schema the admin tool writes the citizen's access log to (dropped afterwards)."""
+    name = f"{dispatch_settings.db_schema}_portal"
+    yield name
+    await drop_schema(dispatch_settings.database_url, name)
+
+
+async def test_the_citizens_send_fails_after_the_deadline_and_the_operator_re_drives_it(
+    dispatch_settings: DispatchSettings, feed: Feed, fk: FkSim, portal_schema: str
 ) -> None:
     settings = dispatch_settings.model_copy(update={"deadline_hours": 2 / 3600})  # two seconds
     cert, ref = feed.certificate("LISJP")
     async with running(create_app(settings)):
         code, out = await admin(settings, "dispatch", "request", cert.id)
-        assert code == 1
-        assert f"dispatch has no released certificate {cert.id}" in out
+        assert code == 2, out  # gone: nothing is sent without the citizen's own action
+        assert "invalid choice: 'request'" in out
 
         await fk.faults(down_until="2999-01-01T00:00:00Z")
         await feed.release(cert, ref)
         await eventually(lambda: _has_copy(settings, cert.id), what="the released copy")
-        code, out = await admin(settings, "dispatch", "request", cert.id)
-        assert code == 0, out
-        assert f"requested: certificate {cert.id} to FKASSA" in out
-        assert ref in out
-        assert cert.patient.personnummer not in out
+        await feed.request(cert.id, ref)  # the citizen's request, as the portal makes it
 
         [failed] = await feed.outcome_of(cert.id, timeout=30)
         assert isinstance(failed, DispatchFailed)
@@ -56,6 +68,9 @@ async def test_operator_requests_a_send_sees_it_fail_after_the_deadline_and_retr
         await fk.faults()
         assert await fk.receipts(cert.id) == []
         code, out = await admin(settings, "dispatch", "retry", cert.id)
+        assert code == 1  # who does it must be said
+        assert "--operator or MINAINTYG_OPERATOR" in out
+        code, out = await admin(settings, "dispatch", "retry", cert.id, MINAINTYG_OPERATOR="anna.svensson")
         assert code == 0, out
         assert "due now" in out
         outcomes = await feed.outcome_of(cert.id, count=2, timeout=30)
@@ -63,8 +78,14 @@ async def test_operator_requests_a_send_sees_it_fail_after_the_deadline_and_retr
         assert len(await fk.receipts(cert.id)) == 1
         [row] = await ledger(settings, cert.id)
         assert row["state"] == "delivered"
+        assert row["retried_by"] == "anna.svensson"
+        async with connect(settings.database_url, portal_schema) as conn:
+            logged = await conn.fetch("SELECT * FROM access_log WHERE citizen_ref = $1", ref)
+        assert [(r["certificate_id"], r["action"], r["actor"]) for r in logged] == [
+            (cert.id, "operator_dispatch_retry", "anna.svensson")
+        ]
 
-        code, out = await admin(settings, "dispatch", "retry", "no-such-certificate")
+        code, out = await admin(settings, "dispatch", "retry", "no-such-certificate", "--operator", "anna.svensson")
         assert code == 1
         assert "no unfinished or failed send" in out
     requests = await read_topic(settings.kafka_bootstrap_servers, settings.topic(PORTAL_DISPATCH_REQUESTS.name))
@@ -86,6 +107,8 @@ async def test_the_dead_letter_topic_of_requests_can_be_replayed(
     assert code == 0, out
     assert "InvalidEvent" in out
     code, out = await admin(dispatch_settings, "dlq", "replay", PORTAL_DISPATCH_REQUESTS.name)
+    assert code == 1, out  # who replays must be said
+    code, out = await admin(dispatch_settings, "dlq", "replay", PORTAL_DISPATCH_REQUESTS.name, "--operator", "ops1")
     assert code == 0, out
     assert "replayed 1 message(s)" in out
     # Replayed onto the request topic, it is consumed again (and, still poison, dead-lettered again).

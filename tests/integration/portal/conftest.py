@@ -125,7 +125,13 @@ class PortalHarness:
         return envelope
 
     async def release(
-        self, citizen: Citizen, cert_type: str = "LISJP", *, test_patient: bool = False, **overrides: Any
+        self,
+        citizen: Citizen,
+        cert_type: str = "LISJP",
+        *,
+        test_patient: bool = False,
+        generation: int = 0,
+        **overrides: Any,
     ) -> dict[str, Any]:
         document = self.factory.certificate(cert_type, person=citizen.person)
         document.update(overrides)
@@ -134,7 +140,7 @@ class PortalHarness:
             CONSENT_RELEASED.name,
             citizen.ref,
             CertificateReleased(citizen_ref=citizen.ref, certificate=certificate, test_patient=test_patient,
-                                released_at=datetime.now(UTC)),
+                                released_at=datetime.now(UTC), consent_generation=generation),
         )  # fmt: skip
         citizen.certificates.append(certificate.model_dump(mode="json"))
         return certificate.model_dump(mode="json")
@@ -147,10 +153,9 @@ class PortalHarness:
                                revoked_at=datetime.now(UTC)),
         )  # fmt: skip
 
-    async def withdrawn(self, citizen: Citizen) -> None:
-        await self.publish(
-            CONSENT_RELEASED.name, citizen.ref, CitizenDataWithdrawn(citizen_ref=citizen.ref, at=datetime.now(UTC))
-        )
+    async def withdrawn(self, citizen: Citizen, generation: int = 0) -> None:
+        data = CitizenDataWithdrawn(citizen_ref=citizen.ref, at=datetime.now(UTC), consent_generation=generation)
+        await self.publish(CONSENT_RELEASED.name, citizen.ref, data)
 
     async def outcome(self, citizen: Citizen, certificate_id: str, key: UUID, *, ok: bool = True) -> None:
         data: EventData

@@ -25,7 +25,6 @@ ADMIN_COMMANDS = [
     ["stats", "rebuild"],
     ["stats", "consent-simulated"],
     ["dispatch"],
-    ["dispatch", "request"],
     ["dispatch", "list"],
     ["dispatch", "retry"],
 ]

@@ -32,7 +32,7 @@ def test_a_release_row_is_byte_for_byte_what_the_models_give(seed: int, tracepar
     assert isinstance(issued.data, CertificateIssued)
     document = certificate.model_dump_json()
 
-    row = _release("t.consent.released.v1", issued, issued.data, document, json_time(now))
+    row = _release("t.consent.released.v1", issued, issued.data, document, json_time(now), 2 * seed + 1)
 
     event_id = row[0]
     assert isinstance(event_id, UUID)
@@ -40,7 +40,8 @@ def test_a_release_row_is_byte_for_byte_what_the_models_give(seed: int, tracepar
         id=event_id, type="certificate.released", source=SOURCE, time=now, subject=certificate.id,
         dataschema=dataschema_uri(CertificateReleased), correlationid=issued.correlationid, traceparent=traceparent,
         data=CertificateReleased(citizen_ref=issued.data.citizen_ref, certificate=certificate,
-                                 test_patient=issued.data.test_patient, released_at=now),
+                                 test_patient=issued.data.test_patient, released_at=now,
+                                 consent_generation=2 * seed + 1),
     )  # fmt: skip
     assert row == outbox_values("t.consent.released.v1", issued.data.citizen_ref, expected)
     assert row[3] == encode(expected)  # the same bytes, key order and time format included
