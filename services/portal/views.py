@@ -5,16 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from schemas.certificate import COUNTY_NAMES, Ag7804Content, Certificate, LisjpContent, RelationKind
 from schemas.certificate_types import CERTIFICATE_TYPES
-from services.portal.domain import STATE_LABELS, DispatchView, badges, send_state
+from services.kit.swedish import RECIPIENTS, STATES, STOCKHOLM, fmt_date, fmt_personnummer, fmt_time, word
+from services.portal.domain import DispatchView, badges, send_state
 from services.portal.repo import DispatchRow, HistoryRow, ListRow
-
-STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
 BASIS = {
     "UNDERSOKNING": "Min undersökning av patienten",
@@ -58,26 +56,46 @@ FIELD_LABELS = {
 }
 
 
+# The question numbers of the form (LISJP / FK 7804; AG7804 shares them and adds 100), by content field.
+QUESTIONS = {
+    "assessment_basis": "1",
+    "occupations": "28",
+    "occupation_text": "29",
+    "diagnoses": "6",
+    "functional_impairment": "35",
+    "activity_limitation": "17",
+    "ongoing_treatment": "19",
+    "planned_treatment": "20",
+    "sick_leave_periods": "32",
+    "working_time_arrangement": "33",
+    "travel_to_work": "34",
+    "prognosis": "39",
+    "work_measures": "40",
+    "work_measures_description": "40",
+    "other_information": "25",
+    "wants_contact_with_fk": "26",
+    "contact_reason": "26",
+    "contagious_disease_leave": "27",
+    "diagnosis_to_employer": "100",
+}
+
+
 @dataclass(frozen=True)
 class Row:
     field: str
     label: str
     value: str
 
+    @property
+    def question(self) -> str | None:
+        """The form's question number of this row, if it is a question."""
+        return QUESTIONS.get(self.field)
+
 
 @dataclass(frozen=True)
 class Section:
     title: str
     rows: list[Row] = field(default_factory=list)
-
-
-def fmt_date(value: date | str) -> str:
-    return value if isinstance(value, str) else value.isoformat()
-
-
-def fmt_time(value: datetime | str) -> str:
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.astimezone(STOCKHOLM).strftime("%Y-%m-%d kl. %H:%M")
 
 
 def yes_no(value: object) -> str:
@@ -107,7 +125,7 @@ def header_sections(certificate: Certificate) -> list[Section]:
     ]
     patient_rows = [
         Row("patient_name", "Namn", f"{patient.given_name} {patient.family_name}"),
-        Row("personnummer", "Personnummer", patient.personnummer),
+        Row("personnummer", "Personnummer", fmt_personnummer(patient.personnummer)),
     ]
     if patient.address:
         a = patient.address
@@ -322,9 +340,9 @@ def history_rows(rows: Sequence[HistoryRow]) -> list[dict[str, str]]:
     """The status history as the citizen reads it."""
     result = []
     for r in rows:
-        label = STATE_LABELS.get(r.state, r.state)
+        label = word(STATES, r.state)
         if r.state == "SENT":
-            label = f"Skickat till {r.party}"
+            label = f"Skickat till {word(RECIPIENTS, r.party)}"
         elif r.state == "REPLACED":
             label = f"Ersatt av intyg {r.detail}"
         result.append({"state": r.state, "label": label, "party": r.party, "at": fmt_time(r.at)})
