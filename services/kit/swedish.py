@@ -15,8 +15,20 @@ from zoneinfo import ZoneInfo
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
-MONTHS = ("januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti", "september", "oktober",
-          "november", "december")  # fmt: skip
+MONTHS = (
+    "januari",
+    "februari",
+    "mars",
+    "april",
+    "maj",
+    "juni",
+    "juli",
+    "augusti",
+    "september",
+    "oktober",
+    "november",
+    "december",
+)
 MONTHS_SHORT = ("jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov", "dec")
 
 # What the citizen (or someone acting on the record) did, as the access log stores it.
@@ -53,6 +65,8 @@ CONSENT_ACTIONS = {"given": "Samtycke givet", "withdrawn": "Samtycke återkallat
 REQUEST_KINDS = {"RECTIFICATION": "Begäran om rättelse", "BLOCKING": "Begäran om spärr"}
 
 _DIGITS = re.compile(r"\d{12}")
+_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+_QUARTER = re.compile(r"\d{4}-Q[1-4]")
 
 
 def word(table: Mapping[str, str], code: str | None) -> str:
@@ -97,6 +111,18 @@ def month_name(year: int, month: int) -> str:
 def month_short(year: int, month: int) -> str:
     """`mar 2026` (chart axes)."""
     return f"{MONTHS_SHORT[month - 1]} {year}"
+
+
+def swedish_period(label: object) -> object:
+    """A period as the statistics publish it (`2026-03`, `2026-Q1`, `2026`) in Swedish (`mars 2026`,
+    `kvartal 1 2026`, `2026`); anything else as it is."""
+    if not isinstance(label, str):
+        return label
+    if _MONTH.fullmatch(label):
+        return month_name(int(label[:4]), int(label[5:]))
+    if _QUARTER.fullmatch(label):
+        return f"kvartal {label[6]} {label[:4]}"
+    return label
 
 
 def fmt_personnummer(number: str) -> str:

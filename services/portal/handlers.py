@@ -26,8 +26,8 @@ from schemas.topics import PORTAL_DISPATCH_REQUESTS
 from services.kit.citizen import citizen_ref
 from services.kit.db import Connection, Pool
 from services.kit.outbox import add_to_outbox
-from services.portal import repo
 from services.kit.swedish import ACCESS_ACTIONS, OUTCOMES, fmt_time, swedish_date, word
+from services.portal import repo
 from services.portal.consent_api import ConsentApi
 from services.portal.domain import FKASSA, RECIPIENT_NAMES, employer_copy, employer_optional_fields, may_send
 from services.portal.oidc import LoginRefused, OidcClient, refusal_page
@@ -215,7 +215,9 @@ class Handlers:
         try:
             await self.oidc.check_response_issuer(params.get("iss"))  # RFC 9207, before the code goes anywhere
             tokens = await self.oidc.exchange(params["code"], pre.code_verifier)
-            identity = await self.oidc.identity(tokens, pre.oidc_nonce, now=int(now.timestamp()), today=swedish_date(now))
+            identity = await self.oidc.identity(
+                tokens, pre.oidc_nonce, now=int(now.timestamp()), today=swedish_date(now)
+            )
         except LoginRefused as exc:
             raise login_refused(exc) from exc
         ref = citizen_ref(identity.personnummer, self.settings.citizen_ref_key.get_secret_value())

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 from xml.sax.saxutils import escape
 
 from fontTools import subset
@@ -54,9 +54,18 @@ REPLACEMENT = "\ufffd"
 # glyphs; fpdf2 parses the font for every PDF, and the whole file took ~0.6 s. A text with other characters that
 # DejaVu has (Greek, Cyrillic, combining marks, ...) gets a cut with those added, made once and kept (`_fonts`).
 _BASE = frozenset(
-    [*range(0x20, 0x7F), *range(0xA0, 0x250), *range(0x1E00, 0x1F00), *range(0x2010, 0x2028), 0x2030, 0x2039,
-     0x203A, 0x20AC, 0xFFFD]
-)  # fmt: skip
+    [
+        *range(0x20, 0x7F),
+        *range(0xA0, 0x250),
+        *range(0x1E00, 0x1F00),
+        *range(0x2010, 0x2028),
+        0x2030,
+        0x2039,
+        0x203A,
+        0x20AC,
+        0xFFFD,
+    ]
+)
 FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
 FAMILY = "DejaVu"
 
@@ -158,11 +167,15 @@ class _Document(FPDF):
         if notice:
             self.set_fill_color(255, 243, 205)
         one_line = "\n" not in text and self.get_string_width(text) < self.epw - 2 * self.c_margin
-        lines = (
+        lines: list[str] = (
             [text]
             if one_line
-            else self.multi_cell(0, height, text, dry_run=True, output=MethodReturnValue.LINES, padding=0)
+            else cast(
+                "list[str]",
+                self.multi_cell(0, height, text, dry_run=True, output=MethodReturnValue.LINES, padding=0),
+            )
         )
+        border: Literal[0, 1] = 1 if notice else 0
         while lines:
             room = int((self.page_break_trigger - self.y) // height)
             if room <= 0:
@@ -173,12 +186,11 @@ class _Document(FPDF):
                 continue
             part, lines = lines[:room], lines[room:]
             with self.tagged(struct_type):
-                border, fill = (1, True) if notice else (0, False)
                 if len(part) == 1:
-                    self.cell(0, height, part[0], border=border, fill=fill, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+                    self.cell(0, height, part[0], border=border, fill=notice, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
                 else:
                     self.multi_cell(
-                        0, height, "\n".join(part), border=border, fill=fill, new_x=XPos.LMARGIN, new_y=YPos.NEXT
+                        0, height, "\n".join(part), border=border, fill=notice, new_x=XPos.LMARGIN, new_y=YPos.NEXT
                     )
 
 
