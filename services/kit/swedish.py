@@ -34,7 +34,8 @@ MONTHS_SHORT = ("jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "
 # What the citizen (or someone acting on the record) did, as the access log stores it.
 ACCESS_ACTIONS = {
     "": "Läst intyget",
-    "view": "Läst intyget",
+    "read": "Läst intyget",
+    "list": "Visat listan över dina intyg",
     "print": "Skrivit ut intyget",
     "save": "Sparat intyget som PDF",
     "employer_copy_preview": "Förhandsgranskat anpassat intyg för arbetsgivaren",
@@ -45,6 +46,8 @@ ACCESS_ACTIONS = {
     "archive": "Arkiverat intyget",
     "restore": "Återställt intyget",
     "extract": "Hämtat utdrag om dina uppgifter",
+    "request_rectification": "Begärt rättelse",
+    "request_blocking": "Begärt spärr",
     "operator_retry": "Handläggare försökte skicka igen",
     "operator_dlq_replay": "Handläggare spelade upp händelser igen",
     "operator_rebuild": "Handläggare byggde om uppgifterna",
