@@ -19,7 +19,7 @@ install: $(STAMP) ## create .venv and install the project with its console scrip
 lock: install ## re-resolve uv.lock after a change of pyproject.toml's dependencies
 	@SSL_CERT_FILE="$${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}" $(BIN)/uv lock
 
-tools: install ## tools the tests run that are not Python packages (kustomize, composecheck), into .cache/bin
+tools: install ## tools the tests run that are not Python packages (kustomize, composecheck, veraPDF), into .cache
 	@bash deploy/local/tools.sh
 
 infra-up: install ## start Kafka (KRaft) and PostgreSQL unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL are set

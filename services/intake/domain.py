@@ -21,6 +21,7 @@ from schemas.certificate import (
     WorkMeasure,
 )
 from schemas.identifiers import InvalidIdentifier, PersonalNumber, check_hsa_id, parse_personal_number
+from services.kit.swedish import swedish_date
 
 AcceptedCertificate = LisjpCertificate | Ag7804Certificate
 
@@ -49,7 +50,7 @@ def validate(
     problems: list[Problem] = []
     personnummer: PersonalNumber | None = None
     try:
-        personnummer = parse_personal_number(cert.patient.personnummer, now.date())
+        personnummer = parse_personal_number(cert.patient.personnummer, swedish_date(now))
     except InvalidIdentifier as exc:
         problems.append(Problem("patient.personnummer", str(exc)))
     if (problem := time_problem("signed_at", cert.signed_at, now, clock_skew)) is not None:
@@ -105,7 +106,7 @@ def _paths_with_nul(value: object, path: str) -> Iterator[str]:
 
 def _content_problems(cert: AcceptedCertificate) -> list[Problem]:
     content = cert.content
-    signed_on = cert.signed_at.date()
+    signed_on = swedish_date(cert.signed_at)  # the examination date a doctor in Sweden wrote
     problems = list(_prefixed("content", _lisjp_problems(content, signed_on, diagnoses_required=True)))
     if isinstance(cert, Ag7804Certificate):
         problems = [p for p in problems if p.path != "content.diagnoses"]

@@ -26,6 +26,7 @@ from schemas.topics import PORTAL_DISPATCH_REQUESTS
 from services.kit.citizen import citizen_ref
 from services.kit.db import Connection, Pool
 from services.kit.outbox import add_to_outbox
+from services.kit.swedish import ACCESS_ACTIONS, OUTCOMES, fmt_time, swedish_date, word
 from services.kit.withdrawals import record_withdrawal
 from services.portal import repo
 from services.portal.consent_api import ConsentApi
@@ -38,12 +39,10 @@ from services.portal.views import (
     FIELD_LABELS,
     ListItem,
     Section,
-    access_action_text,
     actor_text,
     content_of,
     content_sections,
     dispatch_views,
-    fmt_time,
     header_sections,
     history_rows,
     list_item,
@@ -220,7 +219,9 @@ class Handlers:
         try:
             await self.oidc.check_response_issuer(params.get("iss"))  # RFC 9207, before the code goes anywhere
             tokens = await self.oidc.exchange(params["code"], pre.code_verifier)
-            identity = await self.oidc.identity(tokens, pre.oidc_nonce, now=int(now.timestamp()), today=now.date())
+            identity = await self.oidc.identity(
+                tokens, pre.oidc_nonce, now=int(now.timestamp()), today=swedish_date(now)
+            )
         except LoginRefused as exc:
             raise login_refused(exc) from exc
         ref = citizen_ref(identity.personnummer, self.settings.citizen_ref_key.get_secret_value())
@@ -463,12 +464,13 @@ class Handlers:
             {
                 "certificate_id": r.certificate_id,
                 "action": r.action,
-                "action_text": access_action_text(r.action),
                 "outcome": r.outcome,
                 "at": r.at.isoformat(),
                 "at_text": fmt_time(r.at),
                 "actor": r.actor,
                 "actor_text": actor_text(r.actor),
+                "action_text": word(ACCESS_ACTIONS, r.action),
+                "outcome_text": word(OUTCOMES, r.outcome),
             }
             for r in rows
         ]

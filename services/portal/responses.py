@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.kit.problems import problem_from_pydantic, problems_response
 from services.kit.ratelimit import TooManyRequests
+from services.kit.swedish import fmt_date, fmt_time
 from services.portal.consent_api import ConsentUnavailable
 from services.portal.deps import optional_session, settings_of
 from services.portal.handlers import LoginFailed, NotFound
@@ -32,6 +33,8 @@ TEMPLATES = Jinja2Templates(
         auto_reload=False,
     )
 )
+# Every time and date a page shows is Swedish time (services/kit/swedish.py).
+TEMPLATES.env.filters.update(sv_time=fmt_time, sv_date=fmt_date)
 
 
 def render(request: Request, name: str, session: Session | None, status: int = 200, **context: Any) -> Response:

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from schemas.certificate import COUNTY_NAMES, Ag7804Content, Certificate, LisjpContent, RelationKind
 from schemas.certificate_types import CERTIFICATE_TYPES
-from services.portal.domain import STATE_LABELS, DispatchView, badges, send_state
+from services.kit.swedish import RECIPIENTS, STATES, STOCKHOLM, fmt_date, fmt_personnummer, fmt_time, word
+from services.portal.domain import DispatchView, badges, send_state
 from services.portal.repo import DispatchRow, HistoryRow, ListRow
-
-STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
 BASIS = {
     "UNDERSOKNING": "Min undersökning av patienten",
@@ -58,26 +56,46 @@ FIELD_LABELS = {
 }
 
 
+# The question numbers of the form (LISJP / FK 7804; AG7804 shares them and adds 100), by content field.
+QUESTIONS = {
+    "assessment_basis": "1",
+    "occupations": "28",
+    "occupation_text": "29",
+    "diagnoses": "6",
+    "functional_impairment": "35",
+    "activity_limitation": "17",
+    "ongoing_treatment": "19",
+    "planned_treatment": "20",
+    "sick_leave_periods": "32",
+    "working_time_arrangement": "33",
+    "travel_to_work": "34",
+    "prognosis": "39",
+    "work_measures": "40",
+    "work_measures_description": "40",
+    "other_information": "25",
+    "wants_contact_with_fk": "26",
+    "contact_reason": "26",
+    "contagious_disease_leave": "27",
+    "diagnosis_to_employer": "100",
+}
+
+
 @dataclass(frozen=True)
 class Row:
     field: str
     label: str
     value: str
 
+    @property
+    def question(self) -> str | None:
+        """The form's question number of this row, if it is a question."""
+        return QUESTIONS.get(self.field)
+
 
 @dataclass(frozen=True)
 class Section:
     title: str
     rows: list[Row] = field(default_factory=list)
-
-
-def fmt_date(value: date | str) -> str:
-    return value if isinstance(value, str) else value.isoformat()
-
-
-def fmt_time(value: datetime | str) -> str:
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.astimezone(STOCKHOLM).strftime("%Y-%m-%d kl. %H:%M")
 
 
 def yes_no(value: object) -> str:
@@ -107,7 +125,7 @@ def header_sections(certificate: Certificate) -> list[Section]:
     ]
     patient_rows = [
         Row("patient_name", "Namn", f"{patient.given_name} {patient.family_name}"),
-        Row("personnummer", "Personnummer", patient.personnummer),
+        Row("personnummer", "Personnummer", fmt_personnummer(patient.personnummer)),
     ]
     if patient.address:
         a = patient.address
@@ -322,9 +340,9 @@ def history_rows(rows: Sequence[HistoryRow]) -> list[dict[str, str]]:
     """The status history as the citizen reads it."""
     result = []
     for r in rows:
-        label = STATE_LABELS.get(r.state, r.state)
+        label = word(STATES, r.state)
         if r.state == "SENT":
-            label = f"Skickat till {r.party}"
+            label = f"Skickat till {word(RECIPIENTS, r.party)}"
         elif r.state == "REPLACED":
             label = f"Ersatt av intyg {r.detail}"
         result.append({"state": r.state, "label": label, "party": r.party, "at": fmt_time(r.at)})
@@ -333,34 +351,6 @@ def history_rows(rows: Sequence[HistoryRow]) -> list[dict[str, str]]:
 
 def send_status(dispatches: Sequence[DispatchView]) -> str | None:
     return send_state(dispatches)
-
-
-# What the access log shows for each action (Swedish words, never the code); operator actions on the citizen's
-# record name what was done for them.
-ACCESS_ACTIONS = {
-    "list": "Listade dina intyg",
-    "read": "Läste intyget",
-    "print": "Skrev ut intyget",
-    "save": "Sparade intyget som PDF",
-    "employer_copy_preview": "Anpassade intyget för arbetsgivaren",
-    "employer_copy_print": "Skrev ut anpassat intyg för arbetsgivaren",
-    "employer_copy_save": "Sparade anpassat intyg för arbetsgivaren",
-    "send_preview": "Förberedde att skicka intyget",
-    "send": "Skickade intyget till Försäkringskassan",
-    "archive": "Arkiverade intyget",
-    "restore": "Återställde intyget",
-    "extract": "Hämtade registerutdrag",
-    "request_rectification": "Begärde rättelse",
-    "request_blocking": "Begärde spärr",
-    "operator_dispatch_retry": "Ett nytt försök att skicka intyget som du begärt gjordes",
-    "operator_dlq_replay": "En händelse om intyget behandlades på nytt efter ett tekniskt fel",
-    "operator_stats_rebuild": "Statistiken byggdes om (avidentifierat)",
-}
-
-
-def access_action_text(action: str) -> str:
-    """The Swedish words of an access-log action (an unknown code is shown as 'Annan händelse')."""
-    return ACCESS_ACTIONS.get(action, "Annan händelse")
 
 
 def actor_text(actor: str | None) -> str:

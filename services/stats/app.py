@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from schemas.certificate import County
 from services.kit.problems import Problem, error_response, problem_from_pydantic, problems_response
 from services.kit.service import service_app, state_dependency
+from services.kit.swedish import fmt_time, month_short, swedish_period
 from services.stats import repo
 from services.stats.access import Unauthorized
 from services.stats.bootstrap import Stats, bootstrap
@@ -113,6 +114,8 @@ def analyst_of(request: Request, stats: StatsState) -> str:
 
 Analyst = Annotated[str, Depends(analyst_of)]
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
+# What a person reads on the dashboard is Swedish time and Swedish month names (services/kit/swedish.py).
+TEMPLATES.env.filters.update(sv_time=fmt_time, sv_period=swedish_period)
 
 
 async def invalid_request(_request: Request, exc: Exception) -> JSONResponse:
@@ -239,14 +242,25 @@ async def get_report(
 # --- dashboard ------------------------------------------------------------------------------------
 
 
+def _axis_label(label: object) -> object:
+    """A month row (`2026-03`) as the chart's axis shows it (`mar 2026`); other labels as they are."""
+    if isinstance(label, str) and len(label) == 7 and label[4] == "-" and label[:4].isdigit() and label[5:].isdigit():
+        return month_short(int(label[:4]), int(label[5:]))
+    return label
+
+
 def chart_data(report: ReportView) -> dict[str, Any]:
+    """The chart's series, with Swedish axis titles and month names."""
     body = [r for r in report.rows if r[0] not in ("Totalt", "Riket")]
+    x = [_axis_label(r[0]) for r in body]
+    axes = {"x_title": report.columns[0], "y_title": "Antal sjukfall"}
     if report.columns[1] == "Sjukfall":  # one column: the rows are the series' points
-        return {"type": report.chart, "x": [r[0] for r in body], "series": [
+        return {"type": report.chart, "x": x, **axes, "series": [
             {"name": "Sjukfall", "y": [r[1] for r in body]}]}  # fmt: skip
     return {
         "type": report.chart,
-        "x": [r[0] for r in body],
+        "x": x,
+        **axes,
         "series": [{"name": name, "y": [r[1 + k] for r in body]} for k, (_, name) in enumerate(SEXES)],
     }
 

@@ -235,9 +235,9 @@ async def test_sent_and_archived_survive_withdrawal_and_re_consent_in_chromium(
             await page.goto(f"{url}/om-dina-uppgifter")
             log_text = await page.locator("table").inner_text()
             for words in (
-                "Skickade intyget till Försäkringskassan",
+                "Skickat intyget",
                 "Arkiverade intyget",
-                "Läste intyget",
+                "Läst intyget",
                 f"Driftpersonal ({OPERATOR})",
                 "En händelse om intyget behandlades på nytt efter ett tekniskt fel",
             ):

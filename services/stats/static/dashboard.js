@@ -15,8 +15,8 @@ document.addEventListener("DOMContentLoaded", function () {
   var layout = {
     barmode: "group",
     margin: { t: 20, r: 20, b: 120, l: 60 },
-    yaxis: { title: { text: "Antal" }, rangemode: "tozero", separatethousands: true },
-    xaxis: { automargin: true },
+    yaxis: { title: { text: data.y_title || "Antal" }, rangemode: "tozero", separatethousands: true },
+    xaxis: { automargin: true, type: "category", title: { text: data.x_title || "" } },
     legend: { orientation: "h" },
     separators: ", ",
   };

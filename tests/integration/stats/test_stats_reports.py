@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from schemas.envelope import decode
 from schemas.events import StatsReportPublished
 from schemas.identifiers import parse_personal_number
 from schemas.topics import STATS_SICKLEAVE
+from services.kit.swedish import MONTHS, MONTHS_SHORT
 from services.stats.reports import REPORTS
 from services.stats.settings import StatsSettings
 from tests.harness import connect, count_rows, eventually, read_topic
@@ -169,6 +171,14 @@ async def scenario(stats: StatsService, released: Released, stats_settings: Stat
     assert page.status_code == 200
     assert 'lang="sv"' in page.text
     assert "<caption>" in page.text
+    assert "(svensk tid)" in page.text
+    assert " UTC" not in page.text
+    year, month = int(period[:4]), int(period[5:])
+    assert f"Period: <strong>{MONTHS[month - 1]} {year}</strong>" in page.text
+    monthly = await stats.client.get("/rapporter/cases-per-month", params={"period": period})
+    chart = json.loads(monthly.text.split('id="chart-data">', 1)[1].split("</script>", 1)[0])
+    assert f"{MONTHS_SHORT[month - 1]} {year}" in chart["x"]  # the chart's axis in Swedish month names
+    assert chart["x_title"] == "Månad"
     assert (await stats.client.get("/static/plotly.min.js")).status_code == 200
 
     # the feed: the final table of the month that closed, of every report, keyed by report and period

@@ -40,7 +40,7 @@ def test_short_and_long_rows_keep_all_their_text_with_swedish_letters() -> None:
 
 
 def test_each_pdf_embeds_a_subset_without_recomputing_glyph_boxes() -> None:
-    pdf = _document(FONT_DIR, "titel", "sidfot")
+    pdf = _document(FONT_DIR, "titel", "sidhuvud", "sidfot", ["Å"])
     fonts = list(pdf.fonts.values())
     assert len(fonts) == 2
     assert all(not f.ttfont.recalcBBoxes for f in fonts)  # type: ignore[union-attr]
