@@ -147,6 +147,16 @@ def recording_now() -> bool:
     return tracing.recording()
 
 
+def flush_telemetry(timeout_millis: int = 10_000) -> bool:
+    """Export what is buffered now (a service's last step when it stops: uvicorn ends the process by re-raising
+    SIGTERM, so the SDK's exit hook never runs and the last batch would be lost). Other services of the process
+    keep recording."""
+    switch = _state.get("switch")
+    if not tracing.recording() or not isinstance(switch, _Switch):
+        return True
+    return switch.force_flush(timeout_millis)
+
+
 def shutdown_telemetry() -> None:
     """Export what is buffered and go back to non-recording hops (at exit, and between tests)."""
     switch = _state.get("switch")
