@@ -5,7 +5,11 @@ over the same events; (2) gate throughput: N issued events for consenting citize
 timed from the first event produced to the last release on consent.released.v1; (3) added latency: events paced
 at 100/s, from produce to the release arriving at a consumer, against the same path through the passthrough;
 (4) 10,000 held certificates of one citizen released by one consent.
-"""
+
+
+`--spans`: the gate with spans off against spans on, alternating, `--runs` of each: on, every trace is recorded
+(`--ratio`, default 1.0) and exported as in production, OTLP over HTTP with the batch span processor, to a local
+sink process (bench/otlp_sink.py) that counts and discards them; medians, on/off ratios and counts are printed."""
 
 from __future__ import annotations
 

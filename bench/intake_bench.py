@@ -5,7 +5,11 @@ aiokafka (acks=all, idempotent), (2) sustained throughput: N certificates posted
 intake process, timed until the last event is on the topic, (3) latency: certificates at a paced 100/s, p50/p99
 of the HTTP accept, (4) intake's peak RSS. Figures are medians over the runs; counts in/out/lost/duplicated are
 checked for every run.
-"""
+
+
+`--spans`: intake with spans off against spans on, alternating, `--runs` of each: on, every trace is recorded
+(`--ratio`, default 1.0) and exported as in production, OTLP over HTTP with the batch span processor, to a local
+sink process (bench/otlp_sink.py) that counts and discards them; medians, on/off ratios and counts are printed."""
 
 from __future__ import annotations
 
