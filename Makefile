@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install lock tools infra-up infra-down cluster-up cluster-down run chaos test test-unit test-integration lint format schemas bench clean
+.PHONY: help install lock tools infra-up infra-down cluster-up cluster-down run chaos test test-unit test-integration lint format schemas bench bench-spans clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -71,6 +71,10 @@ bench: infra-up ## benchmarks, with the machine they ran on
 	@$(BIN)/python -m bench.portal_bench
 	@$(BIN)/python -m bench.stats_bench $(STATS_BENCH_ARGS)
 	@$(BIN)/python -m bench.e2e_bench $(E2E_BENCH_ARGS)
+
+bench-spans: infra-up ## the cost of recording spans: intake and the gate, spans off against on (OTLP to a local sink)
+	@$(BIN)/python -m bench.intake_bench --spans $(SPANS_BENCH_ARGS)
+	@$(BIN)/python -m bench.consent_bench --spans $(SPANS_BENCH_ARGS)
 
 clean: ## remove the venv and caches (Kafka's data too)
 	@$(BIN)/minaintyg-infra down 2>/dev/null || true

@@ -5,12 +5,17 @@ over the same events; (2) gate throughput: N issued events for consenting citize
 timed from the first event produced to the last release on consent.released.v1; (3) added latency: events paced
 at 100/s, from produce to the release arriving at a consumer, against the same path through the passthrough;
 (4) 10,000 held certificates of one citizen released by one consent.
-"""
+
+
+`--spans`: the gate with spans off against spans on, alternating, `--runs` of each: on, every trace is recorded
+(`--ratio`, default 1.0) and exported as in production, OTLP over HTTP with the batch span processor, to a local
+sink process (bench/otlp_sink.py) that counts and discards them; medians, on/off ratios and counts are printed."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -20,7 +25,7 @@ import httpx
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.common import machine, median, percentile
+from bench.common import OtlpSink, compare, machine, median, percentile
 from deploy.simulators.platform.generator import CertificateFactory, Person
 from schemas.certificate import CERTIFICATE_ADAPTER
 from schemas.envelope import decode, encode, new_envelope
@@ -182,18 +187,19 @@ async def latencies(
     return [arrived[c] - sent[c] for c in sent if c in arrived]
 
 
-def start_consent(settings: ConsentSettings, port: int) -> ServiceProcess:
+def start_consent(settings: ConsentSettings, port: int, extra_env: dict[str, str] | None = None) -> ServiceProcess:
     env = {
         "CONSENT_DB_SCHEMA": settings.db_schema,
         "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix,
         "LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
     }
     process = ServiceProcess("minaintyg-consent", env, port_env="CONSENT_PORT", port=port)
     process.spawn()
     return process
 
 
-async def one_run(n: int, seed: int) -> Run:
+async def one_run(n: int, seed: int, extra_env: dict[str, str] | None = None, held_count: int = 10_000) -> Run:
     base = ConsentSettings()
     settings = base.model_copy(
         update={"topic_prefix": f"bench{uuid.uuid4().hex[:8]}.", "db_schema": f"bench_{uuid.uuid4().hex[:8]}"}
@@ -224,7 +230,7 @@ async def one_run(n: int, seed: int) -> Run:
     await ensure_topics(gate_settings, [INTAKE_CERTIFICATES])
     port = free_port()  # not a fixed port: other benchmarks may run on this machine
     url = f"http://127.0.0.1:{port}"
-    process = start_consent(gate_settings, port)
+    process = start_consent(gate_settings, port, extra_env)
     await process.ready()
     async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=120) as client:
         for ref, _ in population:
@@ -233,7 +239,7 @@ async def one_run(n: int, seed: int) -> Run:
     # As for the baseline, the events wait on the topic and the gate is timed from its first release to its last.
     process.stop(timeout=30)
     await produce(gate_settings, intake_topic, events)
-    process = start_consent(gate_settings, port)
+    process = start_consent(gate_settings, port, extra_env)
     try:
         cpu = psutil.Process(process.pid)
         first, last, cpu_seconds = await first_and_last(gate_settings, released_topic, 0, n, cpu)
@@ -246,19 +252,19 @@ async def one_run(n: int, seed: int) -> Run:
 
             lonely = CertificateFactory(seed=seed + 3).persons[-1]
             lonely_ref = citizen_ref(lonely.personnummer, key)
-            held = issued_events(gate_settings, 10_000, [(lonely_ref, lonely)], seed + 4)
+            held = issued_events(gate_settings, held_count, [(lonely_ref, lonely)], seed + 4)
             await produce(gate_settings, intake_topic, held)
             async with connect(gate_settings.database_url, gate_settings.db_schema) as conn:
                 for _ in range(6000):
-                    if await conn.fetchval("SELECT count(*) FROM certificates WHERE status = 'held'") >= 10_000:
+                    if await conn.fetchval("SELECT count(*) FROM certificates WHERE status = 'held'") >= held_count:
                         break
                     await asyncio.sleep(0.05)
             before = n + 1000
             t0 = time.perf_counter()
             r = await client.post(f"/internal/v1/citizens/{lonely_ref}/consent", json={"text_version": "2025-1"})
             api_s = time.perf_counter() - t0
-            assert r.json()["released"] == 10_000, r.text
-            t_done = await count_until(gate_settings, released_topic, before + 10_000)
+            assert r.json()["released"] == held_count, r.text
+            t_done = await count_until(gate_settings, released_topic, before + held_count)
             release_s = t_done - t0
     finally:
         process.stop(timeout=30)
@@ -268,7 +274,7 @@ async def one_run(n: int, seed: int) -> Run:
         baseline_p99_ms=percentile(base_lat, 99) * 1000,
         gate_p50_ms=percentile(gate_lat, 50) * 1000, gate_p99_ms=percentile(gate_lat, 99) * 1000,
         release_10k_s=release_s, release_10k_api_s=api_s, cpu_per_event_us=cpu_per_event_us,
-        counts={"in": n, "released": n, "paced_in": 1000, "paced_out": len(gate_lat), "held_released": 10_000},
+        counts={"in": n, "released": n, "paced_in": 1000, "paced_out": len(gate_lat), "held_released": held_count},
     )  # fmt: skip
 
 
@@ -303,6 +309,58 @@ async def main_async(runs: int, n: int) -> None:
     )
 
 
+async def spans_async(runs: int, n: int, held_count: int, ratio: float) -> None:
+    """Spans off against spans on (every trace recorded, exported with OTLP/HTTP to a local sink), alternating."""
+    print(machine())
+    print(
+        f"consent spans off/on: {runs} runs each, alternating · {n} events for 150 consenting citizens · "
+        f"1000 paced at 100/s · {held_count:,} held · on: sampler ratio {ratio}, OTLP/HTTP batch export"
+    )
+    results: dict[bool, list[Run]] = {False: [], True: []}
+    with OtlpSink(ratio) as sink:
+        for i in range(runs):
+            for spans in (False, True) if i % 2 == 0 else (True, False):
+                before = sink.counts()
+                r = await one_run(n, 2000 + i, sink.service_env() if spans else None, held_count)
+                after = sink.counts()
+                results[spans].append(r)
+                names = {k: v - before["names"].get(k, 0) for k, v in after["names"].items()}
+                exported = {"spans": after["spans"] - before["spans"], "by name": {k: v for k, v in names.items() if v}}
+                print(
+                    f"  run {i + 1} spans {'on ' if spans else 'off'}: gate {r.gate_per_s:,.0f}/s "
+                    f"({r.cpu_per_event_us:.0f} µs CPU/event) · p99 {r.gate_p99_ms:.1f} ms · "
+                    f"{held_count:,} held released in {r.release_10k_s:.2f} s · {r.counts} · sink {exported}",
+                    flush=True,
+                )
+    off, on = results[False], results[True]
+    print(f"medians over {runs} runs each (load average now {', '.join(f'{x:.2f}' for x in os.getloadavg())}):")
+    print(
+        compare("gate throughput", "/s", [r.gate_per_s for r in off], [r.gate_per_s for r in on], higher_is_better=True)
+    )
+    print(
+        compare(
+            "consent CPU per event",
+            "µs",
+            [r.cpu_per_event_us for r in off],
+            [r.cpu_per_event_us for r in on],
+            higher_is_better=False,
+        )
+    )
+    print(
+        compare(
+            "held release (ms)",
+            "ms",
+            [r.release_10k_s * 1000 for r in off],
+            [r.release_10k_s * 1000 for r in on],
+            higher_is_better=False,
+        )
+    )
+    print(
+        f"  counts: in {sum(r.counts['in'] + r.counts['paced_in'] for r in off + on)} · "
+        f"out {sum(r.counts['released'] + r.counts['paced_out'] for r in off + on)}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -310,8 +368,16 @@ def main() -> None:
     # timing from the first release to the last misses at most one batch, so the run must be long against it
     # (50,000 events: at most 4 % overstated).
     parser.add_argument("--count", type=int, default=50_000)
+    parser.add_argument(
+        "--spans", action="store_true", help="spans off against spans on, alternating, --runs each (not the baseline)"
+    )
+    parser.add_argument("--ratio", type=float, default=1.0, help="with --spans: the root sampler ratio")
+    parser.add_argument("--held", type=int, default=10_000, help="with --spans: held certificates released at once")
     args = parser.parse_args()
-    asyncio.run(main_async(args.runs, args.count))
+    if args.spans:
+        asyncio.run(spans_async(args.runs, args.count, args.held, args.ratio))
+    else:
+        asyncio.run(main_async(args.runs, args.count))
 
 
 if __name__ == "__main__":

@@ -5,12 +5,17 @@ aiokafka (acks=all, idempotent), (2) sustained throughput: N certificates posted
 intake process, timed until the last event is on the topic, (3) latency: certificates at a paced 100/s, p50/p99
 of the HTTP accept, (4) intake's peak RSS. Figures are medians over the runs; counts in/out/lost/duplicated are
 checked for every run.
-"""
+
+
+`--spans`: intake with spans off against spans on, alternating, `--runs` of each: on, every trace is recorded
+(`--ratio`, default 1.0) and exported as in production, OTLP over HTTP with the batch span processor, to a local
+sink process (bench/otlp_sink.py) that counts and discards them; medians, on/off ratios and counts are printed."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 import uuid
@@ -21,7 +26,7 @@ import orjson
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.common import machine, median, percentile
+from bench.common import OtlpSink, compare, machine, median, percentile
 from bench.loadclient import closed_loop, open_loop, post_request
 from deploy.simulators.platform.generator import CARE_UNITS, CertificateFactory
 from schemas.certificate import CERTIFICATE_ADAPTER
@@ -75,9 +80,16 @@ async def baseline(settings: ServiceSettings, bodies: list[bytes]) -> float:
         await producer.stop()
 
 
-def start_intake(settings: ServiceSettings, schema: str, port: int) -> ServiceProcess:
-    env = {"INTAKE_DB_SCHEMA": schema, "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix, "LOG_LEVEL": "WARNING",
-           "INTAKE_RATE_LIMIT": "1000000/second"}  # throughput, not the abuse limit  # fmt: skip
+def start_intake(
+    settings: ServiceSettings, schema: str, port: int, extra_env: dict[str, str] | None = None
+) -> ServiceProcess:
+    env = {
+        "INTAKE_DB_SCHEMA": schema,
+        "MINAINTYG_TOPIC_PREFIX": settings.topic_prefix,
+        "LOG_LEVEL": "WARNING",
+        "INTAKE_RATE_LIMIT": "1000000/second",  # throughput, not the abuse limit
+    }
+    env.update(extra_env or {})
     process = ServiceProcess("minaintyg-intake", env, port_env="INTAKE_PORT", port=port)
     process.spawn()
     return process
@@ -114,7 +126,14 @@ async def topic_ids(settings: ServiceSettings, expected: int, within: float = 12
         await consumer.stop()
 
 
-async def one_run(settings: ServiceSettings, n: int, paced_seconds: int, concurrency: int, seed: int) -> RunResult:
+async def one_run(
+    settings: ServiceSettings,
+    n: int,
+    paced_seconds: int,
+    concurrency: int,
+    seed: int,
+    extra_env: dict[str, str] | None = None,
+) -> RunResult:
     factory = CertificateFactory(seed=seed)
     bodies = [orjson.dumps(factory.certificate()) for _ in range(n)]
     paced_rate = 100.0
@@ -124,7 +143,7 @@ async def one_run(settings: ServiceSettings, n: int, paced_seconds: int, concurr
     base_rate = await baseline(run_settings, bodies)
 
     port = free_port()  # not a fixed port: other benchmarks may run on this machine
-    process = start_intake(run_settings, schema, port)
+    process = start_intake(run_settings, schema, port, extra_env)
     peak_rss = 0.0
 
     async def sample_rss() -> None:
@@ -209,14 +228,96 @@ async def main_async(runs: int, n: int, paced_seconds: int, concurrency: int) ->
         sys.exit(1)
 
 
+def _line(r: RunResult) -> str:
+    return (
+        f"baseline {r.baseline_per_s:,.0f}/s · intake sustained {r.sustained_per_s:,.0f}/s "
+        f"(accept {r.accept_only_per_s:,.0f}/s, {r.cpu_per_certificate_us:.0f} µs intake CPU each) · "
+        f"p50 {r.p50_ms:.1f} ms · p99 {r.p99_ms:.1f} ms · peak RSS {r.rss_mb:.0f} MB · {r.counts}"
+    )
+
+
+async def spans_async(runs: int, n: int, paced_seconds: int, concurrency: int, ratio: float = 1.0) -> None:
+    """Spans off against spans on (every trace recorded, exported with OTLP/HTTP to a local sink), alternating."""
+    settings = ServiceSettings()
+    print(machine())
+    print(
+        f"intake spans off/on: {runs} runs each, alternating · {n} certificates each at concurrency "
+        f"{concurrency} · {paced_seconds} s paced at 100/s · on: sampler ratio {ratio}, OTLP/HTTP batch export"
+    )
+    results: dict[bool, list[RunResult]] = {False: [], True: []}
+    with OtlpSink(ratio) as sink:
+        for i in range(runs):
+            for spans in (False, True) if i % 2 == 0 else (True, False):
+                before = sink.counts()
+                r = await one_run(
+                    settings, n, paced_seconds, concurrency, 1000 + i, sink.service_env() if spans else None
+                )
+                after = sink.counts()
+                results[spans].append(r)
+                exported = {k: after[k] - before[k] for k in ("requests", "spans")}
+                print(f"  run {i + 1} spans {'on ' if spans else 'off'}: {_line(r)} · sink {exported}", flush=True)
+    off, on = results[False], results[True]
+    print(f"medians over {runs} runs each (load average now {', '.join(f'{x:.2f}' for x in os.getloadavg())}):")
+    print(
+        compare(
+            "intake sustained accept+publish",
+            "/s",
+            [r.sustained_per_s for r in off],
+            [r.sustained_per_s for r in on],
+            higher_is_better=True,
+        )
+    )
+    print(
+        compare(
+            "intake accept only",
+            "/s",
+            [r.accept_only_per_s for r in off],
+            [r.accept_only_per_s for r in on],
+            higher_is_better=True,
+        )
+    )
+    print(
+        compare(
+            "intake CPU per certificate",
+            "µs",
+            [r.cpu_per_certificate_us for r in off],
+            [r.cpu_per_certificate_us for r in on],
+            higher_is_better=False,
+        )
+    )
+    print(
+        compare(
+            "p99 accept at 100/s (ms × 1000)",
+            "µs",
+            [r.p99_ms * 1000 for r in off],
+            [r.p99_ms * 1000 for r in on],
+            higher_is_better=False,
+        )
+    )
+    bad = [r.counts for r in off + on if r.counts["lost"] or r.counts["duplicated"] or r.counts["errors"]]
+    print(
+        f"  counts: in {sum(r.counts['in'] for r in off + on)} · out {sum(r.counts['out'] for r in off + on)} · "
+        f"runs with loss, duplicates or errors: {bad or 'none'}"
+    )
+    if bad:
+        sys.exit(1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--count", type=int, default=5000)
     parser.add_argument("--paced-seconds", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--spans", action="store_true", help="spans off against spans on, alternating, --runs each (not the baseline)"
+    )
+    parser.add_argument("--ratio", type=float, default=1.0, help="with --spans: the root sampler ratio")
     args = parser.parse_args()
-    asyncio.run(main_async(args.runs, args.count, args.paced_seconds, args.concurrency))
+    if args.spans:
+        asyncio.run(spans_async(args.runs, args.count, args.paced_seconds, args.concurrency, args.ratio))
+    else:
+        asyncio.run(main_async(args.runs, args.count, args.paced_seconds, args.concurrency))
 
 
 if __name__ == "__main__":

@@ -157,7 +157,7 @@ def json_time(value: datetime) -> str:
 
 def encode_fresh(
     event_type: type[EventData],
-    data: dict[str, Any],
+    data: dict[str, Any] | orjson.Fragment,
     *,
     event_id: UUID,
     source: str,
@@ -170,8 +170,9 @@ def encode_fresh(
     events a second from input it has validated (building and dumping the two models costs more than the rest
     of the gate's work per event).
 
-    `data` holds the payload's fields in declaration order in their JSON form (JSON types, `json_time` for
-    datetimes, `orjson.Fragment` for JSON already serialised) and `time` is `json_time` of the event time. The
+    `data` is the payload's JSON (`orjson.Fragment(payload.model_dump_json())`), or its fields in declaration order
+    in their JSON form (JSON types, `json_time` for datetimes, `orjson.Fragment` for JSON already serialised);
+    `time` is `json_time` of the event time. The
     caller vouches that the values satisfy the models' constraints; tests hold the bytes to `encode`'s.
     """
     document: dict[str, Any] = {

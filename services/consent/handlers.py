@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import uuid4
 
 import orjson
@@ -16,7 +17,7 @@ import structlog
 from prometheus_client import Counter
 
 from schemas.certificate import CERTIFICATE_ADAPTER
-from schemas.envelope import Envelope, encode_fresh, json_time, new_envelope
+from schemas.envelope import Envelope, encode_fresh, json_time
 from schemas.events import (
     CertificateIssued,
     CertificateReleased,
@@ -43,7 +44,7 @@ from services.consent.domain import (
 from services.consent.settings import ConsentSettings
 from services.kit.consumer import HandlerError
 from services.kit.db import Connection, Pool
-from services.kit.outbox import add_many_to_outbox, add_to_outbox, outbox_values, outbox_values_of_bytes
+from services.kit.outbox import add_many_to_outbox, outbox_values_of_bytes
 from services.kit.tracing import continue_trace
 
 log = structlog.get_logger(__name__)
@@ -65,11 +66,54 @@ class Gate:
         self, conn: Connection, topic: str, data: EventData, *, citizen_ref: str, correlation_id: str,
         subject: str | None = None, traceparent: str | None = None,
     ) -> None:  # fmt: skip
-        envelope = new_envelope(
-            data, source=SOURCE, time=self.clock(), correlation_id=correlation_id, subject=subject,
+        row = event_row(
+            self.settings.topic(topic),
+            citizen_ref,
+            type(data),
+            orjson.Fragment(data.model_dump_json()),
+            at=json_time(self.clock()),
+            correlation_id=correlation_id,
+            subject=subject,
             traceparent=traceparent,
-        )  # fmt: skip
-        await add_to_outbox(conn, self.settings.topic(topic), citizen_ref, envelope)
+        )
+        await add_many_to_outbox(conn, [row])
+
+
+def event_row(
+    topic: str,
+    key: str,
+    event_type: type[EventData],
+    data: dict[str, Any] | orjson.Fragment,
+    *,
+    at: str,
+    correlation_id: str,
+    subject: str | None = None,
+    traceparent: str | None = None,
+) -> tuple[object, ...]:
+    """The outbox row of a new event: the one way consent encodes what it emits (`encode_fresh`, the very bytes
+    and headers `outbox_values(topic, key, new_envelope(...))` gives — tests hold them equal). `data` is the
+    payload's JSON (`orjson.Fragment` of `model_dump_json()`) or its fields in JSON form; `at` is `json_time` of
+    the event time."""
+    event_id = uuid4()
+    value = encode_fresh(
+        event_type,
+        data,
+        event_id=event_id,
+        source=SOURCE,
+        time=at,
+        correlation_id=correlation_id,
+        subject=subject,
+        traceparent=traceparent,
+    )
+    return outbox_values_of_bytes(
+        topic,
+        key,
+        value,
+        event_id=event_id,
+        event_type=event_type.event_type,
+        correlation_id=correlation_id,
+        traceparent=traceparent,
+    )
 
 
 async def on_intake_event(gate: Gate, conn: Connection, envelope: Envelope) -> None:
@@ -146,26 +190,51 @@ async def _arrivals(
 def _release(
     topic: str, envelope: Envelope, data: CertificateIssued, document: str, at: str, generation: int
 ) -> tuple[object, ...]:
-    """The outbox row of a certificate.released for an arrival: the bytes `encode(new_envelope(CertificateReleased
-    (...)))` would give, built directly from the validated arrival (a test holds them equal), with the
-    certificate's JSON made for storage spliced in rather than serialised again."""
-    event_id = uuid4()
-    value = encode_fresh(
+    """The outbox row of a certificate.released for an arrival, built directly from the validated arrival, with
+    the certificate's JSON made for storage spliced in rather than serialised again."""
+    return _released_row(
+        topic,
+        data.citizen_ref,
+        data.certificate.id,
+        document,
+        data.test_patient,
+        at,
+        generation=generation,
+        correlation_id=envelope.correlationid,
+        traceparent=envelope.traceparent,
+    )
+
+
+def _released_row(
+    topic: str,
+    citizen_ref: str,
+    certificate_id: str,
+    document: str,
+    test_patient: bool,
+    at: str,
+    *,
+    generation: int,
+    correlation_id: str,
+    traceparent: str | None,
+) -> tuple[object, ...]:
+    """The outbox row of a certificate.released: `document` is the certificate's `model_dump_json()`."""
+    payload = {
+        "citizen_ref": citizen_ref,
+        "certificate": orjson.Fragment(document),
+        "test_patient": test_patient,
+        "released_at": at,
+        "consent_generation": generation,
+    }
+    return event_row(
+        topic,
+        citizen_ref,
         CertificateReleased,
-        {
-            "citizen_ref": data.citizen_ref,
-            "certificate": orjson.Fragment(document),
-            "test_patient": data.test_patient,
-            "released_at": at,
-            "consent_generation": generation,
-        },
-        event_id=event_id, source=SOURCE, time=at, correlation_id=envelope.correlationid,
-        subject=data.certificate.id, traceparent=envelope.traceparent,
-    )  # fmt: skip
-    return outbox_values_of_bytes(
-        topic, data.citizen_ref, value, event_id=event_id, event_type=CertificateReleased.event_type,
-        correlation_id=envelope.correlationid, traceparent=envelope.traceparent,
-    )  # fmt: skip
+        payload,
+        at=at,
+        correlation_id=correlation_id,
+        subject=certificate_id,
+        traceparent=traceparent,
+    )
 
 
 async def certificate_arrived(gate: Gate, conn: Connection, data: CertificateIssued, envelope: Envelope) -> None:
@@ -234,27 +303,22 @@ async def give_consent(
         )
         held = await repo.held_certificates(conn, citizen_ref)
         topic = gate.settings.topic(CONSENT_RELEASED.name)
+        at = json_time(now)
         releases = [
-            outbox_values(
+            _released_row(
                 topic,
                 citizen_ref,
-                new_envelope(
-                    CertificateReleased(
-                        citizen_ref=citizen_ref,
-                        certificate=CERTIFICATE_ADAPTER.validate_json(certificate.document),
-                        test_patient=certificate.test_patient,
-                        released_at=now,
-                        consent_generation=generation,
-                    ),
-                    source=SOURCE,
-                    time=now,
-                    correlation_id=correlation_id,
-                    subject=certificate.id,
-                    # The release continues the certificate's own trace; the consent's is on consent.given.
-                    traceparent=continue_trace(certificate.traceparent, "consent release held")
-                    if certificate.traceparent
-                    else None,
-                ),
+                certificate.id,
+                # Validated and dumped again: a document stored by an older version comes out in today's form.
+                CERTIFICATE_ADAPTER.validate_json(certificate.document).model_dump_json(),
+                certificate.test_patient,
+                at,
+                generation=generation,
+                correlation_id=correlation_id,
+                # The release continues the certificate's own trace; the consent's is on consent.given.
+                traceparent=continue_trace(certificate.traceparent, "consent release held")
+                if certificate.traceparent
+                else None,
             )
             for certificate in held
         ]

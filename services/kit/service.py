@@ -68,7 +68,7 @@ from services.kit.logging import configure_logging
 from services.kit.outbox import OutboxRelay, outbox_readiness
 from services.kit.settings import ServiceSettings
 from services.kit.tasks import after, stop_all, supervise
-from services.kit.telemetry import configure_telemetry
+from services.kit.telemetry import configure_telemetry, flush_telemetry
 
 log = structlog.get_logger(__name__)
 
@@ -246,7 +246,11 @@ def service_app(
             hosts.clear()
             await host.stop(grace)
             log.info(f"{event}.stopped")
+            flush_telemetry()
 
+    # One server span per request (telemetry on): FastAPI's own spans for dependency solving and the endpoint
+    # would triple the spans per request and add nothing the server span and the database spans do not say.
+    fastapi_options.setdefault("telemetry", {"operation_spans": False})
     app = FastAPI(title=title, version=version, summary=summary, lifespan=lifespan, **fastapi_options)
 
     async def readiness() -> dict[str, Any]:

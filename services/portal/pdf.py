@@ -354,9 +354,7 @@ def extract_pdf(*, font_dir: str, name: str, extract: dict[str, Any], printed_at
     for a in extract.get("access_log", []):
         about = f", intyg {a['certificate_id']}" if a.get("certificate_id") else ""
         who = f", av driftpersonal ({a['actor']})" if a.get("actor") else ""
-        line(
-            f"{fmt_time(a['at'])}: {word(ACCESS_ACTIONS, a['action'])}{about}{who} ({word(OUTCOMES, a['outcome'])})"
-        )
+        line(f"{fmt_time(a['at'])}: {word(ACCESS_ACTIONS, a['action'])}{about}{who} ({word(OUTCOMES, a['outcome'])})")
     heading("Begäranden om rättelse och spärr")
     requests = extract.get("requests", [])
     for r in requests:

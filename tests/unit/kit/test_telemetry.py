@@ -11,14 +11,18 @@ import httpx
 import orjson
 import pytest
 import structlog
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from services.kit import telemetry
 from services.kit.http import RequestContextMiddleware
 from services.kit.logging import configure_logging
+from services.kit.service import Host, service_app
 from services.kit.settings import ServiceSettings, TelemetrySettings
-from services.kit.telemetry import configure_telemetry, shutdown_telemetry
+from services.kit.telemetry import configure_telemetry, flush_telemetry, shutdown_telemetry
 from services.kit.tracing import continue_trace, current_traceparent, end_hop, hop, recording, start_hop, trace_id
 
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -170,3 +174,35 @@ def test_continuing_another_trace_records_a_span_of_it_linked_to_the_current_one
 
 def test_without_telemetry_continuing_a_trace_is_a_child_id() -> None:
     assert trace_id(continue_trace(PARENT, "x")) == trace_id(PARENT)
+
+
+@pytest.mark.usefixtures("restore_logging")
+async def test_a_request_to_a_hosted_service_is_one_server_span(spans: InMemorySpanExporter) -> None:
+    async def bootstrap(host: Host) -> object:
+        return object()
+
+    app = service_app("hosted", ServiceSettings(), bootstrap, title="t", summary="s", max_body_bytes=1024)
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as client,
+    ):
+        assert (await client.get("/healthz", headers={"traceparent": PARENT})).status_code == 200
+    # FastAPI's operation spans (dependencies, endpoint) are off: they would triple the spans of every request.
+    assert [(s.name, s.kind) for s in spans.get_finished_spans()] == [("GET /healthz", SpanKind.SERVER)]
+
+
+def test_flushing_exports_what_the_batch_processor_holds(spans: InMemorySpanExporter) -> None:
+    batched = InMemorySpanExporter()
+    switch = telemetry._state["switch"]
+    assert isinstance(switch, telemetry._Switch)
+    switch.target = BatchSpanProcessor(batched, schedule_delay_millis=600_000)
+    span, _ = start_hop(PARENT, "held back")
+    end_hop(span)
+    assert batched.get_finished_spans() == ()
+    assert flush_telemetry()
+    assert [s.name for s in batched.get_finished_spans()] == ["held back"]
+
+
+def test_flushing_without_telemetry_does_nothing() -> None:
+    assert not recording()
+    assert flush_telemetry()
