@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -11,17 +12,34 @@ import structlog
 log = structlog.get_logger(__name__)
 
 
-async def supervise(name: str, work: Callable[[], Awaitable[None]], *, max_backoff: float = 10.0) -> None:
-    """Run `work` until cancelled; if it fails or returns, log and start it again after a growing pause."""
-    backoff = 0.5
+async def supervise(
+    name: str,
+    work: Callable[[], Awaitable[None]],
+    *,
+    first_backoff: float = 0.5,
+    max_backoff: float = 10.0,
+    healthy_after: float = 30.0,
+) -> None:
+    """Run `work` until cancelled; if it fails or returns, log and start it again after a pause that grows while it
+    keeps failing. A run that lasted `healthy_after` seconds counts as healthy: the pause after it starts again at
+    `first_backoff` (the failures of a long-lived service are then each a new one, and the pause after an hour of work
+    must not be the one earned by the start-up's failures)."""
+    backoff = first_backoff
     while True:
+        started = time.monotonic()
         try:
             await work()
-            log.warning("task.returned", task=name)
+            outcome = None
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.error("task.failed", task=name, error=f"{type(exc).__name__}: {exc}", retry_in=backoff)
+            outcome = exc
+        if time.monotonic() - started >= healthy_after:
+            backoff = first_backoff
+        if outcome is None:
+            log.warning("task.returned", task=name, retry_in=backoff)
+        else:
+            log.error("task.failed", task=name, error=f"{type(outcome).__name__}: {outcome}", retry_in=backoff)
         await asyncio.sleep(backoff)
         backoff = min(backoff * 2, max_backoff)
 
