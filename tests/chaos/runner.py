@@ -547,12 +547,19 @@ class Nemesis:
                 await fault()
             except Exception as exc:
                 say(f"fault {fault.__name__} failed: {exc!r}")
-            await asyncio.sleep(max(0.0, started + every * self.rng.uniform(0.8, 1.2) - time.monotonic()))
+            # Not past the end of the window: this lane's last wait (up to 1.2 × `every`, 180 s for FK faults)
+            # once kept the run from healing and looking, long after every fault was over, and was counted as
+            # recovery (84.5 s of a full run's).
+            wait = started + every * self.rng.uniform(0.8, 1.2) - time.monotonic()
+            await asyncio.sleep(max(0.0, min(wait, end - 5 - time.monotonic())))
 
     async def random_services(self, end: float) -> None:
         running: set[asyncio.Task[None]] = set()
         while time.monotonic() < end:
-            await asyncio.sleep(self.rng.expovariate(1 / self.config.service_fault_every))
+            delay = self.rng.expovariate(1 / self.config.service_fault_every)
+            if time.monotonic() + delay >= end:
+                break  # no fault after the window, and no wait past it
+            await asyncio.sleep(delay)
             task = asyncio.create_task(self.service_fault())
             running.add(task)
             task.add_done_callback(running.discard)
@@ -643,6 +650,7 @@ async def quiesce(system: System, model: Model, timeout: float) -> tuple[Counts,
     converged: float | None = None
     counts = Counts()
     reported = time.monotonic()
+    looked = False
     while time.monotonic() < deadline:
         try:
             counts = check(model, await observe(system))
@@ -650,6 +658,9 @@ async def quiesce(system: System, model: Model, timeout: float) -> tuple[Counts,
             say(f"observation failed: {exc!r}")
             await asyncio.sleep(2)
             continue
+        if not looked:
+            looked = True
+            say("first look: " + ("everything there" if counts.ok else counts.line()))
         if counts.ok:
             if converged is None:
                 converged = time.monotonic()
@@ -660,7 +671,7 @@ async def quiesce(system: System, model: Model, timeout: float) -> tuple[Counts,
             if time.monotonic() - reported >= 15:
                 reported = time.monotonic()
                 say(f"not yet: {counts.line()}")
-        await asyncio.sleep(2)
+        await asyncio.sleep(1)  # the recovery time's resolution
     return counts, converged
 
 
