@@ -8,7 +8,7 @@ import contextlib
 
 import structlog
 
-from services.kit.tasks import supervise
+from services.kit.tasks import Backoff, supervise
 
 
 async def test_the_pause_grows_while_failing_and_starts_again_after_a_healthy_run() -> None:
@@ -33,3 +33,10 @@ async def test_the_pause_grows_while_failing_and_starts_again_after_a_healthy_ru
     pauses = [e["retry_in"] for e in logs if e["event"] == "task.failed"][:6]
     assert pauses == [0.01, 0.02, 0.04, 0.01, 0.02, 0.04]
     assert all(e["error"] == "RuntimeError: boom" for e in logs if e["event"] == "task.failed")
+
+
+def test_backoff_doubles_up_to_its_maximum_and_starts_again_after_a_healthy_run() -> None:
+    backoff = Backoff(0.2, 1.0, healthy_after=30.0)
+    assert [backoff.after(0.1) for _ in range(5)] == [0.2, 0.4, 0.8, 1.0, 1.0]
+    assert backoff.after(31.0) == 0.2
+    assert backoff.after(29.0) == 0.4
