@@ -3,6 +3,12 @@
 Failures are of two kinds. Infrastructure failures (PostgreSQL unreachable) are retried without limit, because
 moving on would lose the effect. A message that cannot be parsed, or whose handler keeps failing, goes to
 `<topic>.dlq` with the original bytes and the error after bounded retries, and consumption goes on.
+
+A watchdog ends the run (the supervisor starts a new one) when the consumer's partitions have lag but nothing has
+been consumed for `consumer_stall_seconds`: a fetcher or coordinator that stopped after a broker failure or a
+rebalance, which no error would ever report. A rebalance that takes partitions away while their batch is applied
+is not an error: the batch's effects are tracked, so the new owner's re-delivery from the last commit is harmless,
+and the batch's offsets of the partitions no longer assigned are dropped from the commit.
 """
 
 from __future__ import annotations
@@ -17,13 +23,14 @@ from datetime import UTC, datetime
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from opentelemetry.trace import Span, SpanKind
 from prometheus_client import Counter, Gauge
 
 from schemas.envelope import Envelope, InvalidEvent, decode
 from schemas.topics import TopicSpec, dead_letter
 from services.kit.db import Connection, Pool
-from services.kit.kafka import make_producer, stop_producer
+from services.kit.kafka import make_producer, start_producer, stop_producer
 from services.kit.logging import mask_personnummer
 from services.kit.memory import collector_paused
 from services.kit.settings import ServiceSettings
@@ -56,6 +63,11 @@ _INFRASTRUCTURE_ERRORS = (
 
 class HandlerError(Exception):
     """A handler's way to say the event can never be processed (it goes to the dead-letter topic at once)."""
+
+
+class ConsumerStalled(Exception):
+    """The watchdog's verdict: partitions with lag and nothing consumed for the stall time (the run ends, and the
+    supervisor starts a new consumer)."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +135,8 @@ class IdempotentConsumer:
         # only those (see services/stats/released.py).
         self._decoder = decoder
         self.assigned = False
+        self._progress_at = time.monotonic()  # when a batch was last applied, or the consumer last seen caught up
+        self._applied: dict[TopicPartition, int] = {}  # the next offset to apply, per partition, as applied here
 
     def dead_letter_topics(self) -> list[TopicSpec]:
         """The dead-letter topics this consumer may write to (create them at start-up)."""
@@ -140,17 +154,110 @@ class IdempotentConsumer:
             isolation_level="read_committed",
         )
         dlq_producer = make_producer(self._settings, client_id=f"{self.name}-dlq")
-        await dlq_producer.start()
         try:
+            await start_producer(dlq_producer)
             try:
                 await consumer.start()
-                await self._consume(consumer, dlq_producer)
+                await self._consume_watched(consumer, dlq_producer)
             finally:
                 # Also when cancelled during start(): its group coordination may already run in the background, and
                 # a consumer never stopped would stay a member of the group (heartbeating) while the loop lives.
-                await consumer.stop()
+                await self._stop(consumer)
         finally:
             await stop_producer(dlq_producer)
+
+    async def _stop(self, consumer: AIOKafkaConsumer, within: float = 15.0) -> None:
+        """stop() with a bound: it leaves the group and closes connections, which a paused broker never answers, and
+        the supervisor's new consumer must not wait for that."""
+        stopping = asyncio.ensure_future(consumer.stop())
+        done, _ = await asyncio.wait([stopping], timeout=within)
+        if done:
+            stopping.result()
+            return
+        stopping.cancel()
+        await asyncio.wait([stopping])
+        log.warning("consumer.stop.abandoned", consumer=self.name, within_seconds=within)
+
+    async def _consume_watched(self, consumer: AIOKafkaConsumer, dlq: AIOKafkaProducer) -> None:
+        """Consume, and end with ConsumerStalled when the watchdog finds the consumer stalled."""
+        stall = self._settings.consumer_stall_seconds
+        self._progress_at = time.monotonic()
+        self._applied.clear()
+        consuming = asyncio.create_task(self._consume(consumer, dlq), name=f"consume:{self.name}")
+        try:
+            while True:
+                done, _ = await asyncio.wait([consuming], timeout=min(max(stall / 4, 0.25), 5.0))
+                if done:
+                    consuming.result()  # _consume ends only by an exception (or cancellation)
+                    return
+                await self._watch(consumer, stall)
+        finally:
+            if not consuming.done():
+                consuming.cancel()
+            await asyncio.wait([consuming])
+
+    async def _watch(self, consumer: AIOKafkaConsumer, stall: float) -> None:
+        idle = time.monotonic() - self._progress_at
+        if idle < stall:
+            return
+        lag = await self._lag(consumer)
+        if lag is None:
+            return  # the brokers do not answer: a new consumer would fare no better; the next look decides
+        if lag == 0:
+            self._progress_at = time.monotonic()  # caught up: idle, not stalled
+            return
+        reason = "partitions have lag and nothing was consumed"
+        # Names, counts and offsets only: no event content (personal data) in this line.
+        log.error(
+            "consumer.stalled",
+            consumer=self.name,
+            group=self._group_id,
+            lag=lag,
+            partitions=len(consumer.assignment()),
+            stalled_seconds=round(idle, 1),
+            reason=reason,
+        )
+        raise ConsumerStalled(f"consumer {self.name}: {reason} for {idle:.0f} s ({lag} messages behind)")
+
+    async def _lag(self, consumer: AIOKafkaConsumer, within: float = 10.0) -> int | None:
+        """Messages behind the partitions' ends, from what this consumer applied or its group committed; None when
+        the brokers cannot tell within `within` seconds."""
+        partitions = set(consumer.assignment())
+        if not partitions:
+            return 0
+        try:
+            async with asyncio.timeout(within):
+                ends = await consumer.end_offsets(list(partitions))
+                lag = 0
+                for tp, end in ends.items():
+                    if tp not in consumer.assignment():
+                        continue  # revoked meanwhile
+                    committed = await consumer.committed(tp)
+                    done = max(self._applied.get(tp, 0), committed if committed is not None else 0)
+                    if committed is None and tp not in self._applied:
+                        done = await consumer.position(tp)  # nothing committed: where the group starts
+                    lag += max(end - done, 0)
+                return lag
+        except (KafkaError, TimeoutError) as exc:
+            log.info("consumer.watchdog.lag_unknown", consumer=self.name, error=type(exc).__name__)
+            return None
+
+    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+        """Commit the offsets of the partitions still assigned. Those of a partition revoked while its batch was
+        applied are dropped: its new owner starts from the last commit, and the tracking rows make the effects of the
+        batch's re-delivery none. A commit the broker refuses because the group rebalanced meanwhile is dropped for
+        the same reason."""
+        assigned = consumer.assignment()
+        revoked = [tp for tp in offsets if tp not in assigned]
+        if revoked:
+            log.info("consumer.commit.revoked", consumer=self.name, partitions=len(revoked), stage="before commit")
+            offsets = {tp: offset for tp, offset in offsets.items() if tp in assigned}
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.info("consumer.commit.revoked", consumer=self.name, partitions=len(offsets), error=type(exc).__name__)
 
     async def _consume(self, consumer: AIOKafkaConsumer, dlq: AIOKafkaProducer) -> None:
         committing: asyncio.Task[None] | None = None
@@ -173,13 +280,16 @@ class IdempotentConsumer:
                 # Committed only after every record's transaction committed: a crash replays, never skips. The
                 # commit (a broker round trip) runs while the next batch is fetched and applied; commits stay
                 # one at a time and in order, and a failed one surfaces here, one batch later.
+                applied = {tp: records[-1].offset + 1 for tp, records in batches.items()}
+                self._applied.update(applied)
+                self._progress_at = time.monotonic()
                 if committing is not None:
                     await committing
-                committing = asyncio.create_task(
-                    consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
-                )
+                committing = asyncio.create_task(self._commit(consumer, applied))
+                assigned = consumer.assignment()
                 for tp, records in batches.items():
-                    self._record_lag(consumer, tp, records[-1].offset)
+                    if tp in assigned:  # highwater() asserts the partition is assigned
+                        self._record_lag(consumer, tp, records[-1].offset)
                 log.debug(
                     "consumer.loop",
                     consumer=self.name,

@@ -26,6 +26,7 @@ from prometheus_client import Counter, Gauge
 from schemas.envelope import CONTENT_TYPE, Envelope, encode
 from services.kit.db import Connection, Pool
 from services.kit.kafka import acknowledged, start_producer, stop_producer
+from services.kit.tasks import Backoff
 from services.kit.tracing import hop, link_to, recording
 
 log = structlog.get_logger(__name__)
@@ -156,19 +157,20 @@ class OutboxRelay:
     async def run(self) -> None:
         """Publish until cancelled; reconnects to Kafka and PostgreSQL with backoff."""
         self.state.running = True
-        backoff = 0.2
+        # _run_as_leader ends only by an error: the pause starts small again after a run that lasted (before, it
+        # never did, and every error after the first few of a process's life waited the longest pause).
+        backoff = Backoff(0.2, self._max_backoff)
         try:
             while True:
+                started = time.monotonic()
                 try:
                     await self._run_as_leader()
                 except (KafkaError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                     RELAY_ERRORS.inc()
                     self.state.last_error = f"{type(exc).__name__}: {exc}"
-                    log.warning("outbox.relay.error", error=self.state.last_error, retry_in=backoff)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, self._max_backoff)
-                else:
-                    backoff = 0.2
+                    pause = backoff.after(time.monotonic() - started)
+                    log.warning("outbox.relay.error", error=self.state.last_error, retry_in=pause)
+                    await asyncio.sleep(pause)
         finally:
             self.state.running = False
             self.state.leader = False

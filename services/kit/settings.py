@@ -68,6 +68,12 @@ class ServiceSettings(TelemetrySettings):
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
     kafka_replication_factor: int = Field(1, ge=1, validation_alias="KAFKA_REPLICATION_FACTOR")
     kafka_partitions: int = Field(6, ge=1, validation_alias="KAFKA_PARTITIONS")
+    consumer_stall_seconds: float = Field(
+        30.0,
+        gt=0,
+        validation_alias="KAFKA_CONSUMER_STALL_SECONDS",
+        description="A consumer with lag that has consumed nothing for this long is stopped and started again",
+    )
     database_url: str = Field(DEFAULT_DATABASE_URL, validation_alias="DATABASE_URL")
     topic_prefix: str = Field(
         "", validation_alias="MINAINTYG_TOPIC_PREFIX", description="Prepended to every topic (tests)"

@@ -466,8 +466,11 @@ class Nemesis:
     last_healed: float = 0.0
     busy: set[str] = field(default_factory=set)
 
-    def healed(self) -> None:
+    last_fault: str = ""
+
+    def healed(self, fault: str = "") -> None:
         self.last_healed = time.monotonic()
+        self.last_fault = fault or self.last_fault
 
     async def service_fault(self) -> None:
         candidates = [p for p in self.system.services() if p.name not in self.busy and p.alive()]
@@ -488,7 +491,7 @@ class Nemesis:
                 proc.signal(signal.SIGCONT)
         finally:
             self.busy.discard(proc.name)
-            self.healed()
+            self.healed(f"service fault of {proc.name}")
 
     async def broker_kill(self) -> None:
         controller = active_controller(self.system.cluster)
@@ -503,7 +506,7 @@ class Nemesis:
         await asyncio.sleep(self.rng.uniform(3, 10))
         await asyncio.to_thread(node.launch)
         await asyncio.to_thread(node.wait_ready, 180)
-        self.healed()
+        self.healed(f"kill -9 of broker {node.node_id}")
 
     async def broker_pause(self) -> None:
         node = self.rng.choice(self.system.cluster.nodes)
@@ -513,13 +516,13 @@ class Nemesis:
         await asyncio.sleep(self.rng.uniform(13, 20))  # broker.session.timeout.ms is 9 s: it loses leadership
         node.resume()
         await asyncio.to_thread(node.wait_ready, 180)
-        self.healed()
+        self.healed(f"pause of broker {node.node_id}")
 
     async def pg_restart(self) -> None:
         say("PostgreSQL immediate restart")
         await asyncio.to_thread(self.system.postgres.restart_immediate)
         self.faults["pg_restart"] += 1
-        self.healed()
+        self.healed("PostgreSQL restart")
 
     async def fk_faults(self) -> None:
         url = f"{self.system.procs['fk'].url}/sim/faults"
@@ -534,7 +537,7 @@ class Nemesis:
                     if (await client.put(url, json={})).status_code == 200:
                         break
                 await asyncio.sleep(1)
-        self.healed()
+        self.healed("FK faults")
 
     async def periodic(self, every: float, offset: float, fault: Callable[[], Awaitable[None]], end: float) -> None:
         await asyncio.sleep(offset)
@@ -544,12 +547,19 @@ class Nemesis:
                 await fault()
             except Exception as exc:
                 say(f"fault {fault.__name__} failed: {exc!r}")
-            await asyncio.sleep(max(0.0, started + every * self.rng.uniform(0.8, 1.2) - time.monotonic()))
+            # Not past the end of the window: this lane's last wait (up to 1.2 × `every`, 180 s for FK faults)
+            # once kept the run from healing and looking, long after every fault was over, and was counted as
+            # recovery (84.5 s of a full run's).
+            wait = started + every * self.rng.uniform(0.8, 1.2) - time.monotonic()
+            await asyncio.sleep(max(0.0, min(wait, end - 5 - time.monotonic())))
 
     async def random_services(self, end: float) -> None:
         running: set[asyncio.Task[None]] = set()
         while time.monotonic() < end:
-            await asyncio.sleep(self.rng.expovariate(1 / self.config.service_fault_every))
+            delay = self.rng.expovariate(1 / self.config.service_fault_every)
+            if time.monotonic() + delay >= end:
+                break  # no fault after the window, and no wait past it
+            await asyncio.sleep(delay)
             task = asyncio.create_task(self.service_fault())
             running.add(task)
             task.add_done_callback(running.discard)
@@ -640,6 +650,7 @@ async def quiesce(system: System, model: Model, timeout: float) -> tuple[Counts,
     converged: float | None = None
     counts = Counts()
     reported = time.monotonic()
+    looked = False
     while time.monotonic() < deadline:
         try:
             counts = check(model, await observe(system))
@@ -647,6 +658,9 @@ async def quiesce(system: System, model: Model, timeout: float) -> tuple[Counts,
             say(f"observation failed: {exc!r}")
             await asyncio.sleep(2)
             continue
+        if not looked:
+            looked = True
+            say("first look: " + ("everything there" if counts.ok else counts.line()))
         if counts.ok:
             if converged is None:
                 converged = time.monotonic()
@@ -657,7 +671,7 @@ async def quiesce(system: System, model: Model, timeout: float) -> tuple[Counts,
             if time.monotonic() - reported >= 15:
                 reported = time.monotonic()
                 say(f"not yet: {counts.line()}")
-        await asyncio.sleep(2)
+        await asyncio.sleep(1)  # the recovery time's resolution
     return counts, converged
 
 
@@ -693,9 +707,12 @@ async def run(config: Config) -> tuple[Counts, str]:
         say(f"faults over: {dict(nemesis.faults)}; healing")
         last_fault_over = nemesis.last_healed
         await nemesis.heal()
+        healed_after = time.monotonic() - last_fault_over
         await workload.drain(90)
         await workload.close()
         say(f"workload done: {dict(workload.ops)}; waiting for quiescence")
+        say(f"since the end of the last fault ({nemesis.last_fault}): healed +{healed_after:.1f} s, "
+            f"workload drained +{time.monotonic() - last_fault_over:.1f} s")  # fmt: skip
         counts, converged = await quiesce(system, workload.model, config.quiesce_timeout)
         # From the end of the last fault (healing the ones still on, and the workload's retries, included).
         recovery = f"{converged - last_fault_over:.1f}s" if converged is not None else "none"
