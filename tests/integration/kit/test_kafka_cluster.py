@@ -92,6 +92,7 @@ def producer(bootstrap: str) -> AIOKafkaProducer:
     )
 
 
+@pytest.mark.timeout(600)  # includes starting the module's three nodes (minutes when the machine is shared)
 async def test_topics_are_replicated_three_times_with_two_in_sync(cluster: KafkaCluster) -> None:
     settings = ServiceSettings(kafka_bootstrap_servers=cluster.bootstrap, kafka_replication_factor=3)
     name = f"cluster-{uuid.uuid4().hex[:8]}"
