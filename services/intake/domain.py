@@ -106,7 +106,10 @@ def _paths_with_nul(value: object, path: str) -> Iterator[str]:
 
 def _content_problems(cert: AcceptedCertificate) -> list[Problem]:
     content = cert.content
-    signed_on = swedish_date(cert.signed_at)  # the examination date a doctor in Sweden wrote
+    try:
+        signed_on = swedish_date(cert.signed_at)  # the examination date a doctor in Sweden wrote
+    except OverflowError:  # a signing time at the edge of the calendar (refused as signed_at already)
+        signed_on = cert.signed_at.date()
     problems = list(_prefixed("content", _lisjp_problems(content, signed_on, diagnoses_required=True)))
     if isinstance(cert, Ag7804Certificate):
         problems = [p for p in problems if p.path != "content.diagnoses"]
