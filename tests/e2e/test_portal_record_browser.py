@@ -236,7 +236,7 @@ async def test_sent_and_archived_survive_withdrawal_and_re_consent_in_chromium(
             log_text = await page.locator("table").inner_text()
             for words in (
                 "Skickat intyget",
-                "Arkiverade intyget",
+                "Arkiverat intyget",
                 "Läst intyget",
                 f"Driftpersonal ({OPERATOR})",
                 "En händelse om intyget behandlades på nytt efter ett tekniskt fel",
