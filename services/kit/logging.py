@@ -78,7 +78,10 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
         processors=[structlog.stdlib.filter_by_level, *shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        # Not cached: a logger cached on first use keeps the processors of the configuration it first saw, so a
+        # later configuration (a service started again in the same process, a test capturing logs) would never
+        # reach it. The lazy proxy costs a microsecond or two per call, on lines logged per batch, not per event.
+        cache_logger_on_first_use=False,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
