@@ -18,6 +18,7 @@ import asyncio
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -334,27 +335,13 @@ async def spans_async(runs: int, n: int, held_count: int, ratio: float) -> None:
                 )
     off, on = results[False], results[True]
     print(f"medians over {runs} runs each (load average now {', '.join(f'{x:.2f}' for x in os.getloadavg())}):")
-    print(
-        compare("gate throughput", "/s", [r.gate_per_s for r in off], [r.gate_per_s for r in on], higher_is_better=True)
+    figures: tuple[tuple[str, str, Callable[[Run], float], bool], ...] = (
+        ("gate throughput", "/s", lambda r: r.gate_per_s, True),
+        ("consent CPU per event", "µs", lambda r: r.cpu_per_event_us, False),
+        ("held release (ms)", "ms", lambda r: r.release_10k_s * 1000, False),
     )
-    print(
-        compare(
-            "consent CPU per event",
-            "µs",
-            [r.cpu_per_event_us for r in off],
-            [r.cpu_per_event_us for r in on],
-            higher_is_better=False,
-        )
-    )
-    print(
-        compare(
-            "held release (ms)",
-            "ms",
-            [r.release_10k_s * 1000 for r in off],
-            [r.release_10k_s * 1000 for r in on],
-            higher_is_better=False,
-        )
-    )
+    for label, unit, figure, higher in figures:
+        print(compare(label, unit, [figure(r) for r in off], [figure(r) for r in on], higher_is_better=higher))
     print(
         f"  counts: in {sum(r.counts['in'] + r.counts['paced_in'] for r in off + on)} · "
         f"out {sum(r.counts['released'] + r.counts['paced_out'] for r in off + on)}"

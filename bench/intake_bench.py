@@ -20,6 +20,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
@@ -258,42 +259,14 @@ async def spans_async(runs: int, n: int, paced_seconds: int, concurrency: int, r
                 print(f"  run {i + 1} spans {'on ' if spans else 'off'}: {_line(r)} · sink {exported}", flush=True)
     off, on = results[False], results[True]
     print(f"medians over {runs} runs each (load average now {', '.join(f'{x:.2f}' for x in os.getloadavg())}):")
-    print(
-        compare(
-            "intake sustained accept+publish",
-            "/s",
-            [r.sustained_per_s for r in off],
-            [r.sustained_per_s for r in on],
-            higher_is_better=True,
-        )
+    figures: tuple[tuple[str, str, Callable[[RunResult], float], bool], ...] = (
+        ("intake sustained accept+publish", "/s", lambda r: r.sustained_per_s, True),
+        ("intake accept only", "/s", lambda r: r.accept_only_per_s, True),
+        ("intake CPU per certificate", "µs", lambda r: r.cpu_per_certificate_us, False),
+        ("p99 accept at 100/s (ms × 1000)", "µs", lambda r: r.p99_ms * 1000, False),
     )
-    print(
-        compare(
-            "intake accept only",
-            "/s",
-            [r.accept_only_per_s for r in off],
-            [r.accept_only_per_s for r in on],
-            higher_is_better=True,
-        )
-    )
-    print(
-        compare(
-            "intake CPU per certificate",
-            "µs",
-            [r.cpu_per_certificate_us for r in off],
-            [r.cpu_per_certificate_us for r in on],
-            higher_is_better=False,
-        )
-    )
-    print(
-        compare(
-            "p99 accept at 100/s (ms × 1000)",
-            "µs",
-            [r.p99_ms * 1000 for r in off],
-            [r.p99_ms * 1000 for r in on],
-            higher_is_better=False,
-        )
-    )
+    for label, unit, figure, higher in figures:
+        print(compare(label, unit, [figure(r) for r in off], [figure(r) for r in on], higher_is_better=higher))
     bad = [r.counts for r in off + on if r.counts["lost"] or r.counts["duplicated"] or r.counts["errors"]]
     print(
         f"  counts: in {sum(r.counts['in'] for r in off + on)} · out {sum(r.counts['out'] for r in off + on)} · "
