@@ -117,6 +117,7 @@ async def ensure_topics(
                     if code not in (0, _TOPIC_ALREADY_EXISTS):
                         raise KafkaError(f"creating topic {topic} failed with error code {code}")
                 log.info("kafka.topics.created", topics=[t.name for t in missing])
+                await _until_led(admin, {t.name: t.num_partitions for t in missing}, deadline)
             return
         except (KafkaConnectionError, KafkaError, OSError) as exc:
             if time.monotonic() > deadline:
@@ -125,3 +126,24 @@ async def ensure_topics(
             await asyncio.sleep(1.0)
         finally:
             await admin.close()
+
+
+async def _until_led(admin: AIOKafkaAdminClient, partitions: dict[str, int], deadline: float) -> None:
+    """Wait until every new topic has all its partitions, each with a leader, in the metadata the broker answers.
+    A created topic reaches the other brokers of a cluster a moment later; a consumer or a describe in that moment
+    sees no partitions at all."""
+    while True:
+        described = await admin.describe_topics(list(partitions))
+        led = {
+            topic["topic"]
+            for topic in described
+            if topic["error_code"] == 0
+            and len(topic["partitions"]) == partitions[topic["topic"]]
+            and all(p["leader"] >= 0 for p in topic["partitions"])
+        }
+        if led == set(partitions):
+            return
+        if time.monotonic() > deadline:
+            raise KafkaError(f"topics without leaders for every partition: {sorted(set(partitions) - led)}")
+        await asyncio.sleep(0.2)
+

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -100,7 +101,13 @@ async def test_topics_are_replicated_three_times_with_two_in_sync(cluster: Kafka
     admin = AIOKafkaAdminClient(bootstrap_servers=cluster.bootstrap)
     await admin.start()
     try:
-        (topic,) = await admin.describe_topics([name])
+        # A new topic reaches each broker's metadata a moment after creation; the admin may ask another broker.
+        async def described() -> dict[str, Any] | None:
+            (topic,) = await admin.describe_topics([name])
+            return topic if topic["partitions"] else None
+
+        topic = await eventually(described, what=f"{name}'s partitions in the metadata")
+        assert len(topic["partitions"]) == settings.kafka_partitions
         assert {len(p["replicas"]) for p in topic["partitions"]} == {3}
         (config,) = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
         values = {entry[0]: entry[1] for entry in config.resources[0][4]}
