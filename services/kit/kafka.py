@@ -146,4 +146,3 @@ async def _until_led(admin: AIOKafkaAdminClient, partitions: dict[str, int], dea
         if time.monotonic() > deadline:
             raise KafkaError(f"topics without leaders for every partition: {sorted(set(partitions) - led)}")
         await asyncio.sleep(0.2)
-
