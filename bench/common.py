@@ -80,6 +80,12 @@ class OtlpSink:
             counts: dict[str, Any] = json.load(answer)
         return counts
 
+    def exported_since(self, before: dict[str, Any]) -> dict[str, Any]:
+        """Spans received since `before` (an earlier `counts()`), in all and by name."""
+        after = self.counts()
+        names = {k: v - before["names"].get(k, 0) for k, v in after["names"].items()}
+        return {"spans": after["spans"] - before["spans"], "by name": {k: v for k, v in names.items() if v}}
+
     def service_env(self) -> dict[str, str]:
         """What a service process needs to record every trace and export it here as production would (OTLP over
         HTTP, the batch span processor), sampling root traces at `ratio`."""

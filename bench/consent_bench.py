@@ -323,10 +323,8 @@ async def spans_async(runs: int, n: int, held_count: int, ratio: float) -> None:
             for spans in (False, True) if i % 2 == 0 else (True, False):
                 before = sink.counts()
                 r = await one_run(n, 2000 + i, sink.service_env() if spans else None, held_count)
-                after = sink.counts()
+                exported = sink.exported_since(before)
                 results[spans].append(r)
-                names = {k: v - before["names"].get(k, 0) for k, v in after["names"].items()}
-                exported = {"spans": after["spans"] - before["spans"], "by name": {k: v for k, v in names.items() if v}}
                 print(
                     f"  run {i + 1} spans {'on ' if spans else 'off'}: gate {r.gate_per_s:,.0f}/s "
                     f"({r.cpu_per_event_us:.0f} µs CPU/event) · p99 {r.gate_p99_ms:.1f} ms · "

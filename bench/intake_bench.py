@@ -253,9 +253,8 @@ async def spans_async(runs: int, n: int, paced_seconds: int, concurrency: int, r
                 r = await one_run(
                     settings, n, paced_seconds, concurrency, 1000 + i, sink.service_env() if spans else None
                 )
-                after = sink.counts()
+                exported = sink.exported_since(before)
                 results[spans].append(r)
-                exported = {k: after[k] - before[k] for k in ("requests", "spans")}
                 print(f"  run {i + 1} spans {'on ' if spans else 'off'}: {_line(r)} · sink {exported}", flush=True)
     off, on = results[False], results[True]
     print(f"medians over {runs} runs each (load average now {', '.join(f'{x:.2f}' for x in os.getloadavg())}):")

@@ -18,7 +18,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.kit.problems import ErrorBody, ValidationErrorBody
-from services.kit.tracing import hop, recording
+from services.kit.tracing import hop, recording, server_span
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, Any]]]
 log = structlog.get_logger(__name__)
@@ -76,7 +76,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if recording():  # the request is FastAPI's own server span (services/kit/telemetry.py), current already
+        if recording():  # the request is a server span already, current (`traced`, outside every middleware)
             await self._handle(scope, receive, send)
             return
         with hop(dict(scope.get("headers") or []).get(b"traceparent", b"").decode("latin-1") or None):
@@ -118,6 +118,35 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             REQUEST_SECONDS.labels(scope["method"], _route_of(scope), str(status)).observe(elapsed)
             structlog.contextvars.unbind_contextvars("correlation_id")
+
+
+async def traced(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Run an HTTP request as one recorded server span of the caller's trace (telemetry on; `ServerSpan` in
+    services/kit/tracing.py says what it holds), or just run it (off). The service host wraps its whole app in
+    this, so the span covers every middleware's answer too (a 401, 413 or 429 is a span of the caller's trace)."""
+    headers = scope.get("headers") or ()
+    traceparent = next((v.decode("latin-1") for k, v in headers if k == b"traceparent"), None)
+    span = server_span(traceparent, scope["method"], scope.get("scheme", "http"), scope["path"])
+    if span is None:
+        await app(scope, receive, send)
+        return
+    status: int | None = None
+
+    async def send_status(message: Message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        await send(message)
+
+    error: BaseException | None = None
+    try:
+        await app(scope, receive, send_status)
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        route = getattr(scope.get("route"), "path", None)
+        span.end(route=route if isinstance(route, str) else None, status=status, error=error)
 
 
 def allowed_methods(scope: Scope) -> set[str] | None:

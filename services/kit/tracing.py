@@ -184,6 +184,55 @@ def hop(
         otel_context.detach(token)
 
 
+# OpenTelemetry's HTTP semantic conventions: other methods are "_OTHER" (the original in its own attribute).
+_KNOWN_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"})
+
+
+class ServerSpan:
+    """One HTTP request as a recorded server span of the caller's trace, current while the request runs.
+
+    The HTTP server semantic conventions (stable): named `METHOD route` once the router has matched (the method
+    alone before that); `http.request.method`, `url.scheme`, `url.path`, `http.route`, `http.response.status_code`;
+    a 5xx answer or an exception marks it failed with `error.type`. The query string is not recorded (it may hold
+    anything a client sent)."""
+
+    __slots__ = ("_method", "_span", "_token")
+
+    def __init__(self, tracer: Tracer, traceparent: str | None, method: str, scheme: str, path: str) -> None:
+        known = method if method in _KNOWN_METHODS else "_OTHER"
+        attributes: dict[str, AttributeValue] = {"http.request.method": known, "url.scheme": scheme, "url.path": path}
+        if known != method:
+            attributes["http.request.method_original"] = method
+        self._method = "HTTP" if known == "_OTHER" else known
+        self._span = tracer.start_span(
+            self._method, context=_parent_context(traceparent), kind=SpanKind.SERVER, attributes=attributes
+        )
+        self._token = otel_context.attach(trace.set_span_in_context(self._span))
+
+    def end(self, *, route: str | None, status: int | None, error: BaseException | None) -> None:
+        """End it with what the request came to (`status` None: no answer was begun)."""
+        otel_context.detach(self._token)
+        span = self._span
+        if span.is_recording():
+            if route is not None:
+                span.update_name(f"{self._method} {route}")
+                span.set_attribute("http.route", route)
+            if status is not None:
+                span.set_attribute("http.response.status_code", status)
+            if error is not None or status is None or status >= 500:
+                span.set_attribute(
+                    "error.type", type(error).__qualname__ if error is not None else str(status or "incomplete")
+                )
+                span.set_status(trace.Status(trace.StatusCode.ERROR))
+        span.end()
+
+
+def server_span(traceparent: str | None, method: str, scheme: str, path: str) -> ServerSpan | None:
+    """The server span of a request (see `ServerSpan`), or None while telemetry is off."""
+    tracer = _tracer()
+    return None if tracer is None else ServerSpan(tracer, traceparent, method, scheme, path)
+
+
 def current_traceparent() -> str | None:
     """The `traceparent` of the current hop, if any."""
     carrier: dict[str, str] = {}

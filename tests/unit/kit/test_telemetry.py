@@ -15,10 +15,11 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
+from pydantic import SecretStr
 
 from services.kit import telemetry
-from services.kit.http import RequestContextMiddleware
+from services.kit.http import BearerGate
 from services.kit.logging import configure_logging
 from services.kit.service import Host, service_app
 from services.kit.settings import ServiceSettings, TelemetrySettings
@@ -139,8 +140,16 @@ def test_log_lines_name_the_hop_with_telemetry_off_too(capsys: pytest.CaptureFix
     assert line["span_id"] == mine.split("-")[2]
 
 
+def _hosted() -> FastAPI:
+    async def bootstrap(host: Host) -> object:
+        return object()
+
+    return service_app("hosted", ServiceSettings(), bootstrap, title="t", summary="s", max_body_bytes=1024)
+
+
+@pytest.mark.usefixtures("restore_logging")
 async def test_an_http_request_is_a_server_span_named_by_its_route(spans: InMemorySpanExporter) -> None:
-    app = FastAPI()
+    app = _hosted()
     seen: dict[str, Any] = {}
 
     @app.get("/v1/things/{thing}")
@@ -148,17 +157,60 @@ async def test_an_http_request_is_a_server_span_named_by_its_route(spans: InMemo
         seen["traceparent"] = current_traceparent()
         return {"thing": thing}
 
-    app.add_middleware(RequestContextMiddleware)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-        response = await client.get("/v1/things/x", headers={"traceparent": PARENT})
-    assert response.status_code == 200
-    (server,) = [s for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER]
-    assert server.name == "GET /v1/things/{thing}"
-    assert server.attributes is not None
-    assert server.attributes["http.route"] == "/v1/things/{thing}"
+    @app.get("/v1/broken")
+    async def broken() -> dict[str, str]:
+        raise RuntimeError("boom")
+
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as client,
+    ):
+        response = await client.get("/v1/things/x?personnummer=191212121212", headers={"traceparent": PARENT})
+        assert response.status_code == 200
+        assert (await client.get("/v1/broken")).status_code == 500
+        assert (await client.get("/nowhere")).status_code == 404
+    by_name = {s.name: s for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER}
+    assert set(by_name) == {"GET /v1/things/{thing}", "GET /v1/broken", "GET"}
+    server = by_name["GET /v1/things/{thing}"]
+    assert dict(server.attributes or {}) == {
+        "http.request.method": "GET",
+        "url.scheme": "http",
+        "url.path": "/v1/things/x",
+        "http.route": "/v1/things/{thing}",
+        "http.response.status_code": 200,
+    }  # no query string: it may hold anything a client sent
     assert server.parent is not None
     assert f"{server.parent.span_id:016x}" == "b7ad6b7169203331"
     assert trace_id(seen["traceparent"]) == trace_id(PARENT)
+    assert f"{server.context.span_id:016x}" == seen["traceparent"].split("-")[2]  # the handler runs inside it
+    failed = by_name["GET /v1/broken"]
+    assert failed.status.status_code is StatusCode.ERROR
+    assert (failed.attributes or {})["error.type"] == "500"
+    unmatched = by_name["GET"]  # no route matched: named by the method alone, never by the raw path
+    assert (unmatched.attributes or {})["http.response.status_code"] == 404
+    assert unmatched.status.status_code is StatusCode.UNSET  # a 4xx is the client's, not the server's failure
+
+
+@pytest.mark.usefixtures("restore_logging")
+async def test_an_answer_of_a_middleware_outside_the_common_ones_is_a_server_span_too(
+    spans: InMemorySpanExporter,
+) -> None:
+    app = _hosted()
+    app.add_middleware(BearerGate, tokens={"platform": SecretStr("s3cret")}, path_prefix="/v1/", what="platform")
+
+    @app.post("/v1/things")
+    async def things() -> dict[str, str]:
+        return {}
+
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as client,
+    ):
+        assert (await client.post("/v1/things", json={}, headers={"traceparent": PARENT})).status_code == 401
+    (server,) = [s for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER]
+    assert (server.attributes or {})["http.response.status_code"] == 401
+    assert server.parent is not None
+    assert f"{server.parent.span_id:016x}" == "b7ad6b7169203331"
 
 
 def test_continuing_another_trace_records_a_span_of_it_linked_to_the_current_one(spans: InMemorySpanExporter) -> None:
@@ -178,10 +230,7 @@ def test_without_telemetry_continuing_a_trace_is_a_child_id() -> None:
 
 @pytest.mark.usefixtures("restore_logging")
 async def test_a_request_to_a_hosted_service_is_one_server_span(spans: InMemorySpanExporter) -> None:
-    async def bootstrap(host: Host) -> object:
-        return object()
-
-    app = service_app("hosted", ServiceSettings(), bootstrap, title="t", summary="s", max_body_bytes=1024)
+    app = _hosted()
     async with (
         LifespanManager(app) as manager,
         httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as client,
