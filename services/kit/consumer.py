@@ -34,7 +34,7 @@ from services.kit.kafka import make_producer, start_producer, stop_producer
 from services.kit.logging import mask_personnummer
 from services.kit.memory import collector_paused
 from services.kit.settings import ServiceSettings
-from services.kit.tracing import end_hop, hop, link_to, recording, start_hop
+from services.kit.tracing import end_hop, hop, link_to, recording, start_hop, will_record
 
 log = structlog.get_logger(__name__)
 
@@ -380,7 +380,6 @@ class IdempotentConsumer:
         return processed
 
     async def _apply_batch_in(self, envelopes: list[Envelope], topic: str, spans: list[Span | None]) -> int:
-        traced = recording()
         async with self._pool.acquire() as conn, conn.transaction():
             fresh = await track(conn, self.name, envelopes)
             for envelope in fresh:
@@ -388,7 +387,7 @@ class IdempotentConsumer:
                     envelope.traceparent,
                     f"process {topic}",
                     kind=SpanKind.CONSUMER,
-                    attributes=self._span_attributes(topic, envelope) if traced else None,
+                    attributes=self._span_attributes(topic, envelope) if will_record(envelope.traceparent) else None,
                 )
                 spans.append(span)
                 _as_hop(envelope, traceparent)
@@ -417,7 +416,7 @@ class IdempotentConsumer:
                     envelope.traceparent,
                     f"process {topic}",
                     kind=SpanKind.CONSUMER,
-                    attributes=self._span_attributes(topic, envelope) if recording() else None,
+                    attributes=self._span_attributes(topic, envelope) if will_record(envelope.traceparent) else None,
                 ) as traceparent:
                     _as_hop(envelope, traceparent)
                     processed = await self._apply(envelope)

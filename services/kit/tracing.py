@@ -19,7 +19,8 @@ from contextlib import contextmanager
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.context import Context
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags, Tracer, TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
@@ -115,6 +116,19 @@ def format_traceparent(context: SpanContext) -> str:
 Attributes = Mapping[str, AttributeValue]
 
 
+def _unsampled(traceparent: str | None) -> bool:
+    """Whether `traceparent` is a well-formed parent that was not sampled: its hops are not recorded either (the
+    parent-based sampler's rule), so they are made as with telemetry off, without the SDK's cost."""
+    parent = _parent(traceparent)
+    return parent is not None and not int(parent[1], 16) & 1
+
+
+def will_record(traceparent: str | None) -> bool:
+    """Whether a hop under `traceparent` may be recorded: telemetry is on and the parent, if any, was sampled
+    (callers build a span's attributes only then)."""
+    return "tracer" in _recorder and not _unsampled(traceparent)
+
+
 def start_hop(
     traceparent: str | None,
     name: str,
@@ -123,9 +137,10 @@ def start_hop(
     attributes: Attributes | None = None,
 ) -> tuple[Span | None, str]:
     """Begin a hop under `traceparent` without making it current (for many events handled together): the recorded
-    span (end it with `end_hop`) or None when telemetry is off, and the hop's own `traceparent`."""
+    span (end it with `end_hop`) or None when telemetry is off or the parent was not sampled, and the hop's own
+    `traceparent`."""
     tracer = _tracer()
-    if tracer is None:
+    if tracer is None or _unsampled(traceparent):
         return None, child_traceparent(traceparent)
     span = tracer.start_span(name, context=_parent_context(traceparent), kind=kind, attributes=attributes)
     return span, format_traceparent(span.get_span_context())
@@ -168,16 +183,25 @@ def hop(
     """Run a block as a new hop under `traceparent`: it is the current span (for `current_traceparent` and the log
     lines' trace and span ids). Yields the hop's own `traceparent`, for the events it emits."""
     tracer = _tracer()
-    if tracer is not None:
+    unsampled = _unsampled(traceparent)
+    if tracer is not None and not unsampled:
         with tracer.start_as_current_span(
             name, context=_parent_context(traceparent), kind=kind, attributes=attributes, links=links
         ) as span:
-            yield format_traceparent(span.get_span_context())
+            if span.is_recording():
+                yield format_traceparent(span.get_span_context())
+            else:
+                # Not sampled: nothing in it would be recorded, so the instrumentations (asyncpg) are skipped.
+                with suppress_instrumentation():
+                    yield format_traceparent(span.get_span_context())
         return
     mine = child_traceparent(traceparent)
     _version, trace_hex, span_hex, flags = mine.split("-")
     quiet = NonRecordingSpan(SpanContext(int(trace_hex, 16), int(span_hex, 16), False, TraceFlags(int(flags, 16))))
-    token = otel_context.attach(trace.set_span_in_context(quiet))
+    context = trace.set_span_in_context(quiet)
+    if tracer is not None:  # recording, but this trace is not sampled: skip the instrumentations as above
+        context = otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, context)
+    token = otel_context.attach(context)
     try:
         yield mine
     finally:

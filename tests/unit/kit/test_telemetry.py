@@ -13,6 +13,7 @@ import pytest
 import structlog
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
@@ -24,7 +25,16 @@ from services.kit.logging import configure_logging
 from services.kit.service import Host, service_app
 from services.kit.settings import ServiceSettings, TelemetrySettings
 from services.kit.telemetry import configure_telemetry, flush_telemetry, shutdown_telemetry
-from services.kit.tracing import continue_trace, current_traceparent, end_hop, hop, recording, start_hop, trace_id
+from services.kit.tracing import (
+    continue_trace,
+    current_traceparent,
+    end_hop,
+    hop,
+    recording,
+    start_hop,
+    trace_id,
+    will_record,
+)
 
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -255,3 +265,27 @@ def test_flushing_exports_what_the_batch_processor_holds(spans: InMemorySpanExpo
 def test_flushing_without_telemetry_does_nothing() -> None:
     assert not recording()
     assert flush_telemetry()
+
+
+UNSAMPLED = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
+
+
+def test_a_hop_under_an_unsampled_parent_records_nothing_and_skips_the_instrumentations(
+    spans: InMemorySpanExporter,
+) -> None:
+    with hop(UNSAMPLED, "quiet") as mine:
+        assert not is_instrumentation_enabled()  # the asyncpg spans would be dropped anyway: not even made
+        assert trace_id(current_traceparent()) == trace_id(UNSAMPLED)
+    assert is_instrumentation_enabled()
+    span, started = start_hop(UNSAMPLED, "quiet too")
+    assert span is None
+    assert not will_record(UNSAMPLED)
+    assert will_record(PARENT)
+    assert will_record(None)  # a root: the sampler decides
+    for traceparent in (mine, started):
+        assert trace_id(traceparent) == trace_id(UNSAMPLED)
+        assert traceparent.endswith("-00")  # what it emits stays unsampled downstream
+    assert spans.get_finished_spans() == ()
+    with hop(PARENT, "sampled"):
+        assert is_instrumentation_enabled()
+    assert [s.name for s in spans.get_finished_spans()] == ["sampled"]
