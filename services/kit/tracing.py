@@ -231,7 +231,10 @@ class ServerSpan:
         self._span = tracer.start_span(
             self._method, context=_parent_context(traceparent), kind=SpanKind.SERVER, attributes=attributes
         )
-        self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        context = trace.set_span_in_context(self._span)
+        if not self._span.is_recording():  # not sampled: nothing in it is recorded, so skip the instrumentations
+            context = otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, context)
+        self._token = otel_context.attach(context)
 
     def end(self, *, route: str | None, status: int | None, error: BaseException | None) -> None:
         """End it with what the request came to (`status` None: no answer was begun)."""

@@ -289,3 +289,28 @@ def test_a_hop_under_an_unsampled_parent_records_nothing_and_skips_the_instrumen
     with hop(PARENT, "sampled"):
         assert is_instrumentation_enabled()
     assert [s.name for s in spans.get_finished_spans()] == ["sampled"]
+
+
+@pytest.mark.usefixtures("restore_logging")
+async def test_a_request_under_an_unsampled_parent_records_nothing_and_skips_the_instrumentations(
+    spans: InMemorySpanExporter,
+) -> None:
+    app = _hosted()
+    seen: dict[str, Any] = {}
+
+    @app.get("/v1/quiet")
+    async def quiet() -> dict[str, str]:
+        seen["instrumented"] = is_instrumentation_enabled()
+        seen["traceparent"] = current_traceparent()
+        return {}
+
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as client,
+    ):
+        assert (await client.get("/v1/quiet", headers={"traceparent": UNSAMPLED})).status_code == 200
+        assert seen == {"instrumented": False, "traceparent": seen["traceparent"]}
+        assert trace_id(seen["traceparent"]) == trace_id(UNSAMPLED)
+        assert (await client.get("/v1/quiet", headers={"traceparent": PARENT})).status_code == 200
+        assert seen["instrumented"] is True
+    assert [s.name for s in spans.get_finished_spans()] == ["GET /v1/quiet"]
