@@ -250,9 +250,9 @@ def service_app(
             log.info(f"{event}.stopped")
             flush_telemetry()
 
-    # FastAPI's own telemetry off: the request's server span is the kit's (`HostedApp`), a third of the cost of
-    # FastAPI's per request (which also wraps every ASGI message and looks for log and metric providers each time),
-    # and FastAPI's spans for dependency solving and the endpoint would add nothing the database spans do not say.
+    # FastAPI's own telemetry off: the request's server span is the kit's (`HostedApp`). FastAPI's cost intake ~12 %
+    # of its CPU even with nothing sampled (it wraps every ASGI message and looks for log and metric providers on
+    # each request), and its spans for dependency solving and the endpoint add nothing the database spans do not say.
     fastapi_options.setdefault(
         "telemetry", {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
     )
