@@ -37,8 +37,11 @@ class DispatchSettings(ServiceSettings):
     breaker_max_open_seconds: float = Field(
         10.0, gt=0, description="Longest pause between probes (a probe is one call; a long pause delays recovery)"
     )
+    # The portal offers sending only a certificate it holds, so a request for one dispatch has not seen means
+    # dispatch's own consumer of the releases is behind (a restart, a rebalance, brokers away); refusing it then
+    # would tell the citizen something false. A chaos run saw a release reach dispatch 2.5 min after the request.
     unknown_certificate_grace_seconds: float = Field(
-        60.0, ge=0, description="How long a request waits for its certificate's release before it is refused"
+        3600.0, ge=0, description="How long a request waits for its certificate's release before it is refused"
     )
     poll_seconds: float = Field(0.25, gt=0, description="How often each sender looks for due sends")
     registry_refresh_seconds: float = Field(10.0, gt=0, description="How often the recipient registry is re-read")
