@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context
-from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags, Tracer, TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
@@ -123,10 +122,16 @@ def _unsampled(traceparent: str | None) -> bool:
     return parent is not None and not int(parent[1], 16) & 1
 
 
+def _uninstrumented(context: Context) -> Context:
+    """`context` with the instrumentations (asyncpg) suppressed: for a hop or request that is not recorded, whose
+    database spans the parent-based sampler would drop anyway."""
+    return otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, context)
+
+
 def will_record(traceparent: str | None) -> bool:
     """Whether a hop under `traceparent` may be recorded: telemetry is on and the parent, if any, was sampled
     (callers build a span's attributes only then)."""
-    return "tracer" in _recorder and not _unsampled(traceparent)
+    return recording() and not _unsampled(traceparent)
 
 
 def start_hop(
@@ -183,24 +188,23 @@ def hop(
     """Run a block as a new hop under `traceparent`: it is the current span (for `current_traceparent` and the log
     lines' trace and span ids). Yields the hop's own `traceparent`, for the events it emits."""
     tracer = _tracer()
-    unsampled = _unsampled(traceparent)
-    if tracer is not None and not unsampled:
+    if tracer is not None and not _unsampled(traceparent):
         with tracer.start_as_current_span(
             name, context=_parent_context(traceparent), kind=kind, attributes=attributes, links=links
         ) as span:
-            if span.is_recording():
+            token = None if span.is_recording() else otel_context.attach(_uninstrumented(otel_context.get_current()))
+            try:
                 yield format_traceparent(span.get_span_context())
-            else:
-                # Not sampled: nothing in it would be recorded, so the instrumentations (asyncpg) are skipped.
-                with suppress_instrumentation():
-                    yield format_traceparent(span.get_span_context())
+            finally:
+                if token is not None:
+                    otel_context.detach(token)
         return
     mine = child_traceparent(traceparent)
     _version, trace_hex, span_hex, flags = mine.split("-")
     quiet = NonRecordingSpan(SpanContext(int(trace_hex, 16), int(span_hex, 16), False, TraceFlags(int(flags, 16))))
     context = trace.set_span_in_context(quiet)
-    if tracer is not None:  # recording, but this trace is not sampled: skip the instrumentations as above
-        context = otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, context)
+    if tracer is not None:  # recording, but this trace is not sampled
+        context = _uninstrumented(context)
     token = otel_context.attach(context)
     try:
         yield mine
@@ -232,8 +236,8 @@ class ServerSpan:
             self._method, context=_parent_context(traceparent), kind=SpanKind.SERVER, attributes=attributes
         )
         context = trace.set_span_in_context(self._span)
-        if not self._span.is_recording():  # not sampled: nothing in it is recorded, so skip the instrumentations
-            context = otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, context)
+        if not self._span.is_recording():  # not sampled
+            context = _uninstrumented(context)
         self._token = otel_context.attach(context)
 
     def end(self, *, route: str | None, status: int | None, error: BaseException | None) -> None:
