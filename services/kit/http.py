@@ -18,6 +18,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.kit.problems import ErrorBody, ValidationErrorBody
+from services.kit.tls import MutualTls
 from services.kit.tracing import hop, recording, server_span
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, Any]]]
@@ -304,23 +305,31 @@ def serve(
     *,
     graceful_seconds: int = 10,
     tls: tuple[str, str] | None = None,
+    mutual_tls: MutualTls | None = None,
 ) -> None:
     """Run an app with uvicorn the way every service runs: uvloop, httptools, our logging, no access log; HTTPS
-    when given (certificate file, key file) (services/kit/tls.py)."""
+    when given (certificate file, key file) (services/kit/tls.py), and a second listener requiring client
+    certificates when given (services/kit/mutual.py)."""
     import uvicorn
 
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=graceful_seconds,
-        ssl_certfile=tls[0] if tls else None,
-        ssl_keyfile=tls[1] if tls else None,
-    )
+    options: dict[str, Any] = {
+        "app": app,
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": False,
+        "log_config": None,
+        "timeout_graceful_shutdown": graceful_seconds,
+        "ssl_certfile": tls[0] if tls else None,
+        "ssl_keyfile": tls[1] if tls else None,
+    }
+    if mutual_tls is None:
+        uvicorn.run(**options)
+        return
+    from services.kit.mutual import serve_with_mutual_tls
+
+    serve_with_mutual_tls(options, mutual_tls)
 
 
 def document_request_body(app: FastAPI, name: str, schema: dict[str, Any]) -> None:

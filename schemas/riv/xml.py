@@ -1,0 +1,417 @@
+"""Reading and writing the RIV-TA transport format safely: no DTD, no entities, no network, bounded size and depth,
+and every message checked against the contract's schema (`xsd/`) before it is read."""
+
+from __future__ import annotations
+
+import functools
+from datetime import date, datetime
+from pathlib import Path
+
+from lxml import etree
+
+from schemas.riv import namespaces as ns
+from schemas.riv.transport import (
+    CV,
+    II,
+    DatePeriod,
+    Delsvar,
+    Enhet,
+    HosPersonal,
+    Intyg,
+    PartialDate,
+    Patient,
+    Relation,
+    Result,
+    Revocation,
+    Status,
+    Svar,
+    Typed,
+    Vardgivare,
+)
+
+XSD_DIR = Path(__file__).parent / "xsd"
+MAX_DEPTH = 32  # the deepest element of the contracts lies at depth 10 in a SOAP envelope
+
+C = f"{{{ns.CORE}}}"
+T = f"{{{ns.TYPES}}}"
+
+
+class InvalidXml(ValueError):
+    """A message that is not well-formed XML, or uses what a SOAP message may not (a DTD, entities)."""
+
+
+class NotTheContract(ValueError):
+    """Well-formed XML that is not the contract: every schema violation, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+_PARSER = etree.XMLParser(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    dtd_validation=False,
+    huge_tree=False,
+    remove_comments=True,
+    remove_pis=True,
+    collect_ids=False,
+)
+
+
+def parse(data: bytes) -> etree._Element:
+    """Parse one message; raise InvalidXml naming what is wrong."""
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        raise InvalidXml("a document type declaration (DTD) is not allowed in a SOAP message")
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise InvalidXml(f"not well-formed XML: {exc.msg}") from None
+    if _deeper_than(root, MAX_DEPTH):
+        raise InvalidXml(f"elements are nested deeper than {MAX_DEPTH} levels")
+    return root
+
+
+def _deeper_than(root: etree._Element, limit: int) -> bool:
+    stack = [(root, 1)]
+    while stack:
+        element, depth = stack.pop()
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in element)
+    return False
+
+
+@functools.cache
+def schema(filename: str) -> etree.XMLSchema:
+    """One of the contract schemas in `xsd/` (imports resolved within that directory only)."""
+    parser = etree.XMLParser(no_network=True, resolve_entities=False)
+    return etree.XMLSchema(etree.parse(str(XSD_DIR / filename), parser))
+
+
+def check(element: etree._Element, filename: str) -> None:
+    """Validate a payload element against a contract schema; raise NotTheContract with every violation."""
+    xsd = schema(filename)
+    if not xsd.validate(etree.ElementTree(element)):
+        problems = [f"line {e.line}: {e.message}" for e in xsd.error_log]  # type: ignore[attr-defined]
+        raise NotTheContract(problems or ["the message does not follow the contract's schema"])
+
+
+# --- reading ---------------------------------------------------------------------------------------------------
+
+
+def _text(element: etree._Element | None) -> str:
+    return "" if element is None or element.text is None else element.text.strip()
+
+
+def _opt(parent: etree._Element, tag: str) -> str | None:
+    found = parent.find(tag)
+    return None if found is None else _text(found)
+
+
+def _req(parent: etree._Element, tag: str) -> etree._Element:
+    found = parent.find(tag)
+    if found is None:  # the schema check comes first, so this is a bug or an unchecked document
+        raise NotTheContract([f"{etree.QName(parent).localname} lacks {etree.QName(tag).localname}"])
+    return found
+
+
+def read_ii(element: etree._Element) -> II:
+    return II(root=_text(_req(element, T + "root")), extension=_text(_req(element, T + "extension")))
+
+
+def read_cv(element: etree._Element) -> CV:
+    return CV(
+        code=_text(_req(element, T + "code")),
+        code_system=_text(_req(element, T + "codeSystem")),
+        code_system_name=_opt(element, T + "codeSystemName"),
+        code_system_version=_opt(element, T + "codeSystemVersion"),
+        display_name=_opt(element, T + "displayName"),
+        original_text=_opt(element, T + "originalText"),
+    )
+
+
+def read_time(element: etree._Element) -> datetime:
+    return datetime.fromisoformat(_text(element))
+
+
+def _opt_time(parent: etree._Element, tag: str) -> datetime | None:
+    found = parent.find(tag)
+    return None if found is None else read_time(found)
+
+
+def _typed(element: etree._Element) -> Typed | None:
+    tag = element.tag
+    if tag == T + "cv":
+        return read_cv(element)
+    if tag == T + "datePeriod":
+        start, end = element.find(T + "start"), element.find(T + "end")
+        return DatePeriod(
+            start=None if start is None else date.fromisoformat(_text(start)),
+            end=None if end is None else date.fromisoformat(_text(end)),
+        )
+    if tag == T + "date":
+        return date.fromisoformat(_text(element))
+    if tag == T + "partialDate":
+        return PartialDate(format=_text(_req(element, T + "format")), value=_text(_req(element, T + "value")))
+    return None
+
+
+def read_delsvar(element: etree._Element) -> Delsvar:
+    children = [child for child in element if isinstance(child.tag, str)]
+    text = (element.text or "") + "".join(child.tail or "" for child in children)
+    value = _typed(children[0]) if len(children) == 1 else None
+    return Delsvar(id=element.get("id", ""), text=text.strip(), value=value, elements=len(children))
+
+
+def read_svar(element: etree._Element) -> Svar:
+    instans = element.find(C + "instans")
+    return Svar(
+        id=element.get("id", ""),
+        instans=None if instans is None else int(_text(instans)),
+        delsvar=tuple(read_delsvar(d) for d in element.iterfind(C + "delsvar")),
+    )
+
+
+def read_patient(element: etree._Element) -> Patient:
+    return Patient(
+        person_id=read_ii(_req(element, C + "person-id")),
+        fornamn=_text(element.find(C + "fornamn")),
+        mellannamn=_opt(element, C + "mellannamn"),
+        efternamn=_text(element.find(C + "efternamn")),
+        postadress=_text(element.find(C + "postadress")),
+        postnummer=_text(element.find(C + "postnummer")),
+        postort=_text(element.find(C + "postort")),
+    )
+
+
+def read_hos_personal(element: etree._Element) -> HosPersonal:
+    enhet = _req(element, C + "enhet")
+    vardgivare = _req(enhet, C + "vardgivare")
+    return HosPersonal(
+        personal_id=read_ii(_req(element, C + "personal-id")),
+        fullstandigt_namn=_text(element.find(C + "fullstandigtNamn")),
+        forskrivarkod=_opt(element, C + "forskrivarkod"),
+        befattningar=tuple(read_cv(b) for b in element.iterfind(C + "befattning")),
+        specialistkompetenser=tuple(
+            CV(code=_text(_req(s, T + "code")), code_system="", display_name=_opt(s, T + "displayName"))
+            for s in element.iterfind(C + "specialistkompetens")
+        ),
+        enhet=Enhet(
+            enhets_id=read_ii(_req(enhet, C + "enhets-id")),
+            arbetsplatskod=read_ii(_req(enhet, C + "arbetsplatskod")),
+            enhetsnamn=_text(enhet.find(C + "enhetsnamn")),
+            postadress=_text(enhet.find(C + "postadress")),
+            postnummer=_text(enhet.find(C + "postnummer")),
+            postort=_text(enhet.find(C + "postort")),
+            telefonnummer=_text(enhet.find(C + "telefonnummer")),
+            epost=_opt(enhet, C + "epost"),
+            vardgivare=Vardgivare(
+                vardgivare_id=read_ii(_req(vardgivare, C + "vardgivare-id")),
+                vardgivarnamn=_text(vardgivare.find(C + "vardgivarnamn")),
+            ),
+        ),
+    )
+
+
+def read_intyg(element: etree._Element) -> Intyg:
+    """An `intyg` element (core namespace) as a typed value; validate it against the contract first."""
+    return Intyg(
+        intygs_id=read_ii(_req(element, C + "intygs-id")),
+        typ=read_cv(_req(element, C + "typ")),
+        version=_text(_req(element, C + "version")),
+        mottagare=tuple(read_cv(m) for m in element.iterfind(C + "mottagare")),
+        signeringstidpunkt=_opt_time(element, C + "signeringstidpunkt"),
+        skickat_tidpunkt=_opt_time(element, C + "skickatTidpunkt"),
+        patient=read_patient(_req(element, C + "patient")),
+        skapad_av=read_hos_personal(_req(element, C + "skapadAv")),
+        relationer=tuple(
+            Relation(typ=read_cv(_req(r, C + "typ")), intygs_id=read_ii(_req(r, C + "intygs-id")))
+            for r in element.iterfind(C + "relation")
+        ),
+        status=tuple(
+            Status(
+                part=read_cv(_req(s, C + "part")),
+                status=read_cv(_req(s, C + "status")),
+                tidpunkt=read_time(_req(s, C + "tidpunkt")),
+            )
+            for s in element.iterfind(C + "status")
+        ),
+        svar=tuple(read_svar(s) for s in element.iterfind(C + "svar")),
+    )
+
+
+def read_result(element: etree._Element) -> Result:
+    """A `result` element (ResultType of the core namespace)."""
+    return Result(
+        result_code=_text(_req(element, C + "resultCode")),
+        error_id=_opt(element, C + "errorId"),
+        result_text=_opt(element, C + "resultText"),
+    )
+
+
+# --- writing ---------------------------------------------------------------------------------------------------
+
+
+def _sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
+    child = etree.SubElement(parent, tag)
+    if text is not None:
+        child.text = text
+    return child
+
+
+def write_ii(parent: etree._Element, tag: str, value: II) -> None:
+    element = _sub(parent, tag)
+    _sub(element, T + "root", value.root)
+    _sub(element, T + "extension", value.extension)
+
+
+def write_cv(parent: etree._Element, tag: str, value: CV) -> None:
+    element = _sub(parent, tag)
+    _sub(element, T + "code", value.code)
+    _sub(element, T + "codeSystem", value.code_system)
+    for name, text in (
+        ("codeSystemName", value.code_system_name),
+        ("codeSystemVersion", value.code_system_version),
+        ("displayName", value.display_name),
+        ("originalText", value.original_text),
+    ):
+        if text is not None:
+            _sub(element, T + name, text)
+
+
+def write_time(parent: etree._Element, tag: str, value: datetime) -> None:
+    _sub(parent, tag, value.replace(tzinfo=None, microsecond=0).isoformat())
+
+
+def write_hos_personal(parent: etree._Element, tag: str, value: HosPersonal) -> None:
+    element = _sub(parent, tag)
+    write_ii(element, C + "personal-id", value.personal_id)
+    _sub(element, C + "fullstandigtNamn", value.fullstandigt_namn)
+    if value.forskrivarkod is not None:
+        _sub(element, C + "forskrivarkod", value.forskrivarkod)
+    for befattning in value.befattningar:
+        write_cv(element, C + "befattning", befattning)
+    enhet = _sub(element, C + "enhet")
+    e = value.enhet
+    write_ii(enhet, C + "enhets-id", e.enhets_id)
+    write_ii(enhet, C + "arbetsplatskod", e.arbetsplatskod)
+    for name, text in (
+        ("enhetsnamn", e.enhetsnamn),
+        ("postadress", e.postadress),
+        ("postnummer", e.postnummer),
+        ("postort", e.postort),
+        ("telefonnummer", e.telefonnummer),
+    ):
+        _sub(enhet, C + name, text)
+    if e.epost is not None:
+        _sub(enhet, C + "epost", e.epost)
+    vardgivare = _sub(enhet, C + "vardgivare")
+    write_ii(vardgivare, C + "vardgivare-id", e.vardgivare.vardgivare_id)
+    _sub(vardgivare, C + "vardgivarnamn", e.vardgivare.vardgivarnamn)
+    for kompetens in value.specialistkompetenser:  # a name as code, without a code system
+        k = _sub(element, C + "specialistkompetens")
+        _sub(k, T + "code", kompetens.code)
+        if kompetens.display_name is not None:
+            _sub(k, T + "displayName", kompetens.display_name)
+
+
+def _write_delsvar(parent: etree._Element, delsvar: Delsvar) -> None:
+    element = _sub(parent, C + "delsvar")
+    element.set("id", delsvar.id)
+    value = delsvar.value
+    if isinstance(value, CV):
+        write_cv(element, T + "cv", value)
+    elif isinstance(value, DatePeriod):
+        period = _sub(element, T + "datePeriod")
+        if value.start is not None:
+            _sub(period, T + "start", value.start.isoformat())
+        if value.end is not None:
+            _sub(period, T + "end", value.end.isoformat())
+    elif isinstance(value, PartialDate):
+        partial = _sub(element, T + "partialDate")
+        _sub(partial, T + "format", value.format)
+        _sub(partial, T + "value", value.value)
+    elif isinstance(value, date):
+        _sub(element, T + "date", value.isoformat())
+    else:
+        element.text = delsvar.text
+
+
+def write_intyg(parent: etree._Element, tag: str, intyg: Intyg) -> etree._Element:
+    """The `intyg` element of a certificate, in the contract's element order."""
+    element = _sub(parent, tag)
+    write_ii(element, C + "intygs-id", intyg.intygs_id)
+    for mottagare in intyg.mottagare:
+        write_cv(element, C + "mottagare", mottagare)
+    write_cv(element, C + "typ", intyg.typ)
+    _sub(element, C + "version", intyg.version)
+    if intyg.signeringstidpunkt is not None:
+        write_time(element, C + "signeringstidpunkt", intyg.signeringstidpunkt)
+    if intyg.skickat_tidpunkt is not None:
+        write_time(element, C + "skickatTidpunkt", intyg.skickat_tidpunkt)
+    patient = _sub(element, C + "patient")
+    p = intyg.patient
+    write_ii(patient, C + "person-id", p.person_id)
+    _sub(patient, C + "fornamn", p.fornamn)
+    _sub(patient, C + "efternamn", p.efternamn)
+    if p.mellannamn is not None:
+        _sub(patient, C + "mellannamn", p.mellannamn)
+    for name, text in (
+        ("postadress", p.postadress),
+        ("postnummer", p.postnummer),
+        ("postort", p.postort),
+    ):
+        _sub(patient, C + name, text)
+    write_hos_personal(element, C + "skapadAv", intyg.skapad_av)
+    for relation in intyg.relationer:
+        r = _sub(element, C + "relation")
+        write_cv(r, C + "typ", relation.typ)
+        write_ii(r, C + "intygs-id", relation.intygs_id)
+    for status in intyg.status:
+        s = _sub(element, C + "status")
+        write_cv(s, C + "part", status.part)
+        write_cv(s, C + "status", status.status)
+        write_time(s, C + "tidpunkt", status.tidpunkt)
+    for svar in intyg.svar:
+        s = _sub(element, C + "svar")
+        s.set("id", svar.id)
+        if svar.instans is not None:
+            _sub(s, C + "instans", str(svar.instans))
+        for delsvar in svar.delsvar:
+            _write_delsvar(s, delsvar)
+    return element
+
+
+def write_result(parent: etree._Element, tag: str, result: Result) -> None:
+    element = _sub(parent, tag)
+    _sub(element, C + "resultCode", result.result_code)
+    if result.result_text is not None:
+        _sub(element, C + "resultText", result.result_text)
+    if result.error_id is not None:
+        _sub(element, C + "errorId", result.error_id)
+
+
+def read_revocation(element: etree._Element) -> Revocation:
+    """A RevokeCertificate element (responder namespace v2)."""
+    r = f"{{{ns.REVOKE}}}"
+    return Revocation(
+        intygs_id=read_ii(_req(element, r + "intygs-id")),
+        person_id=read_ii(_req(element, r + "patientPerson-id")),
+        skickat_tidpunkt=read_time(_req(element, r + "skickatTidpunkt")),
+        skickat_av=read_hos_personal(_req(element, r + "skickatAv")),
+        meddelande=_opt(element, r + "meddelande"),
+    )
+
+
+def write_revocation(parent: etree._Element, revocation: Revocation) -> etree._Element:
+    r = f"{{{ns.REVOKE}}}"
+    element = _sub(parent, r + "RevokeCertificate")
+    if revocation.meddelande is not None:
+        _sub(element, r + "meddelande", revocation.meddelande)
+    write_time(element, r + "skickatTidpunkt", revocation.skickat_tidpunkt)
+    write_ii(element, r + "intygs-id", revocation.intygs_id)
+    write_ii(element, r + "patientPerson-id", revocation.person_id)
+    write_hos_personal(element, r + "skickatAv", revocation.skickat_av)
+    return element
