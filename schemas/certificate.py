@@ -148,10 +148,23 @@ class OccupationKind(StrEnum):
 
 
 class Diagnosis(Frozen):
-    """Question 6: one ICD-10-SE code (the first in a list is the main diagnosis)."""
+    """Question 6: one diagnosis code (the first in a list is the main diagnosis) in the code system its OID names:
+    ICD-10-SE (the default) or primary care's KSH97-P. Intake checks the code against that code system's list."""
 
-    code: Annotated[str, Field(min_length=3, max_length=6, description="ICD-10-SE code, e.g. F32.9 or F329")]
+    code: Annotated[
+        str,
+        Field(min_length=3, max_length=6, description="ICD-10-SE or KSH97-P code, e.g. F32.9, F329, F43.8A or A02-P"),
+    ]
     description: ShortText | None = None
+    # Optional with a default: every certificate issued before the field existed used ICD-10-SE.
+    code_system: Annotated[
+        str,
+        Field(
+            max_length=64,
+            pattern=r"^[0-2](\.(0|[1-9][0-9]*))+$",
+            description="OID of the code system: 1.2.752.116.1.1.1.1.3 ICD-10-SE, 1.2.752.116.1.3.1.4.1 KSH97-P",
+        ),
+    ] = "1.2.752.116.1.1.1.1.3"
 
 
 class SickLeavePeriod(Frozen):

@@ -9,10 +9,11 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from schemas import icd10
+from schemas import codesystems
 from schemas.certificate import (
     Ag7804Certificate,
     BasisKind,
+    Diagnosis,
     LisjpCertificate,
     LisjpContent,
     OccupationKind,
@@ -150,7 +151,7 @@ def _lisjp_problems(c: LisjpContent, signed_on: date, *, diagnoses_required: boo
         if diagnoses_required:
             yield Problem("diagnoses", "question 6: a main diagnosis is required")
     else:
-        yield from _diagnosis_problems([d.code for d in c.diagnoses])
+        yield from _diagnosis_problems(c.diagnoses)
 
     yield from _basis_problems(c, signed_on)
 
@@ -188,17 +189,33 @@ def _lisjp_problems(c: LisjpContent, signed_on: date, *, diagnoses_required: boo
         yield Problem("contact_reason", "only allowed when contact with Försäkringskassan is wanted")
 
 
-def _diagnosis_problems(codes: list[str]) -> Iterator[Problem]:
+def _diagnosis_problems(diagnoses: list[Diagnosis]) -> Iterator[Problem]:
+    """Each code in the list of its code system (by OID), the form's rules for question 6, and one code system."""
+    systems = {d.code_system for d in diagnoses}
+    if len(systems) > 1:
+        named = ", ".join(
+            f"diagnoses.{i}.code_system is {codesystems.CODE_SYSTEM_NAMES.get(d.code_system, d.code_system)}"
+            for i, d in enumerate(diagnoses)
+        )
+        yield Problem("diagnoses", f"a certificate's diagnoses use one code system: {named}")
     seen: set[str] = set()
-    for i, code in enumerate(codes):
+    for i, diagnosis in enumerate(diagnoses):
         try:
-            plain = icd10.check(code)
-        except icd10.InvalidCode as exc:
+            entry = codesystems.lookup(diagnosis.code_system, diagnosis.code)
+        except codesystems.UnknownCodeSystem as exc:
+            yield Problem(f"diagnoses.{i}.code_system", str(exc))
+            continue
+        except codesystems.UnknownCode as exc:
             yield Problem(f"diagnoses.{i}.code", str(exc))
             continue
-        if plain in seen:
+        # The lists hold codes of at most 5 characters, so the form's limit needs no rule of its own; ICD-10-SE
+        # lists F chapter categories (F32) that the form does not take.
+        if entry.code.startswith("F") and len(entry.code) < 4:
+            yield Problem(f"diagnoses.{i}.code", "codes in chapter F need at least 4 characters")
+            continue
+        if entry.code in seen:
             yield Problem(f"diagnoses.{i}.code", "the same diagnosis is given twice")
-        seen.add(plain)
+        seen.add(entry.code)
 
 
 def _basis_problems(c: LisjpContent, signed_on: date) -> Iterator[Problem]:

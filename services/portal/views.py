@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from schemas.certificate import COUNTY_NAMES, Ag7804Content, Certificate, LisjpContent, RelationKind
+from schemas import codesystems
+from schemas.certificate import COUNTY_NAMES, Ag7804Content, Certificate, Diagnosis, LisjpContent, RelationKind
 from schemas.certificate_types import CERTIFICATE_TYPES
 from services.kit.swedish import RECIPIENTS, STATES, STOCKHOLM, fmt_date, fmt_personnummer, fmt_time, word
 from services.portal.domain import DispatchView, badges, send_state
@@ -149,6 +150,19 @@ def content_of(certificate_type: str, content: Mapping[str, Any]) -> LisjpConten
     return CONTENT_MODELS[certificate_type].model_validate(content)
 
 
+def diagnosis_text(diagnosis: Diagnosis) -> str:
+    """A diagnosis as the citizen reads it: the code and its Swedish name from the code list (with the code system
+    when it is not ICD-10-SE), then the doctor's own description (question 6.1) if there is one."""
+    entry = codesystems.find(diagnosis.code_system, diagnosis.code)
+    if entry is None:  # a code an older rule let through: shown as the doctor wrote it
+        text = diagnosis.code
+    else:
+        text = f"{entry.written} {entry.swedish_name}"
+        if diagnosis.code_system != codesystems.ICD10SE:
+            text += f" ({codesystems.CODE_SYSTEM_NAMES[diagnosis.code_system]})"
+    return text + (f". Läkarens beskrivning: {diagnosis.description}" if diagnosis.description else "")
+
+
 def content_sections(content: LisjpContent) -> list[Section]:
     """The questions of an LISJP or AG7804 with Swedish labels, in form order; unanswered ones left out."""
     sections: list[Section] = []
@@ -181,11 +195,7 @@ def content_sections(content: LisjpContent) -> list[Section]:
     add(
         "Diagnos",
         [
-            Row(
-                "diagnoses",
-                "Huvuddiagnos" if i == 0 else "Bidiagnos",
-                d.code + (f" – {d.description}" if d.description else ""),
-            )
+            Row("diagnoses", "Huvuddiagnos" if i == 0 else "Bidiagnos", diagnosis_text(d))
             for i, d in enumerate(content.diagnoses or [])
         ],
     )

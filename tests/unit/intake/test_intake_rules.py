@@ -294,6 +294,74 @@ def test_same_diagnosis_twice_in_different_spellings() -> None:
     assert "twice" in found[0].message
 
 
+ICD10SE = "1.2.752.116.1.1.1.1.3"
+KSH97P = "1.2.752.116.1.3.1.4.1"
+
+
+@pytest.mark.parametrize("code", ["F43.8A", "F438A", "S72.00", "S7200"])
+def test_icd10se_fifth_character_codes_are_accepted(code: str) -> None:
+    assert paths(body(diagnoses=[{"code": code}])) == []
+    assert paths(body(diagnoses=[{"code": code, "code_system": ICD10SE}])) == []
+
+
+def test_a_code_not_in_icd10se_is_refused_and_named() -> None:
+    found = problems(body(diagnoses=[{"code": "F43.8Z"}]))
+
+    assert [(p.path, p.message) for p in found] == [("content.diagnoses.0.code", "F43.8Z is not a code in ICD-10-SE")]
+
+
+@pytest.mark.parametrize("code", ["A00-", "A02-P", "F43.8A", "F32-"])
+def test_ksh97p_codes_are_accepted_under_their_oid(code: str) -> None:
+    assert paths(body(diagnoses=[{"code": code, "code_system": KSH97P}])) == []
+
+
+def test_a_ksh97p_code_under_icd10se_is_refused_saying_where_it_belongs() -> None:
+    found = problems(body(diagnoses=[{"code": "A02-P"}]))
+
+    assert [p.path for p in found] == ["content.diagnoses.0.code"]
+    assert "not a code in ICD-10-SE (it is one in KSH97-P" in found[0].message
+
+
+def test_an_icd10se_only_code_under_ksh97p_is_refused() -> None:
+    found = problems(body(diagnoses=[{"code": "S72.00", "code_system": KSH97P}]))
+
+    assert [p.path for p in found] == ["content.diagnoses.0.code"]
+    assert "not a code in KSH97-P" in found[0].message
+
+
+def test_a_certificate_mixing_code_systems_is_refused_naming_the_paths() -> None:
+    found = problems(body(diagnoses=[{"code": "F43.8A"}, {"code": "A02-P", "code_system": KSH97P}]))
+
+    assert [(p.path, p.message) for p in found] == [
+        (
+            "content.diagnoses",
+            "a certificate's diagnoses use one code system: diagnoses.0.code_system is ICD-10-SE, "
+            "diagnoses.1.code_system is KSH97-P",
+        )
+    ]
+
+
+def test_an_unknown_code_system_is_refused_at_its_path() -> None:
+    found = problems(body(diagnoses=[{"code": "F43.8A", "code_system": "1.2.3.4"}]))
+
+    assert [p.path for p in found] == ["content.diagnoses.0.code_system"]
+    assert "1.2.3.4 is not a known code system" in found[0].message
+
+
+def test_a_code_system_that_is_no_oid_is_refused_by_shape() -> None:
+    with pytest.raises(ValidationError, match="code_system"):
+        parse(body(diagnoses=[{"code": "F43.8A", "code_system": "ICD-10-SE"}]))
+
+
+def test_the_same_ksh97p_diagnosis_twice() -> None:
+    found = problems(
+        body(diagnoses=[{"code": "A02-P", "code_system": KSH97P}, {"code": "a02-p", "code_system": KSH97P}])
+    )
+
+    assert [p.path for p in found] == ["content.diagnoses.1.code"]
+    assert "twice" in found[0].message
+
+
 def test_at_most_three_diagnoses_by_shape() -> None:
     codes = ["F32.1", "M54.5", "J06.9", "S83.5"]
 

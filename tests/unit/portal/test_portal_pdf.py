@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 
 from pypdf import PdfReader
 
+from deploy.simulators.platform.generator import CertificateFactory
+from schemas.certificate import CERTIFICATE_ADAPTER
 from services.portal.pdf import EMPLOYER_NOTICE, _document, certificate_pdf
 from services.portal.settings import PortalSettings
-from services.portal.views import Row, Section
+from services.portal.views import Row, Section, content_sections
 
 FONT_DIR = PortalSettings().font_dir
 LONG = " ".join(["Patienten har svårt att gå i trappor och behöver vila efter kortare promenader."] * 6)
@@ -52,3 +54,20 @@ def test_each_pdf_embeds_a_subset_without_recomputing_glyph_boxes() -> None:
     )  # fmt: skip
     assert len(one) < 40_000  # a subset of the Latin cut, not the whole font
     assert len(many) < len(one) + 40_000
+
+
+def test_the_certificate_pdf_shows_each_diagnosis_with_its_swedish_name() -> None:
+    body = CertificateFactory(seed=7).certificate("LISJP")
+    body["content"]["diagnoses"] = [{"code": "F43.8A", "description": "Efter lång tids stress"}, {"code": "S72.00"}]
+    cert = CERTIFICATE_ADAPTER.validate_python(body)
+    data = certificate_pdf(
+        font_dir=FONT_DIR,
+        title="Läkarintyg för sjukpenning (LISJP)",
+        header=[],
+        content=content_sections(cert.content),
+        employer_copy=False,
+        printed_at=datetime(2026, 5, 28, 12, tzinfo=UTC),
+    )
+    text = " ".join(text_of(data).split())
+    assert "F43.8A Utmattningssyndrom. Läkarens beskrivning: Efter lång tids stress" in text
+    assert "S72.00 Kollumfraktur-sluten" in text

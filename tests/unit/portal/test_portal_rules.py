@@ -138,3 +138,32 @@ def test_sending_is_offered_once_and_not_for_replaced_or_employer_types() -> Non
     assert not may_send("LISJP", False, [DispatchView("FKASSA", "REQUESTED", None, at)])
     assert not may_send("LISJP", False, [DispatchView("FKASSA", "SUCCEEDED", None, at)])
     assert may_send("LISJP", False, [DispatchView("FKASSA", "FAILED", "Tidsgräns", at)])
+
+
+def diagnosis_rows(cert_type: str, content: dict[str, Any]) -> list[tuple[str, str]]:
+    sections = content_sections(content_of(cert_type, content))
+    return [(row.label, row.value) for section in sections for row in section.rows if row.field == "diagnoses"]
+
+
+def test_a_diagnosis_is_shown_with_its_swedish_name_and_the_doctors_description() -> None:
+    content = lisjp(diagnoses=[{"code": "F438A", "description": "Utmattning efter lång tids stress"},
+                               {"code": "S72.00"}])  # fmt: skip
+    assert diagnosis_rows("LISJP", content) == [
+        ("Huvuddiagnos", "F43.8A Utmattningssyndrom. Läkarens beskrivning: Utmattning efter lång tids stress"),
+        ("Bidiagnos", "S72.00 Kollumfraktur-sluten"),
+    ]
+
+
+def test_a_ksh97p_diagnosis_names_its_code_system() -> None:
+    content = lisjp(diagnoses=[{"code": "A02-P", "code_system": "1.2.752.116.1.3.1.4.1"}])
+    assert diagnosis_rows("LISJP", content) == [("Huvuddiagnos", "A02-P Salmonellainfektioner (KSH97-P)")]
+
+
+def test_a_code_not_in_the_list_is_shown_as_written() -> None:
+    content = lisjp(diagnoses=[{"code": "J98.9X", "description": "Luftvägsbesvär"}])  # accepted by an earlier rule
+    assert diagnosis_rows("LISJP", content) == [("Huvuddiagnos", "J98.9X. Läkarens beskrivning: Luftvägsbesvär")]
+
+
+def test_the_employer_copy_that_keeps_the_diagnosis_shows_its_name() -> None:
+    copy, _ = employer_copy("AG7804", lisjp(diagnosis_to_employer=True, diagnoses=[{"code": "F43.8A"}]), [])
+    assert diagnosis_rows("AG7804", copy) == [("Huvuddiagnos", "F43.8A Utmattningssyndrom")]

@@ -83,7 +83,7 @@ def test_two_care_providers_make_two_cases_and_age_is_the_highest() -> None:
     cases = merge_cases(facts)
     assert sorted((c.provider, c.days, c.age) for c in cases) == [("SE1-0001", 20, 41), ("SE2-0001", 5, 40)]
     first = next(c for c in cases if c.provider == "SE1-0001")
-    assert (first.code, first.chapter, first.group) == ("M545", "XIII", "M40-M54")
+    assert (first.code, first.chapter, first.group) == ("M545", "XIII", "M50-M54")  # the ICD-10-SE block (avsnitt)
 
 
 def test_certificates_outside_statistics_make_no_case() -> None:
