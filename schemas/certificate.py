@@ -22,6 +22,8 @@ CertificateId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-
 HsaId = Annotated[str, Field(min_length=3, max_length=31, description="HSA-id, e.g. SE2321000016-15CQ")]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 FreeText = Annotated[str, Field(min_length=1, max_length=4000)]
+# A person's name as the national contracts carry it: empty for a person with a protected identity.
+NameText = Annotated[str, Field(max_length=200)]
 
 
 class County(StrEnum):
@@ -81,18 +83,35 @@ class Address(Frozen):
     city: ShortText
 
 
+class CodedValue(Frozen):
+    """A code with the name it is shown by (a position or a specialist competence of the issuer)."""
+
+    code: ShortText
+    name: ShortText | None = None
+
+
 class Patient(Frozen):
     personnummer: Annotated[str, Field(min_length=10, max_length=13, description="Personnummer or samordningsnummer")]
-    given_name: ShortText
-    family_name: ShortText
+    given_name: NameText
+    family_name: NameText
+    middle_name: ShortText | None = None
     address: Address | None = None
     test_patient: bool = Field(False, description="Marked by the national platform; never counted or sent")
 
 
 class Issuer(Frozen):
     hsa_id: HsaId
-    name: ShortText
+    name: NameText
     title: ShortText | None = None
+    prescriber_code: Annotated[str, Field(min_length=1, max_length=20)] | None = Field(
+        None, description="Förskrivarkod (RIV-TA skapadAv/forskrivarkod)"
+    )
+    positions: Annotated[list[CodedValue], Field(max_length=10)] | None = Field(
+        None, description="Befattningar, HSA codes (code system 1.2.752.129.2.2.1.4)"
+    )
+    specialities: Annotated[list[CodedValue], Field(max_length=10)] | None = Field(
+        None, description="Specialistkompetenser"
+    )
 
 
 class CareProvider(Frozen):
@@ -107,6 +126,8 @@ class CareUnit(Frozen):
     phone: Annotated[str, Field(min_length=5, max_length=20, pattern=r"^[0-9+\- ]+$")]
     county: County
     care_provider: CareProvider
+    workplace_code: ShortText | None = Field(None, description="Arbetsplatskod (root 1.2.752.29.4.71)")
+    email: ShortText | None = None
 
 
 class RelationKind(StrEnum):
@@ -145,6 +166,7 @@ class OccupationKind(StrEnum):
     JOB_SEEKER = "ARBETSSOKANDE"
     PARENTAL_LEAVE = "FORALDRALEDIG"
     STUDIES = "STUDIER"
+    PROGRAMME = "PROGRAM"  # a labour-market programme (question 30; LISJP only)
 
 
 class Diagnosis(Frozen):
@@ -207,8 +229,16 @@ class WorkMeasure(StrEnum):
     ERGONOMICS = "ERGONOMISK"
     AIDS = "HJALPMEDEL"
     OCCUPATIONAL_HEALTH = "KONTAKT_FHV"
+    CONFLICT_MANAGEMENT = "KONFLIKTHANTERING"  # LISJP only
     REDISTRIBUTION = "OMFORDELNING"
     OTHER = "OVRIGA_ATGARDER"
+
+
+class SupplementaryAnswer(Frozen):
+    """An answer to one of Försäkringskassan's supplementary questions (tilläggsfrågor, ids 9001–9999)."""
+
+    question: Annotated[int, Field(ge=9000, le=9999)]
+    text: FreeText
 
 
 class LisjpContent(Frozen):
@@ -219,6 +249,7 @@ class LisjpContent(Frozen):
     )
     occupations: Annotated[list[OccupationKind], Field(max_length=4)] | None = Field(None, description="Question 28")
     occupation_text: FreeText | None = Field(None, description="Question 29, required with NUVARANDE_ARBETE")
+    programme_activities: FreeText | None = Field(None, description="Question 30, required with PROGRAM")
     diagnoses: Annotated[list[Diagnosis], Field(max_length=3)] | None = Field(
         None, description="Question 6: main diagnosis first, then up to two secondary"
     )
@@ -229,15 +260,21 @@ class LisjpContent(Frozen):
     sick_leave_periods: Annotated[list[SickLeavePeriod], Field(max_length=4)] | None = Field(
         None, description="Question 32"
     )
+    fmb_motivation: FreeText | None = Field(
+        None, description="Question 37: why the sick leave exceeds the insurance-medical decision support (FMB)"
+    )
     working_time_arrangement: WorkingTimeArrangement | None = Field(None, description="Question 33")
     travel_to_work: bool | None = Field(None, description="Question 34: travel to and from work instead")
     prognosis: Prognosis | None = Field(None, description="Question 39")
     work_measures: Annotated[list[WorkMeasure], Field(max_length=10)] | None = Field(None, description="Question 40")
-    work_measures_description: FreeText | None = None
+    work_measures_description: FreeText | None = Field(None, description="Question 44")
     other_information: FreeText | None = Field(None, description="Question 25")
     wants_contact_with_fk: bool = Field(False, description="Question 26")
     contact_reason: FreeText | None = None
     contagious_disease_leave: bool = Field(False, description="Question 27: smittskydd")
+    supplementary: Annotated[list[SupplementaryAnswer], Field(max_length=100)] | None = Field(
+        None, description="Försäkringskassan's supplementary questions (LISJP)"
+    )
 
 
 class Ag7804Content(LisjpContent):
@@ -246,6 +283,8 @@ class Ag7804Content(LisjpContent):
     diagnosis_to_employer: bool | None = Field(
         None, description="Question 100: the patient wants the diagnosis passed on to the employer"
     )
+    wants_contact_with_employer: bool | None = Field(None, description="Question 103: contact with the employer")
+    employer_contact_reason: FreeText | None = Field(None, description="Question 103.2")
 
 
 # --- Certificates -----------------------------------------------------------------------------------------
@@ -257,6 +296,10 @@ class CertificateBase(Frozen):
     id: CertificateId
     type_version: Annotated[str, Field(pattern=r"^\d+\.\d+$")] = "1.0"
     signed_at: AwareDatetime
+    sent_at: AwareDatetime | None = Field(None, description="When the care system sent it (RIV-TA skickatTidpunkt)")
+    id_root: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        None, description="The root of the id in the national contracts (usually the issuing unit's HSA-id)"
+    )
     patient: Patient
     issuer: Issuer
     care_unit: CareUnit
