@@ -13,6 +13,7 @@ import pytest
 from prometheus_client import REGISTRY
 from pypdf import PdfReader
 
+from schemas import codesystems
 from schemas.envelope import decode
 from schemas.events import DispatchRequested
 from schemas.topics import PORTAL_DISPATCH_REQUESTS
@@ -212,6 +213,11 @@ async def test_pdf_and_employer_copy(portal: PortalHarness) -> None:
     with_diagnosis = pdf_text((await portal.client.get(f"/intyg/{cert['id']}/anpassa/pdf?visa=diagnoses",
                                                        headers=anna.cookie)).content)  # fmt: skip
     assert code in with_diagnosis
+    named = f"{code} {codesystems.swedish_name(codesystems.ICD10SE, code)}"  # the code list's Swedish name
+    for shown in (text, with_diagnosis):
+        assert named in " ".join(shown.split())
+    page = await portal.client.get(f"/intyg/{cert['id']}", headers=anna.cookie)
+    assert named in page.text
     preview = await portal.client.get(f"/intyg/{cert['id']}/anpassa", headers=anna.cookie)
     assert "Detta är en anpassad utskrift. Viss information i intyget har valts bort." in preview.text
     actions = {r["action"] for r in await portal.pool.fetch("SELECT action FROM access_log WHERE citizen_ref = $1",
