@@ -250,7 +250,7 @@ async def topology(name: str, bootstrap: str, replication: int, args: argparse.N
             await wait_ready(f"http://127.0.0.1:{ports[service]}", within=240)
         conn = await asyncpg.connect(base.database_url, server_settings={"search_path": schemas["intake"]})
         try:
-            await intake_repo.connect_care_units(conn, [(u.hsa_id, u.name) for u in CARE_UNITS])
+            await intake_repo.connect_care_units(conn, [(u.hsa_id, u.name, u.county.value) for u in CARE_UNITS])
         finally:
             await conn.close()
         factory = CertificateFactory(seed=11, persons=400, test_patient_share=0.0)

@@ -98,7 +98,7 @@ def start_intake(
 
 async def connect_units(settings: ServiceSettings, schema: str) -> None:
     async with connect(settings.database_url, schema) as conn:
-        await intake_repo.connect_care_units(conn, [(u.hsa_id, u.name) for u in CARE_UNITS])
+        await intake_repo.connect_care_units(conn, [(u.hsa_id, u.name, u.county.value) for u in CARE_UNITS])
 
 
 async def topic_ids(settings: ServiceSettings, expected: int, within: float = 120) -> list[str]:

@@ -25,6 +25,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from schemas.certificate import County
 from schemas.envelope import InvalidEvent, decode
 from services.dispatch import cli as dispatch_cli
 from services.intake import repo as intake_repo
@@ -52,13 +53,14 @@ async def care_units(args: argparse.Namespace) -> None:
     pool = await _intake_pool(settings, writes=args.action != "list")
     try:
         if args.action == "connect":
-            rows = [await intake_repo.set_care_unit(pool, args.hsa_id, args.name, connected=True)]
+            county = County(args.county).value if args.county else None
+            rows = [await intake_repo.set_care_unit(pool, args.hsa_id, args.name, connected=True, county=county)]
         elif args.action == "disconnect":
             rows = [await intake_repo.set_care_unit(pool, args.hsa_id, None, connected=False)]
         elif args.action == "connect-simulated":
             from deploy.simulators.platform.generator import CARE_UNITS
 
-            await intake_repo.connect_care_units(pool, [(u.hsa_id, u.name) for u in CARE_UNITS])
+            await intake_repo.connect_care_units(pool, [(u.hsa_id, u.name, u.county.value) for u in CARE_UNITS])
             rows = [r for r in await intake_repo.list_care_units(pool) if r.hsa_id in {u.hsa_id for u in CARE_UNITS}]
         else:
             try:
@@ -256,6 +258,11 @@ def main() -> None:
     )
     connect.add_argument("hsa_id", help="the unit's HSA-id")
     connect.add_argument("--name", help="the unit's name, as shown to operators")
+    connect.add_argument(
+        "--county",
+        choices=[c.value for c in County],
+        help="the unit's county (län) code as HSA records it; RIV-TA deliveries need it (statistics per county)",
+    )
     disconnect = _command(
         units_sub,
         "disconnect",

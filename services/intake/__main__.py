@@ -10,7 +10,9 @@ def main() -> None:
     """Serve intake with uvicorn."""
     parse_service_arguments("minaintyg-intake", __doc__ or "", IntakeSettings)
     settings = IntakeSettings()
-    serve(create_app(settings), settings.host, settings.port, tls=settings.tls_files())
+    serve(
+        create_app(settings), settings.host, settings.port, tls=settings.tls_files(), mutual_tls=settings.mutual_tls()
+    )
 
 
 if __name__ == "__main__":

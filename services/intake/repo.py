@@ -121,25 +121,36 @@ async def list_care_units(pool: Pool) -> list[CareUnitRow]:
     return [CareUnitRow(**dict(r.items())) for r in rows]
 
 
-async def connect_care_units(conn: Connection | Pool, units: Iterable[tuple[str, str]]) -> None:
-    """Connect several care units, given as (HSA-id, name), creating those not yet known."""
+async def connect_care_units(conn: Connection | Pool, units: Iterable[tuple[str, str, str | None]]) -> None:
+    """Connect several care units, given as (HSA-id, name, county code), creating those not yet known."""
     await conn.executemany(
-        "INSERT INTO care_units (hsa_id, name, connected, changed_at) VALUES ($1, $2, true, now()) "
-        "ON CONFLICT (hsa_id) DO UPDATE SET connected = true, changed_at = now()",
+        "INSERT INTO care_units (hsa_id, name, connected, county, changed_at) VALUES ($1, $2, true, $3, now()) "
+        "ON CONFLICT (hsa_id) DO UPDATE SET connected = true, changed_at = now(), "
+        "county = coalesce(EXCLUDED.county, care_units.county)",
         list(units),
     )
 
 
-async def set_care_unit(pool: Pool, hsa_id: str, name: str | None, connected: bool) -> CareUnitRow:
-    """Connect or disconnect a care unit; a new unit needs a name."""
+async def connected_unit_county(conn: Connection | Pool, hsa_id: str) -> tuple[bool, str | None]:
+    """(connected, county code) of a care unit; (False, None) for one never connected."""
+    row = await conn.fetchrow("SELECT connected, county FROM care_units WHERE hsa_id = $1", hsa_id)
+    return (False, None) if row is None else (bool(row["connected"]), row["county"])
+
+
+async def set_care_unit(
+    pool: Pool, hsa_id: str, name: str | None, connected: bool, county: str | None = None
+) -> CareUnitRow:
+    """Connect or disconnect a care unit (with its county code when given); a new unit needs a name."""
     row = await pool.fetchrow(
-        "INSERT INTO care_units (hsa_id, name, connected, changed_at) VALUES ($1, coalesce($2, $1), $3, now()) "
+        "INSERT INTO care_units (hsa_id, name, connected, county, changed_at) "
+        "VALUES ($1, coalesce($2, $1), $3, $4, now()) "
         "ON CONFLICT (hsa_id) DO UPDATE SET connected = EXCLUDED.connected, changed_at = now(), "
-        "name = coalesce($2, care_units.name) "
+        "name = coalesce($2, care_units.name), county = coalesce($4, care_units.county) "
         "RETURNING hsa_id, name, connected, changed_at",
         hsa_id,
         name,
         connected,
+        county,
     )
     assert row is not None
     return CareUnitRow(**dict(row.items()))

@@ -160,6 +160,7 @@ class JournalSystem:
 
     def __init__(self, base_url: str, interaction: Interaction, *, ca: Path, cert: Path, key: Path) -> None:
         session = requests.Session()
+        session.trust_env = False  # else REQUESTS_CA_BUNDLE outranks session.verify (requests#3829)
         session.verify = str(ca)
         session.cert = (str(cert), str(key))
         self.text = _MixedText()

@@ -34,7 +34,7 @@ async def intake_client(intake_settings: IntakeSettings) -> AsyncIterator[httpx.
 
 async def connect_simulated_units(settings: IntakeSettings) -> None:
     async with connect(settings.database_url, settings.db_schema) as conn:
-        await intake_repo.connect_care_units(conn, [(u.hsa_id, u.name) for u in CARE_UNITS])
+        await intake_repo.connect_care_units(conn, [(u.hsa_id, u.name, u.county.value) for u in CARE_UNITS])
 
 
 UNCONNECTED_UNIT = SimCareUnit(

@@ -29,6 +29,11 @@ PRODUCTION = {
         "consent_url": "https://consent:8002",
     },
     IdpsimSettings: {"issuer": "https://idp.example"},
+    IntakeSettings: {
+        "riv_tls_cert_file": "/tls/riv/tls.crt",
+        "riv_tls_key_file": "/tls/riv/tls.key",
+        "riv_client_ca_file": "/tls/riv/platform-ca.crt",
+    },
 }
 
 
