@@ -10,10 +10,14 @@ import structlog
 
 from schemas.envelope import new_envelope
 from schemas.events import CertificateIssued, CertificateRevoked
+from schemas.riv.mapping import from_certificate
+from schemas.riv.rules import check as published_rules
 from schemas.topics import INTAKE_CERTIFICATES
 from services.intake import repo
 from services.intake.domain import (
     AcceptedCertificate,
+    InvalidCertificate,
+    Problem,
     ReceiveOutcome,
     RevokeOutcome,
     decide_redelivery,
@@ -25,6 +29,7 @@ from services.kit.citizen import citizen_ref
 from services.kit.db import Pool
 from services.kit.outbox import add_to_outbox, outbox_values
 from services.kit.ratelimit import RateLimit
+from services.kit.swedish import swedish_date
 
 log = structlog.get_logger(__name__)
 
@@ -51,11 +56,20 @@ async def receive_certificate(
     platform: str,
     correlation_id: str,
     traceparent: str | None = None,
+    rules_checked: bool = False,
 ) -> ReceiveOutcome:
-    """Validate and store a certificate with its `certificate.issued` event; idempotent on the id."""
+    """Validate and store a certificate with its `certificate.issued` event; idempotent on the id.
+
+    Besides our own rules, the published rules of the certificate's type (schemas.riv.rules) hold whichever way
+    it came: a JSON certificate is checked in its transport form, unless the caller has (`rules_checked`, the
+    RIV-TA endpoint checks the message as received)."""
     now = intake.clock()
     document = cert.model_dump(mode="json")
     personnummer = validate(cert, now, timedelta(seconds=intake.settings.clock_skew_seconds), document)
+    if not rules_checked:
+        violations = published_rules(from_certificate(cert, sent_at=now), swedish_date(now))
+        if violations:
+            raise InvalidCertificate([Problem(f"rule {v.rule}", v.message) for v in violations])
     ref = citizen_ref(personnummer.digits, intake.settings.citizen_ref_key.get_secret_value())
     log_ = log.bind(certificate_id=cert.id, citizen_ref=ref, care_unit=cert.care_unit.hsa_id, type=cert.type)
     event = CertificateIssued(

@@ -15,12 +15,12 @@ from datetime import timedelta
 import structlog
 from fastapi import APIRouter, Request, Response
 from lxml import etree
-from schemas.riv.rules import check as published_rules
 
 from schemas.certificate import County
 from schemas.riv import namespaces as ns
 from schemas.riv import soap, xml
 from schemas.riv.mapping import NotMappable, swedish_time_to_utc, to_certificate
+from schemas.riv.rules import check as published_rules
 from schemas.riv.transport import Result
 from schemas.riv.wsdl import REGISTER_CERTIFICATE, REVOKE_CERTIFICATE, Interaction, schema_document, wsdl
 from services.intake import repo
@@ -171,6 +171,7 @@ async def register_certificate(request: Request) -> Response:
                 platform=platform,
                 correlation_id=request.scope["state"]["correlation_id"],
                 traceparent=current_traceparent(),
+                rules_checked=True,
             )
         except InvalidCertificate as exc:
             return _answer(REGISTER_CERTIFICATE, _validation_error([f"{p.path}: {p.message}" for p in exc.problems]))

@@ -134,7 +134,7 @@ class CertificateFactory:
         unit = unit or rng.choices(CARE_UNITS, weights=[6, 2, 2, 1, 1, 1])[0]
         signed = now - timedelta(days=rng.randrange(0, 20), minutes=rng.randrange(1, 600))
         start = signed.date() - timedelta(days=rng.randrange(0, 4))
-        periods = self._periods(start)
+        periods = self._periods(start, cert_type)
         codes = [c for c, _ in DIAGNOSES]
         main = rng.choices(codes, weights=[w for _, w in DIAGNOSES])[0]
         diagnoses = [{"code": main}]
@@ -166,7 +166,10 @@ class CertificateFactory:
         if occupation == "NUVARANDE_ARBETE":
             content["occupation_text"] = rng.choice(["Undersköterska", "Lärare", "Lagerarbetare", "Ingenjör"])
         if any(p["degree"] < 100 for p in periods):
-            content["working_time_arrangement"] = {"recommended": rng.random() < 0.6}
+            recommended = rng.random() < 0.6
+            content["working_time_arrangement"] = {"recommended": recommended} | (
+                {"motivation": "Förmiddagar fungerar bäst för patienten."} if recommended else {}
+            )
         if cert_type == "AG7804":
             content["diagnosis_to_employer"] = rng.random() < 0.5
             if not content["diagnosis_to_employer"]:
@@ -190,14 +193,16 @@ class CertificateFactory:
             "content": content,
         }
 
-    def _periods(self, start: date) -> list[dict[str, Any]]:
+    def _periods(self, start: date, cert_type: str) -> list[dict[str, Any]]:
+        """One or two periods. A LISJP v1 never mixes 100 % with a partial degree: its rules forbid question 33
+        beside a full period and require it beside a partial one (LISJP's R26)."""
         rng = self.rng
         first_days = rng.choice([7, 10, 14, 14, 21, 28, 30, 60])
         degree = rng.choices([100, 75, 50, 25], weights=[6, 1, 3, 1])[0]
         periods: list[dict[str, Any]] = [
             {"degree": degree, "start": start, "end": start + timedelta(days=first_days - 1)}
         ]
-        if degree > 25 and rng.random() < 0.3:
+        if degree > 25 and rng.random() < 0.3 and not (cert_type == "LISJP" and degree == 100):
             next_start = start + timedelta(days=first_days)
             lower = rng.choice([d for d in (75, 50, 25) if d < degree])
             periods.append({"degree": lower, "start": next_start, "end": next_start + timedelta(days=13)})

@@ -153,6 +153,22 @@ async def test_invalid_certificate_lists_every_problem(
     assert await count_rows(intake_settings.database_url, intake_settings.db_schema, "certificates") == 0
 
 
+async def test_a_json_certificate_is_held_to_the_published_rules_of_its_type(
+    intake_client: httpx.AsyncClient, intake_settings: IntakeSettings, factory: CertificateFactory
+) -> None:
+    """Both entry points check the same rules: a LISJP recommending another working time without a motivation
+    (the rule q33.1-33.2, which our own rules do not have) is refused as JSON, the rule named."""
+    cert = factory.certificate("LISJP")
+    start = cert["content"]["sick_leave_periods"][0]["start"]
+    cert["content"]["sick_leave_periods"] = [{"degree": 50, "start": start, "end": start}]
+    cert["content"]["working_time_arrangement"] = {"recommended": True}
+    response = await post(intake_client, cert)
+    assert response.status_code == 422, response.text
+    paths = {p["path"] for p in response.json()["problems"]}
+    assert "rule q33.1-33.2" in paths, paths
+    assert await count_rows(intake_settings.database_url, intake_settings.db_schema, "certificates") == 0
+
+
 def _deep(levels: int) -> str:
     return "[" * levels + "]" * levels
 
