@@ -23,7 +23,9 @@ def test_every_generated_certificate_is_a_valid_register_certificate(seed: int) 
     request = soap.open_envelope(xml.parse(message))
     assert request.logical_address == "MINAINTYG"
     xml.check(request.payload, "RegisterCertificateResponder_3.xsd")
-    again = xml.read_intyg(request.payload.find(f"{{{ns.REGISTER}}}intyg"))
+    element = request.payload.find(f"{{{ns.REGISTER}}}intyg")
+    assert element is not None
+    again = xml.read_intyg(element)
     assert again == intyg
     today = utc_to_swedish_time(datetime.now(UTC)).date()
     assert check(intyg, today) == [], intyg.typ.code
