@@ -10,11 +10,18 @@ if [ -n "${CLUSTER:-}" ]; then
   procfile=deploy/local/Procfile.cluster
 fi
 minaintyg-admin care-units connect-simulated >/dev/null
+# The development CA and its certificates (.cache/tls): intake's RIV-TA listener and the platform's function
+# certificate, created once with the `cryptography` package.
+tls="$(python -m deploy.local.devca .cache/tls)"
+export INTAKE_RIV_TLS_CERT_FILE="$tls/intake.pem" INTAKE_RIV_TLS_KEY_FILE="$tls/intake-key.pem" \
+  INTAKE_RIV_CLIENT_CA_FILE="$tls/ca.pem"
 cat <<MSG
 
   Mina intyg is starting. Ctrl-C stops everything.
     portal          http://127.0.0.1:${PORTAL_PORT:-8000}/   (log in with a test person at the BankID (test) page)
     portal API      http://127.0.0.1:${PORTAL_PORT:-8000}/openapi.json
+    intake RIV-TA   https://127.0.0.1:${INTAKE_RIV_PORT:-8443}/riv/clinicalprocess/healthcond/certificate/RegisterCertificate/3/rivtabp21?wsdl
+                    (mutual TLS: CA .cache/tls/ca.pem, client .cache/tls/platform.pem + platform-key.pem; also RevokeCertificate/2)
     intake API      http://127.0.0.1:${INTAKE_PORT:-8001}/docs   (bearer token: dev-platform-secret)
     intake OpenAPI  http://127.0.0.1:${INTAKE_PORT:-8001}/openapi.json
     consent API     http://127.0.0.1:${CONSENT_PORT:-8002}/docs   (internal; bearer token: dev-portal-to-consent)
@@ -26,7 +33,7 @@ cat <<MSG
     Kafka           ${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}
 MSG
 if [ -n "${CLUSTER:-}" ]; then cat <<MSG
-    second replicas portal :8100, intake :8101, consent :8102, dispatch :8103, stats reports :8104
+    second replicas portal :8100, intake :8101 (RIV-TA :8543), consent :8102, dispatch :8103, stats reports :8104
 MSG
 fi
 cat <<MSG
