@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from schemas import codesystems
 from schemas.certificate import (
     CERTIFICATE_ADAPTER,
     Ag7804Certificate,
@@ -286,11 +287,17 @@ def _period(svar: Svar) -> dict[str, Any]:
 NameOf = Callable[[str, str], str | None]
 
 
+def _listed_name(code_system: str, code: str) -> str | None:
+    entry = codesystems.find(code_system, code)
+    return entry.swedish_name if entry is not None else None
+
+
 @dataclass(frozen=True)
 class Names:
-    """Display names the transport format carries for codes (the diagnosis text when the issuer wrote none)."""
+    """Display names the transport format carries for codes: the diagnosis text (6.1) when the issuer wrote
+    none is the code's Swedish name in its code list, as a journal system writes it."""
 
-    diagnosis: NameOf = lambda _system, _code: None
+    diagnosis: NameOf = _listed_name
 
 
 def _cv(code: str, system: str, display: str | None = None) -> CV:

@@ -1,14 +1,16 @@
 """The whole system, started by the test the way `make run` starts it: every service and simulator as a process of
 its own (console scripts, environment only), on free ports, with topics and schemas of its own.
 
-The platform delivers certificates over HTTP → a citizen logs in with the identity provider in Chromium → consents
-→ sees exactly their certificates → sends one to Försäkringskassan → the simulator has it once → the portal shows
-it sent → the statistics report counts the case. Then: one trace runs from the platform's request through every
-hop, every service exports the metrics operators need, and no log line of any process holds a personnummer or a
-name."""
+The platform delivers a certificate over RIV-TA (zeep, a standard SOAP client, with the platform's client
+certificate over mutual TLS) and others as JSON → a citizen logs in with the identity provider in Chromium →
+consents → sees exactly their certificates, the diagnosis with its Swedish name → sends one to Försäkringskassan
+→ the simulator has it once → the portal shows it sent → the statistics report counts the case. Then: one trace
+runs from the platform's request through every hop, every service exports the metrics operators need, and no log
+line of any process holds a personnummer or a name."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -22,9 +24,13 @@ import httpx
 import pytest
 from playwright.async_api import async_playwright
 
+from deploy.local import devca
 from deploy.simulators.idp.persons import listed_persons
+from deploy.simulators.platform import riv
 from deploy.simulators.platform.generator import CARE_UNITS, CertificateFactory, Person
+from schemas import codesystems
 from schemas.envelope import decode
+from schemas.riv.wsdl import REGISTER_CERTIFICATE
 from schemas.topics import CONSENT_RELEASED, INTAKE_CERTIFICATES
 from services.kit.citizen import citizen_ref
 from services.kit.settings import CitizenRefKeySettings, ServiceSettings
@@ -39,6 +45,7 @@ from tests.harness import (
     read_topic,
     run_command,
 )
+from tests.harness.riv import JournalSystem
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 ARTIFACTS = Path(__file__).parent / "artifacts" / "system"
@@ -63,6 +70,14 @@ class System:
     env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
     logs: dict[str, Path] = field(default_factory=dict)
+    riv_url: str = ""  # intake's RIV-TA listener (mutual TLS)
+    tls: Path = Path()  # the development CA's certificates
+
+    def journal(self) -> JournalSystem:
+        t = self.tls
+        return JournalSystem(
+            self.riv_url, REGISTER_CERTIFICATE, ca=t / "ca.pem", cert=t / "platform.pem", key=t / "platform-key.pem"
+        )
 
     def schema(self, name: str) -> str:
         return f"sys_{self.unique}_{name}"
@@ -102,10 +117,16 @@ async def system(tmp_path: Path) -> AsyncIterator[System]:
                "KAFKA_BOOTSTRAP_SERVERS": base.kafka_bootstrap_servers, "DATABASE_URL": base.database_url}  # fmt: skip
     ports = {name: free_port() for name in (*SERVICES, "fk", "idp")}
     sut.urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    sut.tls = devca.ensure(tmp_path / "tls")
+    riv_port = free_port()
+    sut.riv_url = f"https://127.0.0.1:{riv_port}"
+    riv_env = {"INTAKE_RIV_PORT": str(riv_port), "INTAKE_RIV_TLS_CERT_FILE": str(sut.tls / "intake.pem"),
+               "INTAKE_RIV_TLS_KEY_FILE": str(sut.tls / "intake-key.pem"),
+               "INTAKE_RIV_CLIENT_CA_FILE": str(sut.tls / "ca.pem")}  # fmt: skip
     own = {
         "fk-sim": ("fk", "FKSIM_", {}),
         "idp-sim": ("idp", "IDPSIM_", {"IDPSIM_ISSUER": sut.urls["idp"], "IDPSIM_ALLOW_LOOPBACK_REDIRECTS": "true"}),
-        "minaintyg-intake": ("intake", "INTAKE_", {}),
+        "minaintyg-intake": ("intake", "INTAKE_", riv_env),
         "minaintyg-consent": ("consent", "CONSENT_", {}),
         "minaintyg-dispatch": ("dispatch", "DISPATCH_", {"DISPATCH_FK_ENDPOINT": sut.urls["fk"]}),
         "minaintyg-stats": ("stats", "STATS_", {"STATS_PUBLISH_INTERVAL_SECONDS": "1"}),
@@ -158,10 +179,13 @@ async def test_a_citizens_certificate_from_the_platform_to_forsakringskassan_and
     others = [factory.certificate("LISJP", person=other, unit=unit)]
     theirs = [factory.certificate("LISJP", person=p, unit=unit) for p in colleagues]
 
+    # Hers, the one she sends, as a journal system registers it: RegisterCertificate v3 over mutual TLS.
+    journal = system.journal()
+    journal.client.transport.session.headers["traceparent"] = TRACE
+    result = await asyncio.to_thread(journal.register, riv.to_intyg(mine[0]))
+    assert result.result.resultCode == "OK", result.result.resultText
     async with httpx.AsyncClient(timeout=10) as client:
         intake = system.urls["intake"]
-        sent = await client.post(f"{intake}/v1/certificates", json=mine[0], headers={**PLATFORM, "traceparent": TRACE})
-        assert sent.status_code == 201, sent.text
         for body in [*mine[1:], *others, *theirs]:
             answer = await client.post(f"{intake}/v1/certificates", json=body, headers=PLATFORM)
             assert answer.status_code == 201, answer.text
@@ -199,6 +223,9 @@ async def test_a_citizens_certificate_from_the_platform_to_forsakringskassan_and
             await page.screenshot(path=str(ARTIFACTS / "mina-intyg.png"), full_page=True)
 
             await page.goto(f"{portal}/intyg/{certificate_id}")
+            diagnosis = mine[0]["content"]["diagnoses"][0]["code"]
+            named = f"{diagnosis} {codesystems.swedish_name(codesystems.ICD10SE, diagnosis)}"
+            assert await page.get_by_text(named).count() > 0, f"the page does not show {diagnosis} with its name"
             await page.get_by_role("link", name="Skicka till Försäkringskassan").click()
             await page.get_by_role("button", name="Skicka intyget till Försäkringskassan").click()
 
