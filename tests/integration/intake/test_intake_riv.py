@@ -8,15 +8,18 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from lxml import etree
 
 from deploy.local import devca
+from deploy.simulators.platform import riv as platform_riv
 from schemas.riv import namespaces as ns
 from schemas.riv import soap, xml
 from schemas.riv.transport import Intyg
@@ -24,6 +27,7 @@ from schemas.riv.wsdl import REGISTER_CERTIFICATE, REVOKE_CERTIFICATE, Interacti
 from schemas.topics import INTAKE_CERTIFICATES
 from services.kit.settings import ServiceSettings
 from tests.harness import ServiceProcess, count_rows, drop_schema, eventually, new_unique, schema_name, topic_prefix
+from tests.harness.db import connect
 from tests.harness.infra import free_port
 from tests.harness.kafka import read_topic
 from tests.harness.riv import JournalSystem, lisjp, replace, revocation
@@ -257,3 +261,45 @@ async def test_the_wsdl_addresses_can_be_called_as_they_are(riv_intake: RivIntak
             assert response.status_code == 200
             assert f'location="{riv_intake.riv_url}{interaction.path}"' in response.text
             assert "?xsd=" in response.text
+
+
+async def test_the_message_is_kept_as_received_and_both_entry_points_publish_the_same_event(
+    riv_intake: RivIntake,
+) -> None:
+    """The RegisterCertificate message is stored byte for byte beside the normalised certificate, and the same
+    certificate delivered as JSON (another id) publishes an event equal to it but for the id and the times."""
+    intyg = lisjp()
+    message = platform_riv.register_message(intyg)
+    async with httpx.AsyncClient(verify=riv_intake.client_context(), timeout=10) as client:
+        answer = await client.post(
+            f"{riv_intake.riv_url}{REGISTER_CERTIFICATE.path}", content=message, headers=SOAP_HEADERS
+        )
+    assert answer.status_code == 200, answer.text
+    assert xml.read_result(_result(answer.content)).result_code == "OK"
+    async with connect(ServiceSettings().database_url, riv_intake.schema) as conn:
+        original = await conn.fetchval("SELECT original FROM certificates WHERE id = $1", intyg.intygs_id.extension)
+    assert original == message.decode("utf-8")
+
+    riv_event = (await eventually(lambda: _events(riv_intake, intyg.intygs_id.extension), timeout=20, what="RIV"))[0]
+    as_json = {**riv_event["data"]["certificate"], "id": str(uuid.uuid4())}
+    async with httpx.AsyncClient(timeout=10) as client:
+        posted = await client.post(
+            f"{riv_intake.url}/v1/certificates", json=as_json, headers={"Authorization": "Bearer dev-platform-secret"}
+        )
+    assert posted.status_code == 201, posted.text
+    json_event = (await eventually(lambda: _events(riv_intake, as_json["id"]), timeout=20, what="JSON"))[0]
+
+    def comparable(event: dict[str, Any]) -> dict[str, Any]:
+        data = {k: v for k, v in event["data"].items() if k != "received_at"}
+        data["certificate"] = {k: v for k, v in data["certificate"].items() if k != "id"}
+        envelope = {k: v for k, v in event.items() if k in ("type", "source", "specversion", "datacontenttype")}
+        return {**envelope, "data": data}
+
+    assert comparable(json_event) == comparable(riv_event)
+
+
+SOAP_HEADERS = {"Content-Type": soap.CONTENT_TYPE, "SOAPAction": REGISTER_CERTIFICATE.soap_action}
+
+
+def _result(body: bytes) -> etree._Element:
+    return next(xml.parse(body).iter(f"{{{ns.REGISTER}}}result"))
