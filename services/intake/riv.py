@@ -23,7 +23,7 @@ from schemas.riv.mapping import NotMappable, swedish_time_to_utc, to_certificate
 from schemas.riv.rules import check as published_rules
 from schemas.riv.transport import Result
 from schemas.riv.wsdl import REGISTER_CERTIFICATE, REVOKE_CERTIFICATE, Interaction, schema_document, wsdl
-from services.intake import repo
+from services.intake import repo, svenska
 from services.intake.domain import InvalidCertificate, ReceiveOutcome, RevokeOutcome, time_problem
 from services.intake.handlers import Intake, receive_certificate, revoke_certificate
 from services.kit.mutual import client_subject
@@ -174,7 +174,7 @@ async def register_certificate(request: Request) -> Response:
                 rules_checked=True,
             )
         except InvalidCertificate as exc:
-            return _answer(REGISTER_CERTIFICATE, _validation_error([f"{p.path}: {p.message}" for p in exc.problems]))
+            return _answer(REGISTER_CERTIFICATE, _validation_error([svenska.problem(p) for p in exc.problems]))
     except Exception as exc:
         log_.exception("intake.riv.technical_error", error=type(exc).__name__)
         return _answer(REGISTER_CERTIFICATE, Result("ERROR", "TECHNICAL_ERROR", "Tekniskt fel; försök igen senare"))
@@ -206,7 +206,7 @@ async def revoke(request: Request) -> Response:
     revoked_at = swedish_time_to_utc(revocation.skickat_tidpunkt)
     skew = timedelta(seconds=intake.settings.clock_skew_seconds)
     if (problem := time_problem("skickatTidpunkt", revoked_at, intake.clock(), skew)) is not None:
-        return _answer(REVOKE_CERTIFICATE, _validation_error([f"{problem.path}: {problem.message}"]))
+        return _answer(REVOKE_CERTIFICATE, _validation_error([svenska.problem(problem)]))
     try:
         async with intake.pool.acquire() as conn:
             stored = await repo.find_certificate(conn, certificate_id)
