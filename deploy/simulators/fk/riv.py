@@ -1,0 +1,170 @@
+"""Försäkringskassan's RIV-TA endpoints, as dispatch reaches them: RegisterCertificate v3 and RevokeCertificate v2
+over mutual TLS (Mina intyg's function certificate), to the logical address FKSIM_RIV_LOGICAL_ADDRESS. Strict as the
+real receiver: a message that is not the contract, or not to this address, is a SOAP Fault (HTTP 400, never a 5xx);
+a certificate breaking the published LISJP rules, or of a type Försäkringskassan does not take, is
+ERROR/VALIDATION_ERROR. The same certificate again is INFO and no second receipt; another patient under its id is
+ERROR/VALIDATION_ERROR. A revocation of a certificate never received is ERROR/APPLICATION_ERROR, a second one INFO.
+
+Receipts are those of the JSON API (one per certificate id, the XML as received in the body), so
+/v1/intyg/{id}/receipts, /v1/received and /sim/stats show them; the faults of /sim/faults act here too.
+"""
+
+from __future__ import annotations
+
+import orjson
+import structlog
+from fastapi import APIRouter, Request, Response
+from lxml import etree
+
+from deploy.simulators.fk import store
+from deploy.simulators.fk.bootstrap import FkSim
+from schemas.certificate_types import CERTIFICATE_TYPES
+from schemas.riv import namespaces as ns
+from schemas.riv import receiver, xml
+from schemas.riv.receiver import XML, Refused
+from schemas.riv.rules import check as published_rules
+from schemas.riv.transport import Result
+from schemas.riv.wsdl import REGISTER_CERTIFICATE, REVOKE_CERTIFICATE, Interaction
+from services.kit.mutual import client_subject
+from services.kit.service import app_state
+from services.kit.swedish import swedish_date
+from services.kit.tls import common_name
+
+log = structlog.get_logger(__name__)
+
+router = APIRouter(include_in_schema=False)
+
+# The types whose main recipient is Försäkringskassan: LISJP, FK7263, LUSE, LUAE_NA, LUAE_FS.
+FK_TYPES: frozenset[str] = frozenset(code for code, t in CERTIFICATE_TYPES.items() if t.main_recipient == "FKASSA")
+INTERACTIONS = {REGISTER_CERTIFICATE.path: REGISTER_CERTIFICATE, REVOKE_CERTIFICATE.path: REVOKE_CERTIFICATE}
+
+
+def _fault(exc: Refused) -> Response:
+    return Response(exc.body(), status_code=exc.status, media_type=XML, headers=exc.headers)
+
+
+def _answer(interaction: Interaction, result: Result) -> Response:
+    return Response(receiver.answer(interaction, result), media_type=XML)
+
+
+def _sender(request: Request, sim: FkSim) -> str:
+    """Who calls: only over the mutual-TLS listener, with a client certificate of a known sender."""
+    subject = client_subject(request.scope)
+    if subject is None:
+        raise Refused(403, "RIV-TA-tjänsterna nås bara med ömsesidig TLS och avsändarens klientcertifikat")
+    sender = sim.settings.riv_senders.get(common_name(subject) or "")
+    if sender is None:
+        raise Refused(403, "klientcertifikatet tillhör ingen känd avsändare")
+    return sender
+
+
+async def _open(request: Request, sim: FkSim, interaction: Interaction) -> tuple[str, bytes, etree._Element]:
+    sender = _sender(request, sim)
+    body = await request.body()
+    payload = receiver.open_request(body, interaction, sim.settings.riv_logical_address, "Försäkringskassan")
+    return sender, body, payload
+
+
+async def _serve_document(request: Request, interaction: Interaction) -> Response:
+    status, body = receiver.document(request.query_params, str(request.url.replace(query="")), interaction)
+    return Response(body, status_code=status, media_type=XML)
+
+
+@router.get(REGISTER_CERTIFICATE.path)
+async def register_documents(request: Request) -> Response:
+    return await _serve_document(request, REGISTER_CERTIFICATE)
+
+
+@router.get(REVOKE_CERTIFICATE.path)
+async def revoke_documents(request: Request) -> Response:
+    return await _serve_document(request, REVOKE_CERTIFICATE)
+
+
+@router.post(REGISTER_CERTIFICATE.path)
+async def register_certificate(request: Request) -> Response:
+    sim = app_state(request.app, FkSim)
+    try:
+        sender, body, payload = await _open(request, sim, REGISTER_CERTIFICATE)
+    except Refused as exc:
+        log.info("fksim.riv.refused", interaction=REGISTER_CERTIFICATE.name, status=exc.status)
+        return _fault(exc)
+    found = payload.find(f"{{{ns.REGISTER}}}intyg")
+    assert found is not None, "the schema requires it"
+    intyg = xml.read_intyg(found)
+    certificate_id = intyg.intygs_id.extension
+    kind = intyg.typ.code.strip()
+    if kind not in FK_TYPES:
+        return _answer(
+            REGISTER_CERTIFICATE,
+            receiver.validation_error([f"typ: Försäkringskassan tar inte emot {kind} ({', '.join(sorted(FK_TYPES))})"]),
+        )
+    violations = published_rules(intyg, swedish_date(sim.clock()))
+    if violations:
+        log.info("fksim.riv.invalid", certificate_id=certificate_id, rules=[v.rule for v in violations])
+        return _answer(REGISTER_CERTIFICATE, receiver.validation_error([f"{v.rule}: {v.message}" for v in violations]))
+    document = {
+        "riv": {
+            "interaction": f"{REGISTER_CERTIFICATE.name}/{REGISTER_CERTIFICATE.version}",
+            "person_id": intyg.patient.person_id.extension,
+            "xml": body.decode("utf-8", "replace"),
+        }
+    }
+    try:
+        outcome, _receipt = await store.receive_riv(
+            sim.pool, certificate_id=certificate_id, certificate_type=kind,
+            person_id=intyg.patient.person_id.extension, sender=sender, caller=sender,
+            body=orjson.dumps(document).decode(), now=sim.clock(),
+        )  # fmt: skip
+    except Exception as exc:
+        log.exception("fksim.riv.technical_error", error=type(exc).__name__, certificate_id=certificate_id)
+        return _answer(REGISTER_CERTIFICATE, receiver.technical_error())
+    log.info("fksim.riv.registered", certificate_id=certificate_id, sender=sender, outcome=outcome.value)
+    if outcome is store.RivOutcome.ALREADY_RECEIVED:
+        return _answer(REGISTER_CERTIFICATE, Result("INFO", None, "Intyget är redan registrerat"))
+    if outcome is store.RivOutcome.OTHER_PATIENT:
+        return _answer(
+            REGISTER_CERTIFICATE,
+            Result("ERROR", "VALIDATION_ERROR", "Ett intyg med samma intygs-id är registrerat för en annan patient"),
+        )
+    return _answer(REGISTER_CERTIFICATE, Result("OK"))
+
+
+@router.post(REVOKE_CERTIFICATE.path)
+async def revoke(request: Request) -> Response:
+    sim = app_state(request.app, FkSim)
+    try:
+        sender, _body, payload = await _open(request, sim, REVOKE_CERTIFICATE)
+    except Refused as exc:
+        log.info("fksim.riv.refused", interaction=REVOKE_CERTIFICATE.name, status=exc.status)
+        return _fault(exc)
+    revocation = xml.read_revocation(payload)
+    certificate_id = revocation.intygs_id.extension
+    try:
+        patient = await store.riv_patient(sim.pool, certificate_id)
+        if patient is not None and patient != revocation.person_id.extension:
+            return _answer(
+                REVOKE_CERTIFICATE, Result("ERROR", "VALIDATION_ERROR", "Intyget är registrerat för en annan patient")
+            )
+        outcome, _stored = await store.revoke(
+            sim.pool, idempotency_key=store.riv_revocation_key(certificate_id), certificate_id=certificate_id,
+            sender=sender, caller=sender, reason=revocation.meddelande or None,
+            now=sim.clock(),
+        )  # fmt: skip
+    except Exception as exc:
+        log.exception("fksim.riv.technical_error", error=type(exc).__name__, certificate_id=certificate_id)
+        return _answer(REVOKE_CERTIFICATE, receiver.technical_error())
+    log.info("fksim.riv.revoked", certificate_id=certificate_id, sender=sender, outcome=outcome.value)
+    if outcome is store.RevokeOutcome.UNKNOWN_CERTIFICATE:
+        return _answer(
+            REVOKE_CERTIFICATE,
+            Result("ERROR", "APPLICATION_ERROR", f"Intyget {certificate_id} är inte mottaget av Försäkringskassan"),
+        )
+    if outcome is store.RevokeOutcome.ALREADY_REVOKED:
+        return _answer(REVOKE_CERTIFICATE, Result("INFO", None, "Intyget är redan återkallat"))
+    return _answer(REVOKE_CERTIFICATE, Result("OK"))
+
+
+def technical_error(path: str) -> bytes | None:
+    """An injected error's answer on a RIV-TA endpoint (ERROR/TECHNICAL_ERROR), None for any other path."""
+    interaction = INTERACTIONS.get(path)
+    return None if interaction is None else receiver.answer(interaction, receiver.technical_error())
