@@ -8,8 +8,8 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from schemas.riv import client as riv_client
 from services.kit.settings import ServiceSettings
+from services.kit.tls import mutual_client_context
 
 DEV_FK_TOKEN = "dev-minaintyg-to-fk"  # noqa: S105 - the development credential, refused in production
 
@@ -88,8 +88,4 @@ class DispatchSettings(ServiceSettings):
         presents Mina intyg's function certificate."""
         if not (self.riv_client_cert_file and self.riv_client_key_file):
             raise ValueError("DISPATCH_RIV_CLIENT_CERT_FILE and DISPATCH_RIV_CLIENT_KEY_FILE are not set")
-        if self.riv_ca_file is None:
-            context = ssl.create_default_context()
-            context.load_cert_chain(self.riv_client_cert_file, self.riv_client_key_file)
-            return context
-        return riv_client.client_context(self.riv_ca_file, self.riv_client_cert_file, self.riv_client_key_file)
+        return mutual_client_context(self.riv_ca_file, self.riv_client_cert_file, self.riv_client_key_file)

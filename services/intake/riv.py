@@ -20,18 +20,17 @@ from schemas.certificate import County
 from schemas.riv import namespaces as ns
 from schemas.riv import receiver, xml
 from schemas.riv.mapping import NotMappable, swedish_time_to_utc, to_certificate
-from schemas.riv.receiver import XML, Refused
+from schemas.riv.receiver import Refused
 from schemas.riv.rules import check as published_rules
 from schemas.riv.transport import Result
 from schemas.riv.wsdl import REGISTER_CERTIFICATE, REVOKE_CERTIFICATE, Interaction
 from services.intake import repo
 from services.intake.domain import InvalidCertificate, ReceiveOutcome, RevokeOutcome, time_problem
 from services.intake.handlers import Intake, receive_certificate, revoke_certificate
-from services.kit.mutual import client_subject
+from services.kit import riv as rivhttp
 from services.kit.ratelimit import TooManyRequests
 from services.kit.service import app_state
 from services.kit.swedish import swedish_date
-from services.kit.tls import common_name
 from services.kit.tracing import current_traceparent
 
 log = structlog.get_logger(__name__)
@@ -39,23 +38,19 @@ log = structlog.get_logger(__name__)
 router = APIRouter(include_in_schema=False)
 
 
-def _fault(exc: Refused) -> Response:
-    return Response(exc.body(), status_code=exc.status, media_type=XML, headers=exc.headers)
-
-
-def _answer(interaction: Interaction, result: Result) -> Response:
-    return Response(receiver.answer(interaction, result), media_type=XML)
+_fault = rivhttp.fault
+_answer = rivhttp.answer
 
 
 def _platform(request: Request, intake: Intake) -> str:
     """The platform a request comes from: only over the mutual-TLS listener, with a client certificate whose
     common name is one of INTAKE_RIV_CLIENTS (the CA alone is not enough: it may sign others' certificates)."""
-    subject = client_subject(request.scope)
-    if subject is None:
-        raise Refused(403, "RIV-TA-tjänsterna nås bara med ömsesidig TLS och plattformens klientcertifikat")
-    platform = intake.settings.riv_clients.get(common_name(subject) or "")
-    if platform is None:
-        raise Refused(403, "klientcertifikatet tillhör ingen ansluten plattform")
+    platform = rivhttp.caller(
+        request,
+        intake.settings.riv_clients,
+        whose="plattformens",
+        unknown="klientcertifikatet tillhör ingen ansluten plattform",
+    )
     try:
         intake.deliveries.hit(platform)
     except TooManyRequests as exc:
@@ -76,20 +71,7 @@ def _open(request_body: bytes, interaction: Interaction, intake: Intake) -> etre
 _validation_error = receiver.validation_error
 
 
-async def _serve_document(request: Request, interaction: Interaction) -> Response:
-    """`?wsdl` and `?xsd=<file>`, with the endpoint's address as the caller reached it."""
-    status, body = receiver.document(request.query_params, str(request.url.replace(query="")), interaction)
-    return Response(body, status_code=status, media_type=XML)
-
-
-@router.get(REGISTER_CERTIFICATE.path)
-async def register_documents(request: Request) -> Response:
-    return await _serve_document(request, REGISTER_CERTIFICATE)
-
-
-@router.get(REVOKE_CERTIFICATE.path)
-async def revoke_documents(request: Request) -> Response:
-    return await _serve_document(request, REVOKE_CERTIFICATE)
+rivhttp.add_documents(router, REGISTER_CERTIFICATE, REVOKE_CERTIFICATE)
 
 
 @router.post(REGISTER_CERTIFICATE.path)

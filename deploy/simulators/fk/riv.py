@@ -21,14 +21,13 @@ from deploy.simulators.fk.bootstrap import FkSim
 from schemas.certificate_types import CERTIFICATE_TYPES
 from schemas.riv import namespaces as ns
 from schemas.riv import receiver, xml
-from schemas.riv.receiver import XML, Refused
+from schemas.riv.receiver import Refused
 from schemas.riv.rules import check as published_rules
 from schemas.riv.transport import Result
 from schemas.riv.wsdl import REGISTER_CERTIFICATE, REVOKE_CERTIFICATE, Interaction
-from services.kit.mutual import client_subject
+from services.kit import riv as rivhttp
 from services.kit.service import app_state
 from services.kit.swedish import swedish_date
-from services.kit.tls import common_name
 
 log = structlog.get_logger(__name__)
 
@@ -39,45 +38,23 @@ FK_TYPES: frozenset[str] = frozenset(code for code, t in CERTIFICATE_TYPES.items
 INTERACTIONS = {REGISTER_CERTIFICATE.path: REGISTER_CERTIFICATE, REVOKE_CERTIFICATE.path: REVOKE_CERTIFICATE}
 
 
-def _fault(exc: Refused) -> Response:
-    return Response(exc.body(), status_code=exc.status, media_type=XML, headers=exc.headers)
-
-
-def _answer(interaction: Interaction, result: Result) -> Response:
-    return Response(receiver.answer(interaction, result), media_type=XML)
-
-
-def _sender(request: Request, sim: FkSim) -> str:
-    """Who calls: only over the mutual-TLS listener, with a client certificate of a known sender."""
-    subject = client_subject(request.scope)
-    if subject is None:
-        raise Refused(403, "RIV-TA-tjänsterna nås bara med ömsesidig TLS och avsändarens klientcertifikat")
-    sender = sim.settings.riv_senders.get(common_name(subject) or "")
-    if sender is None:
-        raise Refused(403, "klientcertifikatet tillhör ingen känd avsändare")
-    return sender
+_fault = rivhttp.fault
+_answer = rivhttp.answer
 
 
 async def _open(request: Request, sim: FkSim, interaction: Interaction) -> tuple[str, bytes, etree._Element]:
-    sender = _sender(request, sim)
+    sender = rivhttp.caller(
+        request,
+        sim.settings.riv_senders,
+        whose="avsändarens",
+        unknown="klientcertifikatet tillhör ingen känd avsändare",
+    )
     body = await request.body()
     payload = receiver.open_request(body, interaction, sim.settings.riv_logical_address, "Försäkringskassan")
     return sender, body, payload
 
 
-async def _serve_document(request: Request, interaction: Interaction) -> Response:
-    status, body = receiver.document(request.query_params, str(request.url.replace(query="")), interaction)
-    return Response(body, status_code=status, media_type=XML)
-
-
-@router.get(REGISTER_CERTIFICATE.path)
-async def register_documents(request: Request) -> Response:
-    return await _serve_document(request, REGISTER_CERTIFICATE)
-
-
-@router.get(REVOKE_CERTIFICATE.path)
-async def revoke_documents(request: Request) -> Response:
-    return await _serve_document(request, REVOKE_CERTIFICATE)
+rivhttp.add_documents(router, REGISTER_CERTIFICATE, REVOKE_CERTIFICATE)
 
 
 @router.post(REGISTER_CERTIFICATE.path)
