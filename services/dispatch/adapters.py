@@ -88,6 +88,39 @@ class RecipientAdapter(Protocol):
         ...
 
 
+class _Connections:
+    """A recipient's pooled connections: one aiohttp session, created on first use inside the running event loop
+    (aiohttp's requirement)."""
+
+    def __init__(
+        self, *, headers: dict[str, str], timeout: float, max_connections: int, ssl_context: ssl.SSLContext | None
+    ) -> None:
+        self._headers = headers
+        # connect also bounds the wait for a free pooled connection; sock_read bounds the wait for the answer.
+        self._timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
+        self._max_connections = max_connections
+        self._ssl = ssl_context
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(
+                    limit=self._max_connections, limit_per_host=self._max_connections, ssl=self._ssl or True
+                ),
+                raise_for_status=False,
+                skip_auto_headers=("User-Agent",),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
 # --- Försäkringskassan over HTTP ---------------------------------------------------------------------------
 
 
@@ -131,26 +164,11 @@ class FkAdapter:
     ) -> None:
         self._sender_json = orjson.dumps(sender).decode()
         self._base = recipient.endpoint.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        # connect also bounds the wait for a free pooled connection; sock_read bounds the wait for the answer.
-        self._timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
-        self._max_connections = max_connections
-        self._ssl = ssl_context
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        # Created on first use, inside the running event loop (aiohttp's requirement).
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                headers=self._headers,
-                timeout=self._timeout,
-                connector=aiohttp.TCPConnector(
-                    limit=self._max_connections, limit_per_host=self._max_connections, ssl=self._ssl or True
-                ),
-                raise_for_status=False,
-                skip_auto_headers=("User-Agent",),
-            )
-        return self._session
+        self._connections = _Connections(
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            timeout=timeout, max_connections=max_connections, ssl_context=ssl_context,
+        )  # fmt: skip
+        self._client = self._connections.session
 
     async def _call(
         self, method: str, path: str, *, body: bytes | None = None, key: uuid.UUID | None = None,
@@ -219,9 +237,7 @@ class FkAdapter:
         return Rejected(_detail(status, answer))
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._connections.close()
 
 
 # --- Försäkringskassan over RIV-TA ------------------------------------------------------------------------
@@ -263,23 +279,11 @@ class FkRivAdapter:
     ) -> None:  # fmt: skip
         self._base = recipient.endpoint.rstrip("/")
         self._logical_address = logical_address
-        self._timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
-        self._max_connections = max_connections
-        self._ssl = ssl_context
         self._clock = clock
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                timeout=self._timeout,
-                connector=aiohttp.TCPConnector(
-                    limit=self._max_connections, limit_per_host=self._max_connections, ssl=self._ssl or True
-                ),
-                raise_for_status=False,
-                skip_auto_headers=("User-Agent",),
-            )
-        return self._session
+        self._connections = _Connections(
+            headers={}, timeout=timeout, max_connections=max_connections, ssl_context=ssl_context
+        )
+        self._client = self._connections.session
 
     async def _call(self, interaction: Interaction, message: bytes) -> SendAnswer:
         try:
@@ -324,9 +328,7 @@ class FkRivAdapter:
         return await self._call(REVOKE_CERTIFICATE, riv_client.revoke_message(revocation, self._logical_address))
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._connections.close()
 
 
 # --- the test double ---------------------------------------------------------------------------------------

@@ -11,6 +11,9 @@ Receipts are those of the JSON API (one per certificate id, the XML as received 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import orjson
 import structlog
 from fastapi import APIRouter, Request, Response
@@ -23,13 +26,14 @@ from schemas.riv import namespaces as ns
 from schemas.riv import receiver, xml
 from schemas.riv.receiver import Refused
 from schemas.riv.rules import check as published_rules
-from schemas.riv.transport import Result
+from schemas.riv.transport import Intyg, Result
 from schemas.riv.wsdl import REGISTER_CERTIFICATE, REVOKE_CERTIFICATE, Interaction
 from services.kit import riv as rivhttp
 from services.kit.service import app_state
 from services.kit.swedish import swedish_date
 
 log = structlog.get_logger(__name__)
+_T = TypeVar("_T")
 
 router = APIRouter(include_in_schema=False)
 
@@ -42,16 +46,33 @@ _fault = rivhttp.fault
 _answer = rivhttp.answer
 
 
-async def _open(request: Request, sim: FkSim, interaction: Interaction) -> tuple[str, bytes, etree._Element]:
-    sender = rivhttp.caller(
-        request,
-        sim.settings.riv_senders,
-        whose="avsändarens",
-        unknown="klientcertifikatet tillhör ingen känd avsändare",
-    )
-    body = await request.body()
-    payload = receiver.open_request(body, interaction, sim.settings.riv_logical_address, "Försäkringskassan")
-    return sender, body, payload
+async def _open(
+    request: Request, sim: FkSim, interaction: Interaction, read: Callable[[etree._Element], _T]
+) -> tuple[str, bytes, _T]:
+    """The sender, the body and what `read` makes of the payload; Refused (logged, no personal data) otherwise."""
+    try:
+        sender = rivhttp.caller(
+            request,
+            sim.settings.riv_senders,
+            whose="avsändarens",
+            unknown="klientcertifikatet tillhör ingen känd avsändare",
+        )
+        body = await request.body()
+        payload = receiver.open_request(body, interaction, sim.settings.riv_logical_address, "Försäkringskassan")
+        try:
+            return sender, body, read(payload)
+        except Exception as exc:  # the schema held but the content cannot be read: still the sender's message
+            raise Refused(400, f"meddelandet kan inte läsas ({type(exc).__name__})") from None
+    except Refused as exc:
+        log.info("fksim.riv.refused", interaction=interaction.name, status=exc.status)
+        raise
+
+
+def _intyg(payload: etree._Element) -> Intyg:
+    found = payload.find(f"{{{ns.REGISTER}}}intyg")
+    if found is None:
+        raise ValueError("no intyg")
+    return xml.read_intyg(found)
 
 
 rivhttp.add_documents(router, REGISTER_CERTIFICATE, REVOKE_CERTIFICATE)
@@ -61,13 +82,9 @@ rivhttp.add_documents(router, REGISTER_CERTIFICATE, REVOKE_CERTIFICATE)
 async def register_certificate(request: Request) -> Response:
     sim = app_state(request.app, FkSim)
     try:
-        sender, body, payload = await _open(request, sim, REGISTER_CERTIFICATE)
+        sender, body, intyg = await _open(request, sim, REGISTER_CERTIFICATE, _intyg)
     except Refused as exc:
-        log.info("fksim.riv.refused", interaction=REGISTER_CERTIFICATE.name, status=exc.status)
         return _fault(exc)
-    found = payload.find(f"{{{ns.REGISTER}}}intyg")
-    assert found is not None, "the schema requires it"
-    intyg = xml.read_intyg(found)
     certificate_id = intyg.intygs_id.extension
     kind = intyg.typ.code.strip()
     if kind not in FK_TYPES:
@@ -75,7 +92,11 @@ async def register_certificate(request: Request) -> Response:
             REGISTER_CERTIFICATE,
             receiver.validation_error([f"typ: Försäkringskassan tar inte emot {kind} ({', '.join(sorted(FK_TYPES))})"]),
         )
-    violations = published_rules(intyg, swedish_date(sim.clock()))
+    try:
+        violations = published_rules(intyg, swedish_date(sim.clock()))
+    except Exception as exc:  # a certificate the rules cannot even be applied to is not valid
+        log.warning("fksim.riv.rules_failed", certificate_id=certificate_id, error=type(exc).__name__)
+        return _answer(REGISTER_CERTIFICATE, receiver.validation_error(["reglerna kunde inte prövas på intyget"]))
     if violations:
         log.info("fksim.riv.invalid", certificate_id=certificate_id, rules=[v.rule for v in violations])
         return _answer(REGISTER_CERTIFICATE, receiver.validation_error([f"{v.rule}: {v.message}" for v in violations]))
@@ -110,11 +131,9 @@ async def register_certificate(request: Request) -> Response:
 async def revoke(request: Request) -> Response:
     sim = app_state(request.app, FkSim)
     try:
-        sender, _body, payload = await _open(request, sim, REVOKE_CERTIFICATE)
+        sender, _body, revocation = await _open(request, sim, REVOKE_CERTIFICATE, xml.read_revocation)
     except Refused as exc:
-        log.info("fksim.riv.refused", interaction=REVOKE_CERTIFICATE.name, status=exc.status)
         return _fault(exc)
-    revocation = xml.read_revocation(payload)
     certificate_id = revocation.intygs_id.extension
     try:
         patient = await store.riv_patient(sim.pool, certificate_id)
