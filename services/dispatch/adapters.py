@@ -29,6 +29,7 @@ from schemas.riv.transport import Intyg, Result, Revocation
 from schemas.riv.wsdl import REGISTER_CERTIFICATE, REVOKE_CERTIFICATE, Interaction
 from services.dispatch.domain import Recipient
 from services.dispatch.settings import DispatchSettings
+from services.kit.logging import mask_personnummer
 from services.kit.tls import client_context
 
 
@@ -246,8 +247,9 @@ class FkAdapter:
 def classify(result: Result) -> SendAnswer:
     """A RIV-TA answer for the ledger. OK is delivered, INFO too (the recipient had it: never sent again as new);
     ERROR/TECHNICAL_ERROR passes by itself; any other ERROR (VALIDATION_ERROR, APPLICATION_ERROR, REVOKED) never
-    will. A SOAP Fault or an HTTP error is classified by its status as the JSON API's answers are."""
-    text = (result.result_text or "")[:200]
+    will. A SOAP Fault or an HTTP error is classified by its status as the JSON API's answers are. The receiver's
+    text goes into the ledger and the log, so a personnummer in it (a schema error quoting a value) is masked."""
+    text = mask_personnummer(result.result_text or "")[:200]
     if result.result_code in ("OK", "INFO"):
         return Delivered(None)
     if result.result_code == "ERROR":

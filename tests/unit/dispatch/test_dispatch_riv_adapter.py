@@ -48,6 +48,13 @@ def test_each_answer_is_classified_as_the_json_adapters_are(result: Result, expe
     assert classify(result) == expected
 
 
+def test_a_personnummer_in_the_receivers_text_is_masked() -> None:
+    quoted = Result(client.FAULT, "HTTP 400", "line 9: The value '191212121212' is not accepted by the pattern")
+    answer = classify(quoted)
+    assert isinstance(answer, Rejected)
+    assert "191212121212" not in answer.detail
+
+
 def test_an_answer_is_read_from_a_response_a_fault_or_anything_else() -> None:
     info = Result("INFO", None, "Intyget är redan registrerat")
     assert client.read_answer(200, answer(REGISTER_CERTIFICATE, info)) == info
