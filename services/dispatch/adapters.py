@@ -15,13 +15,21 @@ import ssl
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol
 
 import aiohttp
 import orjson
+from pydantic import ValidationError
 
+from schemas.certificate import CERTIFICATE_ADAPTER
+from schemas.riv import client as riv_client
+from schemas.riv.mapping import from_certificate, utc_to_swedish_time
+from schemas.riv.transport import Intyg, Result, Revocation
+from schemas.riv.wsdl import REGISTER_CERTIFICATE, REVOKE_CERTIFICATE, Interaction
 from services.dispatch.domain import Recipient
 from services.dispatch.settings import DispatchSettings
+from services.kit.logging import mask_personnummer
 from services.kit.tls import client_context
 
 
@@ -71,13 +79,47 @@ class RecipientAdapter(Protocol):
         """Reconciliation: did the recipient get the send made with this key?"""
         ...
 
-    async def revoke(self, certificate_id: str, call_key: uuid.UUID) -> SendAnswer:
-        """Tell the recipient the certificate was revoked; idempotent by key."""
+    async def revoke(self, certificate_id: str, call_key: uuid.UUID, document: str | None = None) -> SendAnswer:
+        """Tell the recipient the certificate was revoked; idempotent by key. `document`: the revoked certificate's
+        copy when dispatch kept it (a recipient whose revocation names the patient or the issuer needs it)."""
         ...
 
     async def close(self) -> None:
         """Release connections."""
         ...
+
+
+class _Connections:
+    """A recipient's pooled connections: one aiohttp session, created on first use inside the running event loop
+    (aiohttp's requirement)."""
+
+    def __init__(
+        self, *, headers: dict[str, str], timeout: float, max_connections: int, ssl_context: ssl.SSLContext | None
+    ) -> None:
+        self._headers = headers
+        # connect also bounds the wait for a free pooled connection; sock_read bounds the wait for the answer.
+        self._timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
+        self._max_connections = max_connections
+        self._ssl = ssl_context
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(
+                    limit=self._max_connections, limit_per_host=self._max_connections, ssl=self._ssl or True
+                ),
+                raise_for_status=False,
+                skip_auto_headers=("User-Agent",),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 # --- Försäkringskassan over HTTP ---------------------------------------------------------------------------
@@ -123,26 +165,11 @@ class FkAdapter:
     ) -> None:
         self._sender_json = orjson.dumps(sender).decode()
         self._base = recipient.endpoint.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        # connect also bounds the wait for a free pooled connection; sock_read bounds the wait for the answer.
-        self._timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
-        self._max_connections = max_connections
-        self._ssl = ssl_context
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        # Created on first use, inside the running event loop (aiohttp's requirement).
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                headers=self._headers,
-                timeout=self._timeout,
-                connector=aiohttp.TCPConnector(
-                    limit=self._max_connections, limit_per_host=self._max_connections, ssl=self._ssl or True
-                ),
-                raise_for_status=False,
-                skip_auto_headers=("User-Agent",),
-            )
-        return self._session
+        self._connections = _Connections(
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            timeout=timeout, max_connections=max_connections, ssl_context=ssl_context,
+        )  # fmt: skip
+        self._client = self._connections.session
 
     async def _call(
         self, method: str, path: str, *, body: bytes | None = None, key: uuid.UUID | None = None,
@@ -191,7 +218,7 @@ class FkAdapter:
             return Delivered(str(receipts[0].get("receipt_id")))
         return NotReceived()
 
-    async def revoke(self, certificate_id: str, call_key: uuid.UUID) -> SendAnswer:
+    async def revoke(self, certificate_id: str, call_key: uuid.UUID, document: str | None = None) -> SendAnswer:
         try:
             status, answer = await self._call(
                 "POST", f"/v1/intyg/{certificate_id}/revocation",
@@ -211,9 +238,99 @@ class FkAdapter:
         return Rejected(_detail(status, answer))
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._connections.close()
+
+
+# --- Försäkringskassan over RIV-TA ------------------------------------------------------------------------
+
+
+def classify(result: Result) -> SendAnswer:
+    """A RIV-TA answer for the ledger. OK is delivered, INFO too (the recipient had it: never sent again as new);
+    ERROR/TECHNICAL_ERROR passes by itself; any other ERROR (VALIDATION_ERROR, APPLICATION_ERROR, REVOKED) never
+    will. A SOAP Fault or an HTTP error is classified by its status as the JSON API's answers are. The receiver's
+    text goes into the ledger and the log, so a personnummer in it (a schema error quoting a value) is masked."""
+    text = mask_personnummer(result.result_text or "")[:200]
+    if result.result_code in ("OK", "INFO"):
+        return Delivered(None)
+    if result.result_code == "ERROR":
+        if result.error_id == "TECHNICAL_ERROR":
+            return Failed(f"ERROR/TECHNICAL_ERROR {text}".strip(), maybe_delivered=False)
+        return Rejected(f"ERROR/{result.error_id} {text}".strip())
+    status = riv_client.http_status(result)
+    if status is None:  # no RIV-TA answer and no HTTP status: whatever happened may have stored it
+        return Failed(f"{result.result_code} {text}".strip(), maybe_delivered=True)
+    detail = f"HTTP {status} {text}".strip()
+    if _transient(status):
+        return Failed(detail, maybe_delivered=status not in (401, 403, 429, 503))
+    return Rejected(detail)
+
+
+class FkRivAdapter:
+    """Försäkringskassan over RIV-TA (deploy/simulators/fk serves it too): the certificate mapped to
+    RegisterCertificate v3, a revocation as RevokeCertificate v2, both to the logical address
+    DISPATCH_FK_LOGICAL_ADDRESS over mutual TLS with Mina intyg's function certificate.
+
+    RIV-TA has no idempotency key and no "did you receive it?": the receiver knows a certificate by its id, and the
+    same one again is answered INFO without a second receipt. So reconciliation answers NotReceived, and the resend
+    it leads to is harmless (INFO counts as delivered).
+    """
+
+    def __init__(
+        self, recipient: Recipient, *, logical_address: str, timeout: float, max_connections: int,
+        ssl_context: ssl.SSLContext | None, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:  # fmt: skip
+        self._base = recipient.endpoint.rstrip("/")
+        self._logical_address = logical_address
+        self._clock = clock
+        self._connections = _Connections(
+            headers={}, timeout=timeout, max_connections=max_connections, ssl_context=ssl_context
+        )
+        self._client = self._connections.session
+
+    async def _call(self, interaction: Interaction, message: bytes) -> SendAnswer:
+        try:
+            async with self._client().post(
+                self._base + interaction.path, data=message, headers=riv_client.headers(interaction)
+            ) as response:
+                status, answer = response.status, await response.read()
+        except _NOT_SENT as exc:
+            return Failed(type(exc).__name__, maybe_delivered=False)
+        except _MAYBE_SENT as exc:
+            return Failed(type(exc).__name__, maybe_delivered=True)
+        return classify(riv_client.read_answer(status, answer))
+
+    def intyg(self, document: str) -> Intyg:
+        """The stored certificate (our JSON) in the transport format, sent now."""
+        return from_certificate(CERTIFICATE_ADAPTER.validate_json(document), sent_at=self._clock())
+
+    async def send(self, parcel: Parcel) -> SendAnswer:
+        try:
+            intyg = self.intyg(parcel.document)
+        except (ValidationError, ValueError) as exc:  # validated when released: only a changed model gets here
+            return Rejected(f"not mappable to RegisterCertificate v3: {type(exc).__name__}")
+        return await self._call(REGISTER_CERTIFICATE, riv_client.register_message(intyg, self._logical_address))
+
+    async def was_received(self, certificate_id: str, call_key: uuid.UUID) -> ReceivedAnswer:
+        return NotReceived()
+
+    async def revoke(self, certificate_id: str, call_key: uuid.UUID, document: str | None = None) -> SendAnswer:
+        if document is None:
+            # Only a send delivered while its certificate was being revoked gets here: its copy had gone already.
+            return Rejected("RevokeCertificate v2 names the patient and the issuer; the certificate's copy is gone")
+        try:
+            intyg = self.intyg(document)
+        except (ValidationError, ValueError) as exc:
+            return Rejected(f"not mappable to RevokeCertificate v2: {type(exc).__name__}")
+        revocation = Revocation(
+            intygs_id=intyg.intygs_id,
+            person_id=intyg.patient.person_id,
+            skickat_tidpunkt=utc_to_swedish_time(self._clock()),
+            skickat_av=intyg.skapad_av,
+        )
+        return await self._call(REVOKE_CERTIFICATE, riv_client.revoke_message(revocation, self._logical_address))
+
+    async def close(self) -> None:
+        await self._connections.close()
 
 
 # --- the test double ---------------------------------------------------------------------------------------
@@ -254,7 +371,7 @@ class InMemoryRecipient:
         known = self.received.get(call_key)
         return Delivered(known[1]) if known is not None and known[0] == certificate_id else NotReceived()
 
-    async def revoke(self, certificate_id: str, call_key: uuid.UUID) -> SendAnswer:
+    async def revoke(self, certificate_id: str, call_key: uuid.UUID, document: str | None = None) -> SendAnswer:
         self.calls += 1
         if self.down:
             return Failed("down", maybe_delivered=True)
@@ -286,7 +403,17 @@ def _fk(recipient: Recipient, settings: DispatchSettings) -> RecipientAdapter:
 
 
 # Kind → how to build its adapter. In-memory recipients are registered per process (tests), see `register_memory`.
-ADAPTER_KINDS: dict[str, AdapterFactory] = {"fk-http": _fk}
+def _fk_riv(recipient: Recipient, settings: DispatchSettings) -> RecipientAdapter:
+    return FkRivAdapter(
+        recipient,
+        logical_address=settings.fk_logical_address,
+        timeout=settings.call_timeout_seconds,
+        max_connections=recipient.max_concurrency,
+        ssl_context=settings.riv_client_context() if recipient.endpoint.startswith("https:") else None,
+    )
+
+
+ADAPTER_KINDS: dict[str, AdapterFactory] = {"fk-http": _fk, "fk-riv": _fk_riv}
 MEMORY_RECIPIENTS: dict[str, InMemoryRecipient] = {}
 
 

@@ -30,7 +30,7 @@ async def prepare(settings: DispatchSettings) -> None:
     await migrate(settings.database_url, settings.db_schema, MIGRATIONS)
     pool = await create_pool(settings.database_url, settings.db_schema, application="dispatch-prepare", max_size=1)
     try:
-        await repo.set_endpoint(pool, "FKASSA", settings.fk_endpoint)
+        await repo.set_endpoint(pool, "FKASSA", *settings.fk_entry())
     finally:
         await close_pool(pool)
 

@@ -28,9 +28,9 @@ class DispatchService:
 
 async def bootstrap(host: Host, *, settings: DispatchSettings, clock: Clock) -> DispatchService:
     """Wire dispatch (the schema is migrated by then); the seeded Försäkringskassan entry gets the configured
-    endpoint."""
+    endpoint and adapter (DISPATCH_FK_ADAPTER)."""
     pool = await host.pool(max_size=20)
-    await repo.set_endpoint(pool, "FKASSA", settings.fk_endpoint)
+    await repo.set_endpoint(pool, "FKASSA", *settings.fk_entry())
     host.topics([*CONSUMED_TOPICS, DISPATCH_OUTCOMES])
     relay = host.relay(pool, enabled=settings.relay_enabled)
     dispatch = Dispatch(settings=settings, pool=pool, clock=clock)

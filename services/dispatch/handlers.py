@@ -165,7 +165,9 @@ async def retell_sends(dispatch: Dispatch, conn: Connection, data: CertificateRe
 
 
 async def certificate_revoked(dispatch: Dispatch, conn: Connection, data: CertificateRevoked, now: datetime) -> None:
-    """Forget the copy, and forward the revocation to every recipient that got the certificate."""
+    """Forget the copy, and forward the revocation to every recipient that got the certificate (each revocation
+    keeps the copy until it is delivered: a RIV-TA RevokeCertificate names the patient and the issuer)."""
+    document = await repo.document_of(conn, data.certificate_id)
     await repo.mark_revoked(
         conn, certificate_id=data.certificate_id, citizen_ref=data.citizen_ref,
         certificate_type=data.certificate_type, at=now,
@@ -176,7 +178,7 @@ async def certificate_revoked(dispatch: Dispatch, conn: Connection, data: Certif
         await repo.queue_send(
             conn, kind=SendKind.REVOKE, certificate_id=data.certificate_id, recipient_id=sent.recipient_id,
             citizen_ref=data.citizen_ref, certificate_type=data.certificate_type, request_key=sent.request_key,
-            now=now, deadline_at=now + dispatch.deadline,
+            now=now, deadline_at=now + dispatch.deadline, revoked_document=document,
         )  # fmt: skip
     log.info("dispatch.certificate.revoked", certificate_id=data.certificate_id, forwarded_to=len(delivered))
 

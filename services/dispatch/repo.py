@@ -60,8 +60,15 @@ async def save_recipient(conn: Connection | Pool, r: Recipient) -> None:
     )  # fmt: skip
 
 
-async def set_endpoint(conn: Connection | Pool, recipient_id: str, endpoint: str) -> None:
-    await conn.execute("UPDATE recipients SET endpoint = $2 WHERE id = $1", recipient_id, endpoint)
+async def set_endpoint(
+    conn: Connection | Pool, recipient_id: str, endpoint: str, adapter_kind: str | None = None
+) -> None:
+    await conn.execute(
+        "UPDATE recipients SET endpoint = $2, adapter_kind = coalesce($3, adapter_kind) WHERE id = $1",
+        recipient_id,
+        endpoint,
+        adapter_kind,
+    )
 
 
 # --- certificate copies ------------------------------------------------------------------------------------
@@ -82,6 +89,12 @@ async def store_released(
         """,
         certificate_id, citizen_ref, certificate_type, test_patient, document, at,
     )  # fmt: skip
+
+
+async def document_of(conn: Connection, certificate_id: str) -> str | None:
+    """The copy of a certificate, if dispatch holds one."""
+    found: str | None = await conn.fetchval("SELECT document FROM certificates WHERE id = $1", certificate_id)
+    return found
 
 
 async def mark_revoked(
@@ -234,12 +247,12 @@ def _context(row: asyncpg.Record) -> RequestContext:
 
 _QUEUE_SEND = """
         INSERT INTO sends (kind, certificate_id, recipient_id, citizen_ref, certificate_type, call_key, request_key,
-                           state, next_attempt_at, deadline_at, requested_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $8)
+                           state, next_attempt_at, deadline_at, requested_at, revoked_document)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $8, $10)
         ON CONFLICT (certificate_id, recipient_id, kind) DO UPDATE
             SET state = 'pending', request_key = EXCLUDED.request_key, next_attempt_at = EXCLUDED.next_attempt_at,
                 deadline_at = EXCLUDED.deadline_at, requested_at = EXCLUDED.requested_at, finished_at = NULL,
-                failure_code = NULL, claimed_by = NULL
+                failure_code = NULL, claimed_by = NULL, revoked_document = EXCLUDED.revoked_document
             WHERE sends.state = 'failed'
         RETURNING true
         """
@@ -248,22 +261,25 @@ _QUEUE_SEND = """
 async def queue_send(
     conn: Connection, *, kind: SendKind, certificate_id: str, recipient_id: str, citizen_ref: str,
     certificate_type: str, request_key: uuid.UUID, now: datetime, deadline_at: datetime,
+    revoked_document: str | None = None,
 ) -> bool:  # fmt: skip
-    """Write a ledger row due now; a failed row is put back in the queue (with its key). False if already queued."""
+    """Write a ledger row due now; a failed row is put back in the queue (with its key). False if already queued.
+    `revoked_document`: a revocation's copy of the revoked certificate, kept until the row finishes."""
     result = await conn.fetchval(_QUEUE_SEND, *queued_values(
         kind=kind, certificate_id=certificate_id, recipient_id=recipient_id, citizen_ref=citizen_ref,
         certificate_type=certificate_type, request_key=request_key, now=now, deadline_at=deadline_at,
+        revoked_document=revoked_document,
     ))  # fmt: skip
     return bool(result)
 
 
 def queued_values(
     *, kind: SendKind, certificate_id: str, recipient_id: str, citizen_ref: str, certificate_type: str,
-    request_key: uuid.UUID, now: datetime, deadline_at: datetime,
+    request_key: uuid.UUID, now: datetime, deadline_at: datetime, revoked_document: str | None = None,
 ) -> tuple[object, ...]:  # fmt: skip
     """The values of `queue_send`, for `queue_sends`."""
     return (kind.value, certificate_id, recipient_id, citizen_ref, certificate_type, uuid.uuid4(), request_key, now,
-            deadline_at)  # fmt: skip
+            deadline_at, revoked_document)  # fmt: skip
 
 
 async def queue_sends(conn: Connection, rows: Sequence[tuple[object, ...]]) -> None:
@@ -285,7 +301,7 @@ class ClaimedRow:
     row: SendRow
     state_before: SendState
     certificate: CertificateStatus | None
-    document: str | None
+    document: str | None  # a send's certificate; a revocation's copy of the revoked certificate (when kept)
 
 
 async def claim_due(
@@ -308,7 +324,7 @@ async def claim_due(
             FROM due WHERE s.id = due.id
             RETURNING s.*, due.state_before
         )
-        SELECT claimed.*, c.status AS certificate_status, c.document
+        SELECT claimed.*, c.status AS certificate_status, coalesce(claimed.revoked_document, c.document) AS document
         FROM claimed LEFT JOIN certificates c ON c.id = claimed.certificate_id
         """,
         recipient_id, now, limit, lease_until, claimer,
@@ -349,7 +365,7 @@ async def finish(conn: Connection | Pool, f: Finish) -> bool:
         """
         WITH done AS (
             UPDATE sends SET state = $3, finished_at = $4, failure_code = $5, last_error = coalesce($6, last_error),
-                             recipient_reference = $7, claimed_by = NULL
+                             recipient_reference = $7, claimed_by = NULL, revoked_document = NULL
             WHERE id = $1 AND attempts = $2 AND state = 'in_flight'
             RETURNING kind, certificate_id, recipient_id, citizen_ref, certificate_type, request_key,
                       (SELECT status FROM certificates c WHERE c.id = sends.certificate_id) AS certificate_status
@@ -388,7 +404,7 @@ async def finish_many(conn: Connection | Pool, finishes: Sequence[Finish]) -> se
         ), done AS (
             UPDATE sends s SET state = i.new_state, finished_at = i.at, failure_code = i.failure_code,
                                last_error = coalesce(i.error, s.last_error), recipient_reference = i.reference,
-                               claimed_by = NULL
+                               claimed_by = NULL, revoked_document = NULL
             FROM input i
             WHERE s.id = i.id AND s.attempts = i.attempts AND s.state = 'in_flight'
             RETURNING s.id, s.kind, s.certificate_id, s.recipient_id, s.citizen_ref, s.certificate_type,

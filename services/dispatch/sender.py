@@ -175,7 +175,7 @@ class RecipientWorker:
                 parcel = Parcel(row.certificate_id, row.certificate_type, claimed.document, row.call_key)
                 result = await self.adapter.send(parcel)
             else:
-                result = await self.adapter.revoke(row.certificate_id, row.call_key)
+                result = await self.adapter.revoke(row.certificate_id, row.call_key, claimed.document)
             self._observe(result, row.kind.value)
             if isinstance(result, Delivered):
                 await self._delivered(claimed, result.reference)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+import ssl
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.kit.settings import ServiceSettings
+from services.kit.tls import mutual_client_context
 
 DEV_FK_TOKEN = "dev-minaintyg-to-fk"  # noqa: S105 - the development credential, refused in production
 
@@ -20,6 +24,21 @@ class DispatchSettings(ServiceSettings):
     fk_endpoint: str = Field(
         "http://127.0.0.1:8011", description="Base URL of Försäkringskassan (FKASSA); https in production"
     )
+    fk_adapter: Literal["fk-http", "fk-riv"] = Field(
+        "fk-http",
+        description="How Försäkringskassan is reached: fk-http (its JSON API at DISPATCH_FK_ENDPOINT) or fk-riv "
+        "(RIV-TA RegisterCertificate v3 / RevokeCertificate v2 at DISPATCH_FK_RIV_ENDPOINT, mutual TLS)",
+    )
+    fk_riv_endpoint: str = Field(
+        "https://127.0.0.1:8444", description="Base URL of Försäkringskassan's RIV-TA services (fk-riv)"
+    )
+    fk_logical_address: str = Field(
+        "FKASSA",
+        description="Försäkringskassan's logical address (RIV-TA LogicalAddress header; the real one is 2021005521)",
+    )
+    riv_ca_file: str | None = Field(None, description="CA the RIV-TA receiver's certificate is checked against (PEM)")
+    riv_client_cert_file: str | None = Field(None, description="Mina intyg's RIV-TA client (function) certificate")
+    riv_client_key_file: str | None = Field(None, description="Its private key (PEM)")
     recipient_ca_file: str | None = Field(
         None, description="CA the recipients' certificates are checked against (PEM; default: the system's store)"
     )
@@ -49,3 +68,24 @@ class DispatchSettings(ServiceSettings):
     relay_enabled: bool = True
     consumer_enabled: bool = True
     sender_enabled: bool = True
+
+    @model_validator(mode="after")
+    def _riv_client_files(self) -> Self:
+        if bool(self.riv_client_cert_file) != bool(self.riv_client_key_file):
+            raise ValueError("DISPATCH_RIV_CLIENT_CERT_FILE and DISPATCH_RIV_CLIENT_KEY_FILE are set together")
+        if self.fk_adapter == "fk-riv" and self.fk_riv_endpoint.startswith("https:") and not self.riv_client_cert_file:
+            raise ValueError("fk-riv over https needs DISPATCH_RIV_CLIENT_CERT_FILE and DISPATCH_RIV_CLIENT_KEY_FILE")
+        return self
+
+    def fk_entry(self) -> tuple[str, str]:
+        """The seeded Försäkringskassan registry entry's endpoint and adapter kind."""
+        if self.fk_adapter == "fk-riv":
+            return self.fk_riv_endpoint, "fk-riv"
+        return self.fk_endpoint, "fk-http"
+
+    def riv_client_context(self) -> ssl.SSLContext:
+        """The RIV-TA client: verifies the receiver against DISPATCH_RIV_CA_FILE (default: the system's store) and
+        presents Mina intyg's function certificate."""
+        if not (self.riv_client_cert_file and self.riv_client_key_file):
+            raise ValueError("DISPATCH_RIV_CLIENT_CERT_FILE and DISPATCH_RIV_CLIENT_KEY_FILE are not set")
+        return mutual_client_context(self.riv_ca_file, self.riv_client_cert_file, self.riv_client_key_file)

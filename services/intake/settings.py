@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.kit.settings import CitizenRefKeySettings, ServiceSettings
-from services.kit.tls import MutualTls
+from services.kit.tls import MutualTls, mutual_listener
 
 DEV_PLATFORM_SECRET = "dev-platform-secret"  # noqa: S105 - the documented development credential
 
@@ -70,8 +70,6 @@ class IntakeSettings(ServiceSettings, CitizenRefKeySettings):
 
     def mutual_tls(self) -> MutualTls | None:
         """The RIV-TA listener, when configured."""
-        if not (self.riv_tls_cert_file and self.riv_tls_key_file and self.riv_client_ca_file):
-            return None
-        return MutualTls(
+        return mutual_listener(
             self.riv_host, self.riv_port, self.riv_tls_cert_file, self.riv_tls_key_file, self.riv_client_ca_file
         )

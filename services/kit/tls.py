@@ -25,6 +25,15 @@ class MutualTls:
     client_ca_file: str
 
 
+def mutual_listener(
+    host: str, port: int, cert_file: str | None, key_file: str | None, client_ca_file: str | None
+) -> MutualTls | None:
+    """The mutual-TLS listener of a service's settings, None unless all three files are given."""
+    if not (cert_file and key_file and client_ca_file):
+        return None
+    return MutualTls(host, port, cert_file, key_file, client_ca_file)
+
+
 def server_context(cert_file: str, key_file: str, client_ca_file: str) -> ssl.SSLContext:
     """TLS 1.2 or later; a client must present a certificate that chains to `client_ca_file`."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

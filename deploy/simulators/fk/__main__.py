@@ -11,7 +11,14 @@ def main() -> None:
     parse_service_arguments("fk-sim", __doc__ or "", FksimSettings)
     settings = FksimSettings()
     # A simulated timeout may hold a request for long; shutdown does not wait for it beyond this.
-    serve(create_app(settings), settings.host, settings.port, graceful_seconds=5, tls=settings.tls_files())
+    serve(
+        create_app(settings),
+        settings.host,
+        settings.port,
+        graceful_seconds=5,
+        tls=settings.tls_files(),
+        mutual_tls=settings.mutual_tls(),
+    )
 
 
 if __name__ == "__main__":

@@ -23,13 +23,13 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from deploy.simulators.fk import store
+from deploy.simulators.fk import riv, store
 from deploy.simulators.fk.bootstrap import FaultCounts, FkSim, bootstrap
 from deploy.simulators.fk.faults import Clock, FaultConfig, FaultInjector, FaultKind, FaultMiddleware
+from deploy.simulators.fk.riv import FK_TYPES
 from deploy.simulators.fk.settings import FksimSettings
 from schemas.base import Frozen
 from schemas.certificate import CERTIFICATE_ADAPTER, Certificate, CertificateId
-from schemas.certificate_types import CERTIFICATE_TYPES
 from services.kit.http import BearerGate, document_request_body
 from services.kit.problems import (
     ErrorBody,
@@ -45,8 +45,6 @@ log = structlog.get_logger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-# The types whose main recipient is Försäkringskassan: LISJP, FK7263, LUSE, LUAE_NA, LUAE_FS.
-FK_TYPES: frozenset[str] = frozenset(code for code, t in CERTIFICATE_TYPES.items() if t.main_recipient == "FKASSA")
 
 RECEIVED = Counter("fksim_received_total", "Writes received by the FK simulator", ["kind", "outcome"])
 
@@ -401,11 +399,12 @@ def create_app(settings: FksimSettings | None = None, clock: Clock = _utc_now) -
         # CPU than the rest of the request.
         inner_middleware=[
             Middleware(IntygFastPath, handle=receive_intyg, routes=router.routes),
-            Middleware(FaultMiddleware, injector=injector),
+            Middleware(FaultMiddleware, injector=injector, riv_error=riv.technical_error),
         ],
     )
     app.add_exception_handler(RequestValidationError, invalid_request)
     add_routes(app, router)
+    add_routes(app, riv.router)
     document_request_body(app, "Submission", Submission.model_json_schema(ref_template="#/components/schemas/{model}"))
     # Added last, so it runs first: nothing is read, and no fault injected, for a caller that is not a known sender.
     app.add_middleware(BearerGate, tokens=settings.sender_tokens, path_prefix="/v1/", what="sender")

@@ -1,8 +1,10 @@
 """Failure injection: the ways a real recipient fails, switched on through /sim/faults for tests and demos.
 
-Faults act on `/v1/` only. Planned downtime refuses every `/v1/` request; the random faults (error, timeout, dropped
-response) and the added latency act on writes (POST) only, so "did you receive X?" keeps working while a sender is
-being made to fail. The configuration lives in the process: a restarted simulator starts without faults.
+Faults act on `/v1/` and on the RIV-TA endpoints (`/riv/`) only. Planned downtime refuses every such request; the
+random faults (error, timeout, dropped response) and the added latency act on writes (POST) only, so "did you
+receive X?" keeps working while a sender is being made to fail. On a RIV-TA endpoint an injected error is the answer
+ERROR/TECHNICAL_ERROR (HTTP 200, as the real receiver answers a failure of its own); downtime and timeouts are SOAP
+Faults with the same statuses. The configuration lives in the process: a restarted simulator starts without faults.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pydantic import AwareDatetime, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schemas.base import Frozen
+from schemas.riv import soap
 
 Clock = Callable[[], datetime]
 
@@ -107,26 +110,28 @@ class FaultInjector:
         await self._on_fault(kind, scope)
 
 
-class FaultMiddleware:
-    """Applies the injector's faults to `/v1/` requests (after authentication, before the routes)."""
+RivError = Callable[[str], bytes | None]  # a RIV-TA path → the answer ERROR/TECHNICAL_ERROR (None: not such a path)
 
-    def __init__(self, app: ASGIApp, injector: FaultInjector) -> None:
+
+class FaultMiddleware:
+    """Applies the injector's faults to `/v1/` and `/riv/` requests (after authentication, before the routes)."""
+
+    def __init__(self, app: ASGIApp, injector: FaultInjector, riv_error: RivError | None = None) -> None:
         self.app = app
         self.injector = injector
+        self.riv_error = riv_error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+        if scope["type"] != "http" or not scope["path"].startswith(("/v1/", "/riv/")):
             await self.app(scope, receive, send)
             return
+        riv = scope["path"].startswith("/riv/")
         injector = self.injector
         left = injector.downtime_left()
         if left is not None:
             await injector.injected(FaultKind.DOWNTIME, scope)
-            await _send_json(
-                send,
-                503,
-                {"detail": "Försäkringskassan is down for planned maintenance"},
-                retry_after=max(1, math.ceil(left)),
+            await _send_error(
+                send, riv, 503, "Försäkringskassan is down for planned maintenance", retry_after=max(1, math.ceil(left))
             )
             return
         if scope["method"] != "POST":
@@ -139,13 +144,17 @@ class FaultMiddleware:
             send = _delayed(send, config.latency_ms / 1000)
         if plan.error:
             await injector.injected(FaultKind.ERROR, scope)
-            await _send_json(send, 503, {"detail": "simulated error: Försäkringskassan could not take the request"})
+            answer = self.riv_error(scope["path"]) if riv and self.riv_error is not None else None
+            if answer is not None:
+                await _send_bytes(send, 200, answer, SOAP_XML)
+                return
+            await _send_error(send, riv, 503, "simulated error: Försäkringskassan could not take the request")
             return
         if plan.timeout:
             await injector.injected(FaultKind.TIMEOUT, scope)
             await _hold(receive, config.timeout_hold_s)
             # Usually nobody is listening any more; a sender that waited this long learns that nothing happened.
-            await _send_json(send, 504, {"detail": "simulated timeout: nothing was stored"})
+            await _send_error(send, riv, 504, "simulated timeout: nothing was stored")
             return
         if plan.drop:
             await self._drop_response(scope, receive, send)
@@ -192,9 +201,25 @@ async def _hold(receive: Receive, seconds: float) -> None:
         await asyncio.wait_for(client_gone(), seconds)
 
 
+SOAP_XML = b"text/xml; charset=utf-8"
+
+
+async def _send_error(send: Send, riv: bool, status: int, text: str, *, retry_after: int | None = None) -> None:
+    """An injected failure: a SOAP Fault on a RIV-TA endpoint, else the JSON API's error body."""
+    if riv:
+        await _send_bytes(send, status, soap.fault("Server", text), SOAP_XML, retry_after=retry_after)
+    else:
+        await _send_json(send, status, {"detail": text}, retry_after=retry_after)
+
+
 async def _send_json(send: Send, status: int, body: dict[str, Any], *, retry_after: int | None = None) -> None:
-    payload = orjson.dumps(body)
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    await _send_bytes(send, status, orjson.dumps(body), b"application/json", retry_after=retry_after)
+
+
+async def _send_bytes(
+    send: Send, status: int, payload: bytes, content_type: bytes, *, retry_after: int | None = None
+) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(payload)).encode())]
     if retry_after is not None:
         headers.append((b"retry-after", str(retry_after).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})

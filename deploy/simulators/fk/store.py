@@ -186,6 +186,63 @@ class ReceiptWriter:
         await self._group.close()
 
 
+class RivOutcome(enum.Enum):
+    STORED = "stored"
+    ALREADY_RECEIVED = "already_received"  # the same certificate, same patient: answered INFO, not stored again
+    OTHER_PATIENT = "other_patient"  # the same certificate id for another patient
+
+
+def riv_key(certificate_id: str) -> uuid.UUID:
+    """The receipt key of a certificate registered over RIV-TA: one receipt per certificate id."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"urn:fksim:riv:{certificate_id}")
+
+
+def riv_revocation_key(certificate_id: str) -> uuid.UUID:
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"urn:fksim:riv-revocation:{certificate_id}")
+
+
+async def receive_riv(
+    pool: Pool, *, certificate_id: str, certificate_type: str, person_id: str, sender: str, caller: str, body: str,
+    now: datetime,
+) -> tuple[RivOutcome, Receipt]:  # fmt: skip
+    """Store a RegisterCertificate once per certificate id. `body`: JSON text holding the XML as received and the
+    patient's id (`{"riv": {"person_id": …, "xml": …}}`), so a later one for another patient is told apart."""
+    key = riv_key(certificate_id)
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            f"""
+            INSERT INTO receipts (receipt_id, idempotency_key, certificate_id, certificate_type, sender, caller,
+                                  received_at, body)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb)
+            ON CONFLICT (idempotency_key) DO NOTHING
+            RETURNING {_RECEIPT_COLUMNS}
+            """,  # noqa: S608 - a constant column list
+            uuid.uuid4(), key, certificate_id, certificate_type, sender, caller, now, body,
+        )  # fmt: skip
+        if row is not None:
+            return RivOutcome.STORED, _receipt(row)
+        existing = await conn.fetchrow(
+            f"SELECT {_RECEIPT_COLUMNS}, body #>> '{{riv,person_id}}' AS person_id FROM receipts "  # noqa: S608
+            "WHERE idempotency_key = $1",
+            key,
+        )
+        assert existing is not None, "a conflicting key must exist"
+        fields = dict(existing.items())
+        stored_person = fields.pop("person_id")
+        if stored_person != person_id:
+            return RivOutcome.OTHER_PATIENT, Receipt(**fields)
+        await conn.execute("UPDATE receipts SET replays = replays + 1 WHERE idempotency_key = $1", key)
+        return RivOutcome.ALREADY_RECEIVED, Receipt(**fields)
+
+
+async def riv_patient(pool: Pool, certificate_id: str) -> str | None:
+    """The patient of a certificate registered over RIV-TA, None if it was not."""
+    found: str | None = await pool.fetchval(
+        "SELECT body #>> '{riv,person_id}' FROM receipts WHERE idempotency_key = $1", riv_key(certificate_id)
+    )
+    return found
+
+
 async def receipts_for(pool: Pool, certificate_id: str, idempotency_key: uuid.UUID | None = None) -> list[Receipt]:
     """Every receipt of one certificate, oldest first; optionally only the one of a given key."""
     rows = await pool.fetch(

@@ -9,15 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-from lxml import etree
-
 from schemas.certificate import CERTIFICATE_ADAPTER
-from schemas.riv import namespaces as ns
-from schemas.riv import soap, xml
+from schemas.riv import client
 from schemas.riv.mapping import Names, from_certificate, utc_to_swedish_time
-from schemas.riv.transport import Intyg, Result, Revocation
-from schemas.riv.wsdl import Interaction
+from schemas.riv.transport import Intyg, Revocation
 
 DEFAULT_TLS = Path(".cache/tls")
 DEFAULT_URL = "https://127.0.0.1:8443"
@@ -31,16 +26,11 @@ def to_intyg(certificate: dict[str, Any], names: Names | None = None) -> Intyg:
 
 
 def register_message(intyg: Intyg, logical_address: str = LOGICAL_ADDRESS) -> bytes:
-    root, body = soap.envelope(logical_address)
-    payload = etree.SubElement(body, f"{{{ns.REGISTER}}}RegisterCertificate", nsmap=_NSMAP)
-    xml.write_intyg(payload, f"{{{ns.REGISTER}}}intyg", intyg)
-    return soap.serialise(root)
+    return client.register_message(intyg, logical_address)
 
 
 def revoke_message(revocation: Revocation, logical_address: str = LOGICAL_ADDRESS) -> bytes:
-    root, body = soap.envelope(logical_address)
-    xml.write_revocation(body, revocation)
-    return soap.serialise(root)
+    return client.revoke_message(revocation, logical_address)
 
 
 def revocation_of(intyg: Intyg, message: str | None = "Felaktigt utfärdat") -> Revocation:
@@ -53,31 +43,9 @@ def revocation_of(intyg: Intyg, message: str | None = "Felaktigt utfärdat") -> 
     )
 
 
-_NSMAP = {"rc": ns.REGISTER, "gn": ns.CORE, "tp": ns.TYPES}
-
-
 def client_context(tls: Path = DEFAULT_TLS) -> ssl.SSLContext:
     """The platform's TLS client: verifies intake against the CA, presents the platform's certificate."""
-    context = ssl.create_default_context(cafile=str(tls / "ca.pem"))
-    context.load_cert_chain(str(tls / "platform.pem"), str(tls / "platform-key.pem"))
-    return context
+    return client.client_context(tls / "ca.pem", tls / "platform.pem", tls / "platform-key.pem")
 
 
-async def call(client: httpx.AsyncClient, base_url: str, interaction: Interaction, message: bytes) -> Result:
-    """POST one message; the `result` of the answer, or a Result naming the fault / HTTP status."""
-    response = await client.post(
-        f"{base_url.rstrip('/')}{interaction.path}",
-        content=message,
-        headers={"Content-Type": soap.CONTENT_TYPE, "SOAPAction": interaction.soap_action},
-    )
-    try:
-        root = xml.parse(response.content)
-    except xml.InvalidXml:
-        return Result("FAULT", f"HTTP {response.status_code}", response.text[:200])
-    if (fault := soap.read_fault(root)) is not None:
-        return Result("FAULT", f"HTTP {response.status_code}", fault[1])
-    found = next(root.iter(f"{{{ns.CORE}}}resultCode"), None)
-    result = None if found is None else found.getparent()
-    if result is None:
-        return Result("FAULT", f"HTTP {response.status_code}", "no result in the answer")
-    return xml.read_result(result)
+call = client.call

@@ -40,10 +40,10 @@ FK_AUTH = {"Authorization": "Bearer dev-minaintyg-to-fk"}
 class FkSim:
     """The simulator (`fk-sim`) as its own process on a free port, with its own schema."""
 
-    def __init__(self, database_url: str, schema: str, log_file: Path) -> None:
+    def __init__(self, database_url: str, schema: str, log_file: Path, env: dict[str, str] | None = None) -> None:
         self.schema = schema
         self.database_url = database_url
-        env = {"FKSIM_DB_SCHEMA": schema, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
+        env = {"FKSIM_DB_SCHEMA": schema, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", **(env or {})}
         self.process = ServiceProcess("fk-sim", env, port_env="FKSIM_PORT", log=log_file)
         self.url = self.process.url
         self.log_file = log_file
