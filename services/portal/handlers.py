@@ -468,7 +468,7 @@ class Handlers:
                 "at": r.at.isoformat(),
                 "at_text": fmt_time(r.at),
                 "actor": r.actor,
-                "actor_text": actor_text(r.actor),
+                "actor_text": actor_text(r.actor, r.action),
                 "action_text": word(ACCESS_ACTIONS, r.action),
                 "outcome_text": word(OUTCOMES, r.outcome),
             }
