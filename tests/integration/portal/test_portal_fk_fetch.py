@@ -42,6 +42,7 @@ from services.portal.settings import PortalSettings
 from tests.harness import ServiceProcess, drop_schema, eventually, new_unique, schema_name, topic_prefix
 from tests.harness.db import connect
 from tests.harness.infra import free_port
+from tests.harness.poll import wait_ready
 from tests.harness.riv import Forsakringskassan
 
 pytestmark = pytest.mark.integration
@@ -130,16 +131,7 @@ async def fk_portal(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[F
     process.spawn()
     producer = make_producer(settings, client_id="test-fk-fetch")
     try:
-        async with httpx.AsyncClient(timeout=2) as client:
-
-            async def ready() -> bool:
-                assert process.exited() is None, process.read_log()[-3000:]
-                try:
-                    return (await client.get(f"{process.url}/readyz")).status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-            await eventually(ready, timeout=90, interval=0.3, what="portal")
+        await wait_ready(process.url, within=90, alive=process.exited, what="portal")
         await producer.start()
         yield FkPortal(
             process.url, f"https://127.0.0.1:{riv_port}", tls, settings, producer,
@@ -288,3 +280,35 @@ async def test_only_forsakringskassan_with_its_certificate_gets_in(fk_portal: Fk
             response = await client.get(f"{fk_portal.riv_url}{interaction.path}?wsdl")
             assert response.status_code == 200
             assert f'location="{fk_portal.riv_url}{interaction.path}"' in response.text
+
+
+async def test_the_answers_are_the_contract(fk_portal: FkPortal) -> None:
+    person = fk_portal.factory.persons[3]
+    certificate_id = await fk_portal.release(person)
+
+    async def arrived() -> bool:
+        return await fk_portal.held(person) == {certificate_id}
+
+    await eventually(arrived, timeout=30, what="the release in the portal")
+    root, body = soap.envelope("MINAINTYG")
+    r = f"{{{ns.GET_CERTIFICATE}}}"
+    payload = etree.SubElement(body, r + "GetCertificate")
+    xml.write_ii(payload, r + "intygs-id", II("SE2321000016-15CQ", certificate_id))
+    part = etree.SubElement(payload, r + "part")
+    etree.SubElement(part, f"{{{ns.TYPES}}}code").text = "FKASSA"
+    etree.SubElement(part, f"{{{ns.TYPES}}}codeSystem").text = ns.KV_PART
+    requests = [
+        (LIST_CERTIFICATES_FOR_CITIZEN, _list_request(person.personnummer)),
+        (GET_CERTIFICATE, soap.serialise(root)),
+    ]
+    async with httpx.AsyncClient(verify=fk_portal.context(), timeout=10) as client:
+        for interaction, request in requests:
+            response = await client.post(
+                f"{fk_portal.riv_url}{interaction.path}", content=request,
+                headers={"Content-Type": soap.CONTENT_TYPE, "SOAPAction": interaction.soap_action},
+            )  # fmt: skip
+            assert response.status_code == 200, response.text
+            answer = soap.open_envelope(xml.parse(response.content)).payload
+            xml.check(answer, interaction.xsd)
+            assert certificate_id in response.text
+            assert answer.findtext(f"{{{interaction.responder_namespace}}}result/{{{ns.CORE}}}resultCode") == "OK"
