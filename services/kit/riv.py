@@ -7,7 +7,6 @@ checked against our schemas, a message that is not the contract answered with a 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar
 
 from fastapi import Request, Response
 from lxml import etree
@@ -102,10 +101,7 @@ async def serve_document(request: Request, interaction: Interaction) -> Response
 
 class RivListenerSettings(BaseSettings):
     """The RIV-TA listener of a service (fields under the service's env prefix): its certificate, key and client CA
-    are set together, and (where `riv_required_in_production`) production refuses to start without them. A service
-    sets its own port and clients."""
-
-    riv_required_in_production: ClassVar[bool] = True
+    are set together, and production refuses to start without them. A service sets its own port and clients."""
 
     riv_host: str = "127.0.0.1"
     riv_port: int = Field(8443, description="The RIV-TA endpoints' HTTPS port (client certificates required)")
@@ -124,8 +120,7 @@ class RivListenerSettings(BaseSettings):
         files = (self.riv_tls_cert_file, self.riv_tls_key_file, self.riv_client_ca_file)
         if any(files) and not all(files):
             raise ValueError(f"{names} are set together")
-        production = getattr(self, "environment", None) == "production"
-        if production and self.riv_required_in_production and not all(files):
+        if getattr(self, "environment", None) == "production" and not all(files):
             raise ValueError(f"production serves the RIV-TA endpoints over mutual TLS: set {names}")
         return self
 

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -455,6 +455,39 @@ class Handlers:
         await repo.log_access(conn, citizen_ref, certificate_id, "send", "ok", now)
         return "requested"
 
+    # --- Fetched by a party (Försäkringskassan, services/portal/riv.py) -----------------------------------------
+
+    async def fetch_for_party(
+        self,
+        party: str,
+        personnummer: str,
+        types: Sequence[str],
+        *,
+        archived: bool,
+        signed_from: date | None = None,
+        signed_to: date | None = None,
+    ) -> list[Fetched]:
+        """The citizen's certificates a party fetches: of `types` (all if empty), the citizen's archived ones or the
+        others, signed within the dates (Swedish); each written to the citizen's access log as fetched by `party`.
+        Only what consent released is here, never a revoked certificate: without consent the list is empty."""
+        ref = citizen_ref(personnummer, self.settings.citizen_ref_key.get_secret_value())
+        rows = await repo.certificates_for_party(self.pool, party, ref, types, archived)
+        fetched = [Fetched(CERTIFICATE_ADAPTER.validate_python(r.document), r.sent_at) for r in rows]
+        if signed_from is not None or signed_to is not None:
+            fetched = [f for f in fetched if _signed_within(f.certificate, signed_from, signed_to)]
+        if fetched:
+            await repo.log_fetched(self.pool, ref, [f.certificate.id for f in fetched], party, self.clock())
+        return fetched
+
+    async def get_for_party(self, party: str, certificate_id: str) -> Fetched | None:
+        """One certificate a party fetches (None if the portal does not hold it: no consent, revoked, unknown),
+        written to its citizen's access log as fetched by `party`."""
+        row = await repo.certificate_for_party(self.pool, party, certificate_id)
+        if row is None:
+            return None
+        await repo.log_fetched(self.pool, row.citizen_ref, [row.id], party, self.clock())
+        return Fetched(CERTIFICATE_ADAPTER.validate_python(row.document), row.sent_at)
+
     # --- Om dina uppgifter --------------------------------------------------------------------------------
 
     async def access_log(self, session: Session) -> list[dict[str, Any]]:
@@ -538,6 +571,19 @@ class Handlers:
                 extract_pdf, font_dir=self.settings.font_dir, name=session.name, extract=data, printed_at=self.clock()
             )
         )
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A certificate a party fetched, and when it was last delivered to that party (None: never)."""
+
+    certificate: Certificate
+    sent_at: datetime | None
+
+
+def _signed_within(certificate: Certificate, start: date | None, end: date | None) -> bool:
+    day = swedish_date(certificate.signed_at)
+    return (start is None or day >= start) and (end is None or day <= end)
 
 
 def _sent_at(sends: Sequence[repo.DispatchRow]) -> str | None:

@@ -18,17 +18,15 @@ import structlog
 from fastapi import APIRouter, Request, Response
 from lxml import etree
 
-from schemas.certificate import CERTIFICATE_ADAPTER
 from schemas.riv import namespaces as ns
 from schemas.riv import xml
 from schemas.riv.mapping import from_certificate, utc_to_swedish_time
 from schemas.riv.transport import CV, Intyg, Result, Status
 from schemas.riv.wsdl import GET_CERTIFICATE, LIST_CERTIFICATES_FOR_CITIZEN
-from services.kit.citizen import citizen_ref
 from services.kit.riv import Refused, answer, caller, fault, open_request, serve_document
 from services.kit.swedish import RECIPIENTS
-from services.portal import repo
 from services.portal.deps import Portal, portal_of
+from services.portal.handlers import Fetched
 
 log = structlog.get_logger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -41,25 +39,16 @@ def _party(request: Request, portal: Portal) -> str:
     return caller(request, portal.settings.riv_clients, "klientcertifikatet tillhör ingen ansluten mottagare")
 
 
-def _intyg(row: repo.FetchedRow, party: str) -> Intyg:
-    certificate = CERTIFICATE_ADAPTER.validate_python(row.document)
-    intyg = from_certificate(certificate, sent_at=row.sent_at)
-    if row.sent_at is None:
+def _intyg(fetched: Fetched, party: str) -> Intyg:
+    intyg = from_certificate(fetched.certificate, sent_at=fetched.sent_at)
+    if fetched.sent_at is None:
         return intyg
     sent = Status(
         part=CV(party, ns.KV_PART, display_name=RECIPIENTS.get(party)),
         status=CV("SENTTO", ns.KV_STATUS, display_name="Skickat"),
-        tidpunkt=utc_to_swedish_time(row.sent_at),
+        tidpunkt=utc_to_swedish_time(fetched.sent_at),
     )
     return dataclasses.replace(intyg, status=(sent,))
-
-
-def _signed_within(row: repo.FetchedRow, start: date | None, end: date | None) -> bool:
-    if start is None and end is None:
-        return True
-    signed = CERTIFICATE_ADAPTER.validate_python(row.document).signed_at
-    day = utc_to_swedish_time(signed).date()
-    return (start is None or day >= start) and (end is None or day <= end)
 
 
 def _date(payload: etree._Element, tag: str) -> date | None:
@@ -68,7 +57,8 @@ def _date(payload: etree._Element, tag: str) -> date | None:
 
 
 def _technical(interaction_name: str, exc: Exception) -> Result:
-    log.exception("portal.riv.technical_error", interaction=interaction_name, error=type(exc).__name__)
+    # No traceback: a certificate's content (a personnummer, a diagnosis) may stand in an exception's message.
+    log.error("portal.riv.technical_error", interaction=interaction_name, error=type(exc).__name__)
     return Result("ERROR", "TECHNICAL_ERROR", "Tekniskt fel; försök igen senare")
 
 
@@ -95,16 +85,14 @@ async def list_certificates_for_citizen(request: Request) -> Response:
     types = [xml.read_cv(t).code for t in payload.iterfind(r + "intygTyp")]
     archived = (payload.findtext(r + "arkiverade") or "").strip() in ("true", "1")
     start, end = _date(payload, "fromDatum"), _date(payload, "tomDatum")
-    ref = citizen_ref(person.extension, portal.settings.citizen_ref_key.get_secret_value())
     try:
-        rows = await repo.certificates_for_party(portal.pool, party, ref, types, archived)
-        rows = [row for row in rows if _signed_within(row, start, end)]
-        answered = [_intyg(row, party) for row in rows]
-        if rows:
-            await repo.log_fetched(portal.pool, ref, [row.id for row in rows], party, portal.clock())
+        fetched = await portal.handlers.fetch_for_party(
+            party, person.extension, types, archived=archived, signed_from=start, signed_to=end
+        )
+        answered = [_intyg(f, party) for f in fetched]
     except Exception as exc:
         return answer(LIST, _technical(LIST.name, exc))
-    log.info("portal.riv.listed", party=party, certificates=len(rows))
+    log.info("portal.riv.listed", party=party, certificates=len(answered))
 
     def fill(response: etree._Element) -> None:
         listing = etree.SubElement(response, r + "intygsLista")
@@ -130,14 +118,13 @@ async def get_certificate(request: Request) -> Response:
             GET, Result("ERROR", "VALIDATION_ERROR", f"part {asked_by} stämmer inte med klientcertifikatets ({party})")
         )
     try:
-        row = await repo.certificate_for_party(portal.pool, party, certificate_id)
-        if row is None:
+        fetched = await portal.handlers.get_for_party(party, certificate_id)
+        if fetched is None:
             log.info("portal.riv.not_found", party=party, certificate_id=certificate_id)
             return answer(
                 GET, Result("ERROR", "VALIDATION_ERROR", f"Intyget {certificate_id} finns inte hos Mina intyg")
             )
-        intyg = _intyg(row, party)
-        await repo.log_fetched(portal.pool, row.citizen_ref, [row.id], party, portal.clock())
+        intyg = _intyg(fetched, party)
     except Exception as exc:
         return answer(GET, _technical(GET.name, exc))
     log.info("portal.riv.fetched", party=party, certificate_id=certificate_id)

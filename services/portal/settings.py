@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal, Self
+from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -66,8 +66,7 @@ class PortalSettings(RivListenerSettings, ServiceSettings, CitizenRefKeySettings
 
     # Försäkringskassan fetches the citizen's certificates (issue #13): ListCertificatesForCitizen v3 and
     # GetCertificate v2 over mutual TLS on a listener of their own (services/kit/riv.py, services/portal/riv.py).
-    # Off until its certificate, key and client CA are set (all three together).
-    riv_required_in_production: ClassVar[bool] = False
+    # Its certificate, key and client CA are set together; production refuses to start without them.
     riv_port: int = Field(8444, description="The RIV-TA endpoints' HTTPS port (client certificates required)")
     riv_client_ca_file: str | None = Field(
         None, description="CA whose client certificates may connect (Försäkringskassan's function certificate)"

@@ -3,15 +3,23 @@ a fetch reads in the access log as Försäkringskassan's."""
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from services.kit.swedish import ACCESS_ACTIONS
 from services.portal.settings import PortalSettings
 from services.portal.views import actor_text
 
 
-def test_the_listener_is_off_until_configured_and_then_whole() -> None:
+def test_the_listener_is_configured_whole_and_production_requires_it() -> None:
+    names = ("citizen_ref_key", "oidc_client_secret", "consent_token")
+    strong = {name: SecretStr(secrets.token_hex(32)) for name in names}
+    origins = {"public_origin": "https://minaintyg.example.se", "oidc_issuer": "https://eid.example.se",
+               "consent_url": "https://consent:8002"}  # fmt: skip
+    with pytest.raises(ValidationError, match="mutual TLS: set PORTAL_RIV_TLS_CERT_FILE"):
+        PortalSettings(environment="production", **origins, **strong)  # type: ignore[arg-type]
     assert PortalSettings().mutual_tls() is None
     with pytest.raises(ValidationError, match="PORTAL_RIV_CLIENT_CA_FILE are set together"):
         PortalSettings(riv_tls_cert_file="/tls/fk/tls.crt", riv_tls_key_file="/tls/fk/tls.key")
