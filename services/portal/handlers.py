@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import structlog
@@ -52,6 +52,7 @@ from services.portal.views import (
 
 log = structlog.get_logger(__name__)
 Clock = Callable[[], datetime]
+_T = TypeVar("_T")
 SOURCE = "minaintyg/portal"
 FOREIGN_ACCESS = Counter(
     "portal_foreign_certificate_access_total", "Attempts to reach a certificate that is not the citizen's own"
@@ -462,31 +463,35 @@ class Handlers:
         party: str,
         personnummer: str,
         types: Sequence[str],
+        give: Callable[[Fetched], _T],
         *,
         archived: bool,
         signed_from: date | None = None,
         signed_to: date | None = None,
-    ) -> list[Fetched]:
-        """The citizen's certificates a party fetches: of `types` (all if empty), the citizen's archived ones or the
-        others, signed within the dates (Swedish); each written to the citizen's access log as fetched by `party`.
-        Only what consent released is here, never a revoked certificate: without consent the list is empty."""
+    ) -> list[_T]:
+        """The citizen's certificates a party fetches, as `give` makes them: of `types` (all if empty), the citizen's
+        archived ones or the others, signed within the dates (Swedish); each written to the citizen's access log as
+        fetched by `party` once all are made. Only what consent released is here, never a revoked certificate:
+        without consent the list is empty."""
         ref = citizen_ref(personnummer, self.settings.citizen_ref_key.get_secret_value())
         rows = await repo.certificates_for_party(self.pool, party, ref, types, archived)
         fetched = [Fetched(CERTIFICATE_ADAPTER.validate_python(r.document), r.sent_at) for r in rows]
         if signed_from is not None or signed_to is not None:
             fetched = [f for f in fetched if _signed_within(f.certificate, signed_from, signed_to)]
+        given = [give(f) for f in fetched]
         if fetched:
             await repo.log_fetched(self.pool, ref, [f.certificate.id for f in fetched], party, self.clock())
-        return fetched
+        return given
 
-    async def get_for_party(self, party: str, certificate_id: str) -> Fetched | None:
-        """One certificate a party fetches (None if the portal does not hold it: no consent, revoked, unknown),
-        written to its citizen's access log as fetched by `party`."""
+    async def get_for_party(self, party: str, certificate_id: str, give: Callable[[Fetched], _T]) -> _T | None:
+        """One certificate a party fetches, as `give` makes it (None if the portal does not hold it: no consent,
+        revoked, unknown), written to its citizen's access log as fetched by `party`."""
         row = await repo.certificate_for_party(self.pool, party, certificate_id)
         if row is None:
             return None
+        given = give(Fetched(CERTIFICATE_ADAPTER.validate_python(row.document), row.sent_at))
         await repo.log_fetched(self.pool, row.citizen_ref, [row.id], party, self.clock())
-        return Fetched(CERTIFICATE_ADAPTER.validate_python(row.document), row.sent_at)
+        return given
 
     # --- Om dina uppgifter --------------------------------------------------------------------------------
 

@@ -86,10 +86,10 @@ async def list_certificates_for_citizen(request: Request) -> Response:
     archived = (payload.findtext(r + "arkiverade") or "").strip() in ("true", "1")
     start, end = _date(payload, "fromDatum"), _date(payload, "tomDatum")
     try:
-        fetched = await portal.handlers.fetch_for_party(
-            party, person.extension, types, archived=archived, signed_from=start, signed_to=end
-        )
-        answered = [_intyg(f, party) for f in fetched]
+        answered = await portal.handlers.fetch_for_party(
+            party, person.extension, types, lambda f: _intyg(f, party), archived=archived, signed_from=start,
+            signed_to=end,
+        )  # fmt: skip
     except Exception as exc:
         return answer(LIST, _technical(LIST.name, exc))
     log.info("portal.riv.listed", party=party, certificates=len(answered))
@@ -118,13 +118,12 @@ async def get_certificate(request: Request) -> Response:
             GET, Result("ERROR", "VALIDATION_ERROR", f"part {asked_by} stämmer inte med klientcertifikatets ({party})")
         )
     try:
-        fetched = await portal.handlers.get_for_party(party, certificate_id)
-        if fetched is None:
+        intyg = await portal.handlers.get_for_party(party, certificate_id, lambda f: _intyg(f, party))
+        if intyg is None:
             log.info("portal.riv.not_found", party=party, certificate_id=certificate_id)
             return answer(
                 GET, Result("ERROR", "VALIDATION_ERROR", f"Intyget {certificate_id} finns inte hos Mina intyg")
             )
-        intyg = _intyg(fetched, party)
     except Exception as exc:
         return answer(GET, _technical(GET.name, exc))
     log.info("portal.riv.fetched", party=party, certificate_id=certificate_id)
