@@ -4,7 +4,7 @@ refuse with a SOAP Fault, serve `?wsdl` / `?xsd=`. Bad input is a Fault with HTT
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from lxml import etree
 
@@ -27,10 +27,12 @@ class Refused(Exception):
         return soap.fault(self.code, self.text)
 
 
-def answer(interaction: Interaction, result: Result) -> bytes:
-    """The interaction's response holding `result`."""
+def answer(interaction: Interaction, result: Result, fill: Callable[[etree._Element], object] | None = None) -> bytes:
+    """The interaction's response: what `fill` writes into it first (a listing, a certificate), then `result`."""
     root, body = soap.envelope()
     response = etree.SubElement(body, f"{{{interaction.responder_namespace}}}{interaction.name}Response")
+    if fill is not None:
+        fill(response)
     xml.write_result(response, f"{{{interaction.responder_namespace}}}result", result)
     return soap.serialise(root)
 

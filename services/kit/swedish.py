@@ -48,6 +48,8 @@ ACCESS_ACTIONS = {
     "extract": "Hämtat utdrag om dina uppgifter",
     "request_rectification": "Begärt rättelse",
     "request_blocking": "Begärt spärr",
+    # A party fetched the certificate on the citizen's behalf (Försäkringskassan's e-service, issue #13).
+    "fetched": "Hämtat intyget från Mina intyg",
     # Operator actions on the citizen's record (services/operator.py), with who did it beside them.
     "operator_dispatch_retry": "Ett nytt försök att skicka intyget som du begärt gjordes",
     "operator_dlq_replay": "En händelse om intyget behandlades på nytt efter ett tekniskt fel",

@@ -10,7 +10,9 @@ def main() -> None:
     """Serve the portal with uvicorn."""
     parse_service_arguments("minaintyg-portal", __doc__ or "", PortalSettings)
     settings = PortalSettings()
-    serve(create_app(settings), settings.host, settings.port, tls=settings.tls_files())
+    serve(
+        create_app(settings), settings.host, settings.port, tls=settings.tls_files(), mutual_tls=settings.mutual_tls()
+    )
 
 
 if __name__ == "__main__":

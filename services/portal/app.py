@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from services.kit.service import service_app
-from services.portal import api, pages
+from services.portal import api, pages, riv
 from services.portal.bootstrap import MIGRATIONS, bootstrap
 from services.portal.responses import install_error_answers
 from services.portal.security import SecurityHeadersMiddleware
@@ -54,6 +54,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.include_router(pages.router)
     app.include_router(api.router)
+    app.include_router(riv.router)  # Försäkringskassan's fetch: answers only over the mutual-TLS listener
     install_error_answers(app)
     app.add_middleware(SecurityHeadersMiddleware, settings=settings)
     return app

@@ -11,8 +11,8 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import structlog
@@ -52,6 +52,7 @@ from services.portal.views import (
 
 log = structlog.get_logger(__name__)
 Clock = Callable[[], datetime]
+_T = TypeVar("_T")
 SOURCE = "minaintyg/portal"
 FOREIGN_ACCESS = Counter(
     "portal_foreign_certificate_access_total", "Attempts to reach a certificate that is not the citizen's own"
@@ -455,6 +456,43 @@ class Handlers:
         await repo.log_access(conn, citizen_ref, certificate_id, "send", "ok", now)
         return "requested"
 
+    # --- Fetched by a party (Försäkringskassan, services/portal/riv.py) -----------------------------------------
+
+    async def fetch_for_party(
+        self,
+        party: str,
+        personnummer: str,
+        types: Sequence[str],
+        give: Callable[[Fetched], _T],
+        *,
+        archived: bool,
+        signed_from: date | None = None,
+        signed_to: date | None = None,
+    ) -> list[_T]:
+        """The citizen's certificates a party fetches, as `give` makes them: of `types` (all if empty), the citizen's
+        archived ones or the others, signed within the dates (Swedish); each written to the citizen's access log as
+        fetched by `party` once all are made. Only what consent released is here, never a revoked certificate:
+        without consent the list is empty."""
+        ref = citizen_ref(personnummer, self.settings.citizen_ref_key.get_secret_value())
+        rows = await repo.certificates_for_party(self.pool, party, ref, types, archived)
+        fetched = [Fetched(CERTIFICATE_ADAPTER.validate_python(r.document), r.sent_at) for r in rows]
+        if signed_from is not None or signed_to is not None:
+            fetched = [f for f in fetched if _signed_within(f.certificate, signed_from, signed_to)]
+        given = [give(f) for f in fetched]
+        if fetched:
+            await repo.log_fetched(self.pool, ref, [f.certificate.id for f in fetched], party, self.clock())
+        return given
+
+    async def get_for_party(self, party: str, certificate_id: str, give: Callable[[Fetched], _T]) -> _T | None:
+        """One certificate a party fetches, as `give` makes it (None if the portal does not hold it: no consent,
+        revoked, unknown), written to its citizen's access log as fetched by `party`."""
+        row = await repo.certificate_for_party(self.pool, party, certificate_id)
+        if row is None:
+            return None
+        given = give(Fetched(CERTIFICATE_ADAPTER.validate_python(row.document), row.sent_at))
+        await repo.log_fetched(self.pool, row.citizen_ref, [row.id], party, self.clock())
+        return given
+
     # --- Om dina uppgifter --------------------------------------------------------------------------------
 
     async def access_log(self, session: Session) -> list[dict[str, Any]]:
@@ -468,7 +506,7 @@ class Handlers:
                 "at": r.at.isoformat(),
                 "at_text": fmt_time(r.at),
                 "actor": r.actor,
-                "actor_text": actor_text(r.actor),
+                "actor_text": actor_text(r.actor, r.action),
                 "action_text": word(ACCESS_ACTIONS, r.action),
                 "outcome_text": word(OUTCOMES, r.outcome),
             }
@@ -538,6 +576,19 @@ class Handlers:
                 extract_pdf, font_dir=self.settings.font_dir, name=session.name, extract=data, printed_at=self.clock()
             )
         )
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A certificate a party fetched, and when it was last delivered to that party (None: never)."""
+
+    certificate: Certificate
+    sent_at: datetime | None
+
+
+def _signed_within(certificate: Certificate, start: date | None, end: date | None) -> bool:
+    day = swedish_date(certificate.signed_at)
+    return (start is None or day >= start) and (end is None or day <= end)
 
 
 def _sent_at(sends: Sequence[repo.DispatchRow]) -> str | None:

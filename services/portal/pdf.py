@@ -353,7 +353,10 @@ def extract_pdf(*, font_dir: str, name: str, extract: dict[str, Any], printed_at
     heading("Åtkomstlogg")
     for a in extract.get("access_log", []):
         about = f", intyg {a['certificate_id']}" if a.get("certificate_id") else ""
-        who = f", av driftpersonal ({a['actor']})" if a.get("actor") else ""
+        who = ""
+        if a.get("actor"):
+            fetched = a["action"] == "fetched"  # a party (Försäkringskassan) fetched it, else an operator acted
+            who = f", av {word(RECIPIENTS, a['actor'])}" if fetched else f", av driftpersonal ({a['actor']})"
         line(f"{fmt_time(a['at'])}: {word(ACCESS_ACTIONS, a['action'])}{about}{who} ({word(OUTCOMES, a['outcome'])})")
     heading("Begäranden om rättelse och spärr")
     requests = extract.get("requests", [])

@@ -88,7 +88,7 @@ class AccessLogRow(NamedTuple):
     action: str
     outcome: str
     at: datetime
-    actor: str | None  # None: the citizen; otherwise the operator who acted on the citizen's record
+    actor: str | None  # None: the citizen; a party's code (action 'fetched'); else the operator who acted
 
 
 class CitizenRequestRow(NamedTuple):
@@ -475,6 +475,63 @@ async def lock_certificate(conn: Connection, citizen_ref: str, certificate_id: s
         citizen_ref,
     )
     return None if row is None else LockedCertificate._make(row)
+
+
+# --- Fetched by a party (RIV-TA, services/portal/riv.py) ------------------------------------------------------
+
+
+class FetchedRow(NamedTuple):
+    """A certificate as a party (Försäkringskassan) fetches it: the released document and when it was sent there."""
+
+    id: str
+    citizen_ref: str
+    document: dict[str, Any]
+    sent_at: datetime | None  # the latest delivery to the party that succeeded
+
+
+# Only what the portal holds is released (consent given, not withdrawn); a revoked certificate is deleted on its
+# revocation and its marker kept, which is checked too; test patients' certificates are never given to a party.
+_FETCHED = """
+    SELECT c.id, c.citizen_ref, c.document,
+      (SELECT max(d.outcome_at) FROM dispatches d
+        WHERE d.certificate_id = c.id AND d.recipient_id = $1 AND d.state = 'SUCCEEDED') AS sent_at
+    FROM certificates c
+    WHERE NOT c.test_patient AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.certificate_id = c.id)
+"""
+
+
+async def certificates_for_party(
+    conn: Connection | Pool, party: str, citizen_ref: str, types: Sequence[str], archived: bool
+) -> list[FetchedRow]:
+    """The citizen's certificates of `types` (all types if empty) the citizen has (not) archived, newest first."""
+    rows = await conn.fetch(
+        _FETCHED + "AND c.citizen_ref = $2 AND c.archived = $3 AND (cardinality($4::text[]) = 0 OR c.type = ANY($4)) "
+        "ORDER BY c.signed_at DESC, c.id",
+        party,
+        citizen_ref,
+        archived,
+        list(types),
+    )
+    return list(map(FetchedRow._make, rows))
+
+
+async def certificate_for_party(conn: Connection | Pool, party: str, certificate_id: str) -> FetchedRow | None:
+    row = await conn.fetchrow(_FETCHED + "AND c.id = $2", party, certificate_id)
+    return None if row is None else FetchedRow._make(row)
+
+
+async def log_fetched(
+    conn: Connection | Pool, citizen_ref: str, certificate_ids: Sequence[str], party: str, at: datetime
+) -> None:
+    """One access-log row per certificate a party fetched, the party as the actor."""
+    await conn.execute(
+        "INSERT INTO access_log (citizen_ref, certificate_id, action, outcome, at, actor) "
+        "SELECT $1, id, 'fetched', 'ok', $3, $4 FROM unnest($2::text[]) WITH ORDINALITY AS f(id, n) ORDER BY n",
+        citizen_ref,
+        list(certificate_ids),
+        at,
+        party,
+    )
 
 
 # --- Access log and citizen requests -----------------------------------------------------------------------

@@ -7,13 +7,14 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.kit.riv import RivListenerSettings
 from services.kit.settings import CitizenRefKeySettings, ServiceSettings
 
 DEV_OIDC_SECRET = "dev-portal-oidc-secret"  # noqa: S105 - the development credential, refused in production
 DEV_CONSENT_TOKEN = "dev-portal-to-consent"  # noqa: S105 - the development credential, refused in production
 
 
-class PortalSettings(ServiceSettings, CitizenRefKeySettings):
+class PortalSettings(RivListenerSettings, ServiceSettings, CitizenRefKeySettings):
     model_config = SettingsConfigDict(env_prefix="PORTAL_", extra="ignore", frozen=True, populate_by_name=True)
 
     host: str = "127.0.0.1"
@@ -62,6 +63,19 @@ class PortalSettings(ServiceSettings, CitizenRefKeySettings):
     relay_enabled: bool = True
     consumer_enabled: bool = True
     db_pool_size: int = 20
+
+    # Försäkringskassan fetches the citizen's certificates (issue #13): ListCertificatesForCitizen v3 and
+    # GetCertificate v2 over mutual TLS on a listener of their own (services/kit/riv.py, services/portal/riv.py).
+    # Its certificate, key and client CA are set together; production refuses to start without them.
+    riv_port: int = Field(8444, description="The RIV-TA endpoints' HTTPS port (client certificates required)")
+    riv_client_ca_file: str | None = Field(
+        None, description="CA whose client certificates may connect (Försäkringskassan's function certificate)"
+    )
+    riv_clients: dict[str, str] = Field(
+        default_factory=lambda: {"fkassa": "FKASSA"},
+        description='Client certificate common name → party (KV_PART code), as JSON: {"CN": "FKASSA"}; another CN '
+        "from the CA is refused",
+    )
 
     @model_validator(mode="after")
     def _https_and_a_key_where_needed(self) -> Self:

@@ -363,6 +363,10 @@ def send_status(dispatches: Sequence[DispatchView]) -> str | None:
     return send_state(dispatches)
 
 
-def actor_text(actor: str | None) -> str:
-    """Who did it, as the citizen reads it: themselves, or the operator (by identity)."""
-    return "Du" if actor is None else f"Driftpersonal ({actor})"
+def actor_text(actor: str | None, action: str = "") -> str:
+    """Who did it, as the citizen reads it: themselves, the party that fetched it, or the operator (by identity)."""
+    if actor is None:
+        return "Du"
+    if action == "fetched":
+        return word(RECIPIENTS, actor)
+    return f"Driftpersonal ({actor})"

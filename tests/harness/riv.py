@@ -251,3 +251,31 @@ class JournalSystem:
 
 def _stamp(value: datetime | None) -> str | None:
     return None if value is None else value.replace(microsecond=0).isoformat()
+
+
+class Forsakringskassan(JournalSystem):
+    """zeep as Försäkringskassan uses it to fetch a citizen's certificates from Mina intyg (its own client
+    certificate, the WSDL of ListCertificatesForCitizen v3 or GetCertificate v2 from the endpoint's `?wsdl`)."""
+
+    def list_for_citizen(
+        self,
+        personnummer: str,
+        types: tuple[str, ...] = (),
+        *,
+        archived: bool = False,
+        logical_address: str = "MINAINTYG",
+    ) -> Any:
+        """The answer: `intygsLista.intyg` (zeep's objects) and `result`."""
+        return self.client.service.ListCertificatesForCitizen(
+            **{"person-id": {"root": ns.PERSONNUMMER_OID, "extension": personnummer}},
+            intygTyp=[{"code": t, "codeSystem": ns.KV_INTYGSTYP} for t in types],
+            arkiverade=archived,
+            _soapheaders={"LogicalAddress": logical_address},
+        )
+
+    def get(self, certificate_id: str, *, root: str = UNIT, part: str = "FKASSA") -> Any:
+        return self.client.service.GetCertificate(
+            **{"intygs-id": {"root": root, "extension": certificate_id}},
+            part={"code": part, "codeSystem": ns.KV_PART},
+            _soapheaders={"LogicalAddress": "MINAINTYG"},
+        )

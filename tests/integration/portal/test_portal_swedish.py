@@ -7,11 +7,13 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
+from datetime import UTC, datetime
 
 import pytest
 from pypdf import PdfReader
 
 from services.kit.citizen import citizen_ref
+from services.portal import repo
 from tests.harness import eventually
 from tests.integration.portal.conftest import Citizen, PortalHarness
 
@@ -35,6 +37,8 @@ async def test_access_log_and_extract_in_swedish_with_a_name_outside_latin_1(por
         return bool(await portal.listed(lukasz))
 
     await eventually(listed, what="certificate listed")
+    # Försäkringskassan fetched it (services/portal/riv.py writes this row).
+    await repo.log_fetched(portal.pool, lukasz.ref, [cert["id"]], "FKASSA", datetime.now(UTC))
     for path in (
         f"/intyg/{cert['id']}",
         f"/intyg/{cert['id']}/anpassa",
@@ -55,6 +59,8 @@ async def test_access_log_and_extract_in_swedish_with_a_name_outside_latin_1(por
         "Förhandsgranskat att skicka intyget",
         "Skrivit ut intyget",
         "Genomfört",
+        "Hämtat intyget från Mina intyg",
+        "Försäkringskassan",
     ):
         assert words in log, words
     for code in CODES:
@@ -66,7 +72,13 @@ async def test_access_log_and_extract_in_swedish_with_a_name_outside_latin_1(por
     assert "Łukasz Øberg-Nguyễn" in text
     digits = person.personnummer.replace("-", "")
     assert f"Personnummer: {digits[:8]}-{digits[8:]}" in text
-    for words in ("mottaget", "Förhandsgranskat anpassat intyg för arbetsgivaren", "Läst intyget"):
+    for words in (
+        "mottaget",
+        "Förhandsgranskat anpassat intyg för arbetsgivaren",
+        "Läst intyget",
+        "Hämtat intyget från Mina intyg",
+        "av Försäkringskassan",
+    ):
         assert words in text, words
     for code in ("employer_copy_preview", "RECEIVED", "FKASSA", "not_found", "+00:00"):
         assert code not in text, code

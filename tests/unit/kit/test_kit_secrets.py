@@ -27,6 +27,9 @@ PRODUCTION = {
         "public_origin": "https://minaintyg.example.se",
         "oidc_issuer": "https://eid.example.se",
         "consent_url": "https://consent:8002",
+        "riv_tls_cert_file": "/tls/riv/tls.crt",
+        "riv_tls_key_file": "/tls/riv/tls.key",
+        "riv_client_ca_file": "/tls/riv/ca.crt",
     },
     IdpsimSettings: {"issuer": "https://idp.example"},
     IntakeSettings: {
