@@ -15,6 +15,14 @@ minaintyg-admin care-units connect-simulated >/dev/null
 tls="$(python -m deploy.local.devca .cache/tls)"
 export INTAKE_RIV_TLS_CERT_FILE="$tls/intake.pem" INTAKE_RIV_TLS_KEY_FILE="$tls/intake-key.pem" \
   INTAKE_RIV_CLIENT_CA_FILE="$tls/ca.pem"
+# Försäkringskassan's fetch from the portal (ListCertificatesForCitizen, GetCertificate) with FK's certificate.
+export PORTAL_RIV_TLS_CERT_FILE="$tls/portal.pem" PORTAL_RIV_TLS_KEY_FILE="$tls/portal-key.pem" \
+  PORTAL_RIV_CLIENT_CA_FILE="$tls/ca.pem"
+# Dispatch sends to Försäkringskassan over RIV-TA (RegisterCertificate v3) with Mina intyg's certificate; the
+# simulator receives it on its mutual-TLS listener.
+export FKSIM_RIV_TLS_CERT_FILE="$tls/fk.pem" FKSIM_RIV_TLS_KEY_FILE="$tls/fk-key.pem" FKSIM_RIV_CLIENT_CA_FILE="$tls/ca.pem"
+export DISPATCH_FK_ADAPTER="${DISPATCH_FK_ADAPTER:-fk-riv}" DISPATCH_RIV_CA_FILE="$tls/ca.pem" \
+  DISPATCH_RIV_CLIENT_CERT_FILE="$tls/minaintyg.pem" DISPATCH_RIV_CLIENT_KEY_FILE="$tls/minaintyg-key.pem"
 cat <<MSG
 
   Mina intyg is starting. Ctrl-C stops everything.
@@ -22,6 +30,8 @@ cat <<MSG
     portal API      http://127.0.0.1:${PORTAL_PORT:-8000}/openapi.json
     intake RIV-TA   https://127.0.0.1:${INTAKE_RIV_PORT:-8443}/riv/clinicalprocess/healthcond/certificate/RegisterCertificate/3/rivtabp21?wsdl
                     (mutual TLS: CA .cache/tls/ca.pem, client .cache/tls/platform.pem + platform-key.pem; also RevokeCertificate/2)
+    FK's fetch      https://127.0.0.1:${PORTAL_RIV_PORT:-8444}/riv/clinicalprocess/healthcond/certificate/ListCertificatesForCitizen/3/rivtabp21?wsdl
+                    (mutual TLS with .cache/tls/fk.pem; also GetCertificate/2)
     intake API      http://127.0.0.1:${INTAKE_PORT:-8001}/docs   (bearer token: dev-platform-secret)
     intake OpenAPI  http://127.0.0.1:${INTAKE_PORT:-8001}/openapi.json
     consent API     http://127.0.0.1:${CONSENT_PORT:-8002}/docs   (internal; bearer token: dev-portal-to-consent)
@@ -29,6 +39,7 @@ cat <<MSG
     dispatch        http://127.0.0.1:${DISPATCH_PORT:-8003}/docs   (re-drive a citizen's send: minaintyg-admin dispatch retry ID --operator YOU)
     statistics      http://127.0.0.1:${STATS_PORT:-8004}/   (dashboard; reports at /v1/reports, feed on stats.sickleave.v1)
     FK simulator    http://127.0.0.1:${FKSIM_PORT:-8011}/docs   (bearer token: dev-minaintyg-to-fk; faults at /sim/faults)
+                    receives RegisterCertificate v3 at https://127.0.0.1:${FKSIM_RIV_PORT:-8445}/riv/... (dispatch: ${DISPATCH_FK_ADAPTER})
     metrics         /metrics on every service above (Prometheus); consumer lag: minaintyg-admin lag
     Kafka           ${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}
 MSG

@@ -30,7 +30,7 @@ class DispatchSettings(ServiceSettings):
         "(RIV-TA RegisterCertificate v3 / RevokeCertificate v2 at DISPATCH_FK_RIV_ENDPOINT, mutual TLS)",
     )
     fk_riv_endpoint: str = Field(
-        "https://127.0.0.1:8444", description="Base URL of Försäkringskassan's RIV-TA services (fk-riv)"
+        "https://127.0.0.1:8445", description="Base URL of Försäkringskassan's RIV-TA services (fk-riv)"
     )
     fk_logical_address: str = Field(
         "FKASSA",

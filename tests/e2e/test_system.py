@@ -4,9 +4,9 @@ its own (console scripts, environment only), on free ports, with topics and sche
 The platform delivers a certificate over RIV-TA (zeep, a standard SOAP client, with the platform's client
 certificate over mutual TLS) and others as JSON → a citizen logs in with the identity provider in Chromium →
 consents → sees exactly their certificates, the diagnosis with its Swedish name → sends one to Försäkringskassan
-→ the simulator has it once → the portal shows it sent → the statistics report counts the case. Then: one trace
-runs from the platform's request through every hop, every service exports the metrics operators need, and no log
-line of any process holds a personnummer or a name."""
+(dispatch: RegisterCertificate v3 over mutual TLS) → the simulator has it once → the portal shows it sent → the
+statistics report counts the case. Then: one trace runs from the platform's request through every hop, every
+service exports the metrics operators need, and no log line of any process holds a personnummer or a name."""
 
 from __future__ import annotations
 
@@ -120,15 +120,26 @@ async def system(tmp_path: Path) -> AsyncIterator[System]:
     sut.tls = devca.ensure(tmp_path / "tls")
     riv_port = free_port()
     sut.riv_url = f"https://127.0.0.1:{riv_port}"
+    fk_riv = free_port()
+    fk_env = {
+        "FKSIM_RIV_PORT": str(fk_riv),
+        "FKSIM_RIV_TLS_CERT_FILE": str(sut.tls / "fk.pem"),
+        "FKSIM_RIV_TLS_KEY_FILE": str(sut.tls / "fk-key.pem"),
+        "FKSIM_RIV_CLIENT_CA_FILE": str(sut.tls / "ca.pem"),
+    }
+    dispatch_env = {"DISPATCH_FK_ADAPTER": "fk-riv", "DISPATCH_FK_RIV_ENDPOINT": f"https://127.0.0.1:{fk_riv}",
+                    "DISPATCH_RIV_CA_FILE": str(sut.tls / "ca.pem"),
+                    "DISPATCH_RIV_CLIENT_CERT_FILE": str(sut.tls / "minaintyg.pem"),
+                    "DISPATCH_RIV_CLIENT_KEY_FILE": str(sut.tls / "minaintyg-key.pem")}  # fmt: skip
     riv_env = {"INTAKE_RIV_PORT": str(riv_port), "INTAKE_RIV_TLS_CERT_FILE": str(sut.tls / "intake.pem"),
                "INTAKE_RIV_TLS_KEY_FILE": str(sut.tls / "intake-key.pem"),
                "INTAKE_RIV_CLIENT_CA_FILE": str(sut.tls / "ca.pem")}  # fmt: skip
     own = {
-        "fk-sim": ("fk", "FKSIM_", {}),
+        "fk-sim": ("fk", "FKSIM_", fk_env),
         "idp-sim": ("idp", "IDPSIM_", {"IDPSIM_ISSUER": sut.urls["idp"], "IDPSIM_ALLOW_LOOPBACK_REDIRECTS": "true"}),
         "minaintyg-intake": ("intake", "INTAKE_", riv_env),
         "minaintyg-consent": ("consent", "CONSENT_", {}),
-        "minaintyg-dispatch": ("dispatch", "DISPATCH_", {"DISPATCH_FK_ENDPOINT": sut.urls["fk"]}),
+        "minaintyg-dispatch": ("dispatch", "DISPATCH_", {"DISPATCH_FK_ENDPOINT": sut.urls["fk"], **dispatch_env}),
         "minaintyg-stats": ("stats", "STATS_", {"STATS_PUBLISH_INTERVAL_SECONDS": "1"}),
         "minaintyg-portal": ("portal", "PORTAL_", {
             "PORTAL_PUBLIC_ORIGIN": sut.urls["portal"], "PORTAL_OIDC_ISSUER": sut.urls["idp"],
@@ -239,8 +250,12 @@ async def test_a_citizens_certificate_from_the_platform_to_forsakringskassan_and
             await context.close()
 
     async with httpx.AsyncClient(timeout=10) as client:
-        received = (await client.get(f"{system.urls['fk']}/v1/received", headers=FK_SENDER)).json()["items"]
+        received = (await client.get(f"{system.urls['fk']}/v1/received?include_body=true", headers=FK_SENDER)).json()[
+            "items"
+        ]
         assert [r["certificate_id"] for r in received] == [certificate_id]  # once, and nothing else
+        # ... as Försäkringskassan receives it: a RegisterCertificate v3 message over RIV-TA.
+        assert "RegisterCertificate" in received[0]["body"]["riv"]["xml"]
 
         async def counted() -> float | None:
             # Statistics publishes only protected figures (six cases may show as `..`): what it counted is read

@@ -28,7 +28,7 @@ class FksimSettings(ServiceSettings):
     # RIV-TA (issue #13): RegisterCertificate v3 and RevokeCertificate v2 as Försäkringskassan receives them, over
     # mutual TLS on a listener of their own.
     riv_host: str = "127.0.0.1"
-    riv_port: int = Field(8444, description="The RIV-TA endpoints' HTTPS port (client certificates required)")
+    riv_port: int = Field(8445, description="The RIV-TA endpoints' HTTPS port (client certificates required)")
     riv_tls_cert_file: str | None = Field(None, description="The RIV-TA listener's server certificate (PEM)")
     riv_tls_key_file: str | None = Field(None, description="Its private key (PEM)")
     riv_client_ca_file: str | None = Field(None, description="CA whose client certificates may connect (PEM)")

@@ -74,8 +74,8 @@ async def push(
         async with limit:
             try:
                 intyg = riv.to_intyg(body)
-                if kind == "invalid":  # a rule of the form broken: no diagnosis (question 6)
-                    intyg = dataclasses.replace(intyg, svar=tuple(s for s in intyg.svar if s.id != "6"))
+                if kind == "invalid":  # a rule of both forms broken: no basis for the certificate (question 1)
+                    intyg = dataclasses.replace(intyg, svar=tuple(s for s in intyg.svar if s.id != "1"))
                 result = await riv.call(client, riv_url, REGISTER_CERTIFICATE, riv.register_message(intyg))
                 summary[f"{kind} → {_outcome(result)}"] += 1
                 if result.result_code == "OK" and rng.random() < revoke_share:
