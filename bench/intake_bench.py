@@ -6,6 +6,14 @@ intake process, timed until the last event is on the topic, (3) latency: certifi
 of the HTTP accept, (4) intake's peak RSS. Figures are medians over the runs; counts in/out/lost/duplicated are
 checked for every run.
 
+Two paths, each through an intake process of its own (fresh schema and topic prefix), on the same certificates
+(the simulator's, those that keep the published rules) and printed side by side with the raw produce (`--paths`):
+`json`, POST /v1/certificates with the platform's bearer token over plain HTTP, and `riv`, RegisterCertificate v3
+over mutual TLS with the platform's client certificate of the development CA (deploy/local/devca), the messages
+built before the clock starts, over keep-alive connections (one TLS handshake per connection, not per request);
+a RIV-TA answer counts as accepted when its resultCode is OK. After both phases the topic is read back until it is
+quiet: every accepted certificate exactly once (lost, duplicated, foreign = 0).
+
 
 `--spans`: intake with spans off against spans on, alternating, `--runs` of each: on, every trace is recorded
 (`--ratio`, default 1.0) and exported as in production, OTLP over HTTP with the batch span processor, to a local
@@ -16,36 +24,55 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import ssl
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import orjson
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.common import OtlpSink, compare, machine, median, percentile
-from bench.loadclient import closed_loop, open_loop, post_request
+from bench.loadclient import Classify, closed_loop, open_loop, post_request
+from deploy.local import devca
+from deploy.simulators.platform import riv as platform_riv
 from deploy.simulators.platform.generator import CARE_UNITS, CertificateFactory
 from schemas.certificate import CERTIFICATE_ADAPTER
 from schemas.envelope import decode, encode, new_envelope
 from schemas.events import CertificateIssued
+from schemas.riv import namespaces as ns
+from schemas.riv import rules as riv_rules
+from schemas.riv import soap
+from schemas.riv import xml as riv_xml
+from schemas.riv.wsdl import REGISTER_CERTIFICATE
 from schemas.topics import INTAKE_CERTIFICATES
 from services.intake import repo as intake_repo
 from services.kit.citizen import citizen_ref
 from services.kit.kafka import ensure_topics, make_producer
 from services.kit.settings import CitizenRefKeySettings, ServiceSettings
+from services.kit.swedish import swedish_date
 from tests.harness import ServiceProcess, connect, drop_schema, free_port
 
 AUTH = {"Authorization": "Bearer dev-platform-secret", "Content-Type": "application/json"}
 
 
+PATHS = ("json", "riv")
+LABELS = {"json": "JSON", "riv": "RIV-TA mTLS"}
+RIV_URL_PATH = REGISTER_CERTIFICATE.path
+
+
 @dataclass
-class RunResult:
-    baseline_per_s: float
+class PathResult:
+    """One path (JSON over plain HTTP, or RegisterCertificate v3 over mutual TLS) through its own intake process."""
+
     sustained_per_s: float
     accept_only_per_s: float
     p50_ms: float
@@ -54,6 +81,33 @@ class RunResult:
     rss_mb: float
     cpu_per_certificate_us: float
     counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    baseline_per_s: float
+    paths: dict[str, PathResult] = field(default_factory=dict)
+
+    # The JSON path's figures, as `--spans` compares them.
+    @property
+    def sustained_per_s(self) -> float:
+        return self.paths["json"].sustained_per_s
+
+    @property
+    def accept_only_per_s(self) -> float:
+        return self.paths["json"].accept_only_per_s
+
+    @property
+    def cpu_per_certificate_us(self) -> float:
+        return self.paths["json"].cpu_per_certificate_us
+
+    @property
+    def p99_ms(self) -> float:
+        return self.paths["json"].p99_ms
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return self.paths["json"].counts
 
 
 async def baseline(settings: ServiceSettings, bodies: list[bytes]) -> float:
@@ -101,8 +155,9 @@ async def connect_units(settings: ServiceSettings, schema: str) -> None:
         await intake_repo.connect_care_units(conn, [(u.hsa_id, u.name, u.county.value) for u in CARE_UNITS])
 
 
-async def topic_ids(settings: ServiceSettings, expected: int, within: float = 120) -> list[str]:
-    """Certificate ids of every event on intake's topic, once `expected` are there (or the deadline passes)."""
+async def topic_ids(settings: ServiceSettings, expected: int, within: float = 120, settle: float = 0) -> list[str]:
+    """Certificate ids of every event on intake's topic, once `expected` are there (or the deadline passes); with
+    `settle`, reading on until nothing more has arrived for that many seconds (so late duplicates are seen)."""
     topic = settings.topic(INTAKE_CERTIFICATES.name)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
     await consumer.start()
@@ -116,35 +171,96 @@ async def topic_ids(settings: ServiceSettings, expected: int, within: float = 12
         consumer.assign(assignment)
         await consumer.seek_to_beginning(*assignment)
         deadline = time.monotonic() + within
-        while len(ids) < expected and time.monotonic() < deadline:
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline:
+            if len(ids) >= expected and time.monotonic() - quiet_since >= settle:
+                break
             for records in (await consumer.getmany(timeout_ms=500)).values():
                 for record in records:
                     data = decode(record.value).data
                     assert isinstance(data, CertificateIssued)
                     ids.append(data.certificate.id)
+                    quiet_since = time.monotonic()
         return ids
     finally:
         await consumer.stop()
 
 
-async def one_run(
+def valid_certificates(factory: CertificateFactory, n: int) -> list[dict[str, Any]]:
+    """`n` simulator certificates that keep the published rules (schemas/riv/rules), so that every one is accepted
+    on both paths (the generator sometimes breaks a rule, e.g. on question 33); both paths get the same ones."""
+    today = swedish_date(datetime.now(UTC))
+    out: list[dict[str, Any]] = []
+    while len(out) < n:
+        certificate = factory.certificate()
+        if not riv_rules.check(platform_riv.to_intyg(certificate), today):
+            out.append(certificate)
+    return out
+
+
+def riv_request(port: int, certificate: dict[str, Any]) -> bytes:
+    """A RegisterCertificate v3 request, bytes on the wire, as the platform sends it."""
+    message = platform_riv.register_message(platform_riv.to_intyg(certificate))
+    headers = {"Content-Type": soap.CONTENT_TYPE, "SOAPAction": REGISTER_CERTIFICATE.soap_action}
+    return post_request("127.0.0.1", port, RIV_URL_PATH, message, headers)
+
+
+def result_code(status: int, body: bytes) -> int | str:
+    """A RIV-TA answer counted by its resultCode (OK, INFO, ERROR:<errorId>), or FAULT:<HTTP status>."""
+    try:
+        found = next(riv_xml.parse(body).iter(f"{{{ns.CORE}}}resultCode"), None)
+    except riv_xml.InvalidXml:
+        found = None
+    result = None if found is None else found.getparent()
+    if result is None:
+        return f"FAULT:{status}"
+    read = riv_xml.read_result(result)
+    return read.result_code if read.error_id is None else f"{read.result_code}:{read.error_id}"
+
+
+def riv_env(tls: Path, port: int) -> dict[str, str]:
+    return {
+        "INTAKE_RIV_PORT": str(port),
+        "INTAKE_RIV_TLS_CERT_FILE": str(tls / "intake.pem"),
+        "INTAKE_RIV_TLS_KEY_FILE": str(tls / "intake-key.pem"),
+        "INTAKE_RIV_CLIENT_CA_FILE": str(tls / "ca.pem"),
+    }
+
+
+async def measure_path(
     settings: ServiceSettings,
-    n: int,
-    paced_seconds: int,
+    path: str,
+    certificates: list[dict[str, Any]],
+    paced_certificates: list[dict[str, Any]],
+    paced_rate: float,
     concurrency: int,
-    seed: int,
+    tls_dir: Path,
     extra_env: dict[str, str] | None = None,
-) -> RunResult:
-    factory = CertificateFactory(seed=seed)
-    bodies = [orjson.dumps(factory.certificate()) for _ in range(n)]
-    paced_rate = 100.0
-    paced = [orjson.dumps(factory.certificate()) for _ in range(int(paced_rate * paced_seconds))]
+) -> PathResult:
+    """One intake process with a fresh schema and topic prefix: `certificates` as fast as `concurrency` connections
+    allow, timed until the last event is on the topic; then `paced_certificates` at `paced_rate`; then the topic is
+    read back (settling) and compared with what intake accepted."""
     run_settings = settings.model_copy(update={"topic_prefix": f"bench{uuid.uuid4().hex[:8]}."})
     schema = f"bench_{uuid.uuid4().hex[:8]}"
-    base_rate = await baseline(run_settings, bodies)
-
     port = free_port()  # not a fixed port: other benchmarks may run on this machine
-    process = start_intake(run_settings, schema, port, extra_env)
+    env = dict(extra_env or {})
+    tls: ssl.SSLContext | None = None
+    accepted_as: int | str
+    classify: Classify
+    if path == "riv":
+        riv_port = free_port()
+        env.update(riv_env(tls_dir, riv_port))
+        tls = platform_riv.client_context(tls_dir)
+        target_port, accepted_as, classify = riv_port, "OK", result_code
+        requests = [riv_request(riv_port, c) for c in certificates]  # built before the clock starts
+        paced_requests = [riv_request(riv_port, c) for c in paced_certificates]
+    else:
+        target_port, accepted_as, classify = port, 201, _status
+        requests = [post_request("127.0.0.1", port, "/v1/certificates", orjson.dumps(c), AUTH) for c in certificates]
+        paced_requests = [
+            post_request("127.0.0.1", port, "/v1/certificates", orjson.dumps(c), AUTH) for c in paced_certificates
+        ]
+    process = start_intake(run_settings, schema, port, env)
     peak_rss = 0.0
 
     async def sample_rss() -> None:
@@ -158,83 +274,137 @@ async def one_run(
         await process.ready()
         await connect_units(run_settings, schema)
         sampler = asyncio.create_task(sample_rss())
-        requests = [post_request("127.0.0.1", port, "/v1/certificates", b, AUTH) for b in bodies]
         cpu = psutil.Process(process.pid)
         cpu_before = sum(cpu.cpu_times()[:2])
         started = time.perf_counter()
-        statuses, accept_seconds = await closed_loop("127.0.0.1", port, requests, concurrency)
-        ids = await topic_ids(run_settings, statuses[201])
+        statuses, accept_seconds = await closed_loop(
+            "127.0.0.1", target_port, requests, concurrency, tls=tls, classify=classify
+        )
+        accepted = statuses[accepted_as]
+        await topic_ids(run_settings, accepted)  # the sustained phase ends when the last event is on the topic
         published_at = time.perf_counter()
-        cpu_per_certificate_us = (sum(cpu.cpu_times()[:2]) - cpu_before) / n * 1e6
-        paced_requests = [post_request("127.0.0.1", port, "/v1/certificates", b, AUTH) for b in paced]
-        paced_statuses, latencies = await open_loop("127.0.0.1", port, paced_requests, paced_rate)
+        cpu_per_certificate_us = (sum(cpu.cpu_times()[:2]) - cpu_before) / len(requests) * 1e6
+        paced_statuses, latencies = await open_loop(
+            "127.0.0.1", target_port, paced_requests, paced_rate, tls=tls, classify=classify
+        )
         sampler.cancel()
-        counts = Counter(ids)
-        result = RunResult(
-            baseline_per_s=base_rate,
-            sustained_per_s=statuses[201] / (published_at - started),
-            accept_only_per_s=statuses[201] / accept_seconds,
+        paced_accepted = paced_statuses[accepted_as]
+        sent = {c["id"] for c in certificates} | {c["id"] for c in paced_certificates}
+        all_ids = await topic_ids(run_settings, accepted + paced_accepted, settle=2.0)
+        counts = Counter(all_ids)
+        outcomes = statuses + paced_statuses
+        return PathResult(
+            sustained_per_s=accepted / (published_at - started),
+            accept_only_per_s=accepted / accept_seconds,
             p50_ms=percentile(latencies, 50) * 1000,
             p99_ms=percentile(latencies, 99) * 1000,
             paced_rate=paced_rate,
             rss_mb=peak_rss,
             cpu_per_certificate_us=cpu_per_certificate_us,
             counts={
-                "in": n,
-                "accepted": statuses[201],
-                "out": len(ids),
-                "lost": statuses[201] - len(counts),
+                "in": len(requests) + len(paced_requests),
+                "accepted": accepted + paced_accepted,
+                "out": len(all_ids),
+                "lost": accepted + paced_accepted - len(counts),
                 "duplicated": sum(c - 1 for c in counts.values()),
-                "errors": sum(v for k, v in (statuses + paced_statuses).items() if k != 201),
+                "foreign": len(set(counts) - sent),
+                "errors": sum(v for k, v in outcomes.items() if k != accepted_as),
             },
         )
     finally:
         process.stop(timeout=30)
         await drop_schema(settings.database_url, schema)
+
+
+def _status(status: int, _body: bytes) -> int | str:
+    return status
+
+
+async def one_run(
+    settings: ServiceSettings,
+    n: int,
+    paced_seconds: int,
+    concurrency: int,
+    seed: int,
+    extra_env: dict[str, str] | None = None,
+    paths: Sequence[str] = ("json",),
+) -> RunResult:
+    """The raw-Kafka baseline, then each path in turn through its own intake process, on the same certificates."""
+    factory = CertificateFactory(seed=seed)
+    paced_rate = 100.0
+    certificates = valid_certificates(factory, n)
+    paced = valid_certificates(factory, int(paced_rate * paced_seconds))
+    base_rate = await baseline(
+        settings.model_copy(update={"topic_prefix": f"bench{uuid.uuid4().hex[:8]}."}),
+        [orjson.dumps(c) for c in certificates],
+    )
+    result = RunResult(baseline_per_s=base_rate)
+    with tempfile.TemporaryDirectory(prefix="intake-bench-") as tmp:
+        tls_dir = devca.ensure(Path(tmp) / "tls")
+        for path in paths:
+            result.paths[path] = await measure_path(
+                settings, path, certificates, paced, paced_rate, concurrency, tls_dir, extra_env
+            )
     return result
 
 
-async def main_async(runs: int, n: int, paced_seconds: int, concurrency: int) -> None:
+def _path_line(label: str, r: PathResult) -> str:
+    return (
+        f"{label} sustained {r.sustained_per_s:,.0f}/s (accept {r.accept_only_per_s:,.0f}/s, "
+        f"{r.cpu_per_certificate_us:.0f} µs intake CPU each) · p50 {r.p50_ms:.1f} ms · p99 {r.p99_ms:.1f} ms · "
+        f"peak RSS {r.rss_mb:.0f} MB · {r.counts}"
+    )
+
+
+async def main_async(runs: int, n: int, paced_seconds: int, concurrency: int, paths: Sequence[str] = PATHS) -> None:
     settings = ServiceSettings()
     print(machine())
-    print(f"intake benchmark: {runs} runs · {n} certificates each at concurrency {concurrency} · "
+    print(f"intake benchmark: {runs} runs · paths {', '.join(LABELS[p] for p in paths)} (each its own intake "
+          f"process, the same certificates) · {n} certificates each at concurrency {concurrency} · "
           f"{paced_seconds} s paced at 100/s")  # fmt: skip
     results = []
     for i in range(runs):
-        r = await one_run(settings, n, paced_seconds, concurrency, seed=1000 + i)
+        r = await one_run(settings, n, paced_seconds, concurrency, seed=1000 + i, paths=paths)
         results.append(r)
-        print(
-            f"  run {i + 1}: baseline {r.baseline_per_s:,.0f}/s · intake sustained {r.sustained_per_s:,.0f}/s "
-            f"(accept {r.accept_only_per_s:,.0f}/s, {r.cpu_per_certificate_us:.0f} µs intake CPU each) · "
-            f"p50 {r.p50_ms:.1f} ms · p99 {r.p99_ms:.1f} ms · "
-            f"peak RSS {r.rss_mb:.0f} MB · {r.counts}"
-        )
-    sustained = median([r.sustained_per_s for r in results])
+        print(f"  run {i + 1}: baseline raw aiokafka {r.baseline_per_s:,.0f}/s", flush=True)
+        for p in paths:
+            print(f"    {_path_line(LABELS[p], r.paths[p])}", flush=True)
+
+    def col(figure: Callable[[PathResult], float]) -> list[float]:
+        return [median([figure(r.paths[p]) for r in results]) for p in paths]
+
     base = median([r.baseline_per_s for r in results])
-    p99 = median([r.p99_ms for r in results])
-    rss = max(r.rss_mb for r in results)
-    print("medians:")
-    print(f"  baseline raw aiokafka produce      {base:10,.0f} events/s")
-    print(f"  intake sustained accept+publish     {sustained:10,.0f} certificates/s   (target ≥ 500)"
-          f"   ratio to baseline {sustained / base:.3f}")  # fmt: skip
-    print(f"  intake p50 / p99 accept at 100/s    {median([r.p50_ms for r in results]):7.1f} / {p99:.1f} ms"
-          f"   (target p99 ≤ 50 ms)")  # fmt: skip
-    print(f"  intake peak RSS (max over runs)     {rss:10.0f} MB   (target ≤ 150)")
-    cpu_us = median([r.cpu_per_certificate_us for r in results])
-    print(f"  intake CPU per certificate          {cpu_us:10.0f} µs   (one core's ceiling: {1e6 / cpu_us:,.0f}/s)")
-    lost = sum(r.counts["lost"] for r in results)
-    duplicated = sum(r.counts["duplicated"] for r in results)
-    print(f"  counts over all runs: lost {lost} · duplicated {duplicated}")
-    if lost or duplicated:
+    print(f"medians over {runs} runs (load average now {', '.join(f'{x:.2f}' for x in os.getloadavg())}):")
+    header = f"  {'':40}{'raw Kafka':>12}" + "".join(f"{LABELS[p]:>14}" for p in paths)
+    print(header)
+    rows: tuple[tuple[str, str, Callable[[PathResult], float], str], ...] = (
+        ("sustained accept+publish (/s)", "{:,.0f}", lambda r: r.sustained_per_s, "target ≥ 500"),
+        ("accept only (/s)", "{:,.0f}", lambda r: r.accept_only_per_s, ""),
+        ("p50 accept at 100/s (ms)", "{:.1f}", lambda r: r.p50_ms, ""),
+        ("p99 accept at 100/s (ms)", "{:.1f}", lambda r: r.p99_ms, "target ≤ 50"),
+        ("intake CPU per certificate (µs)", "{:,.0f}", lambda r: r.cpu_per_certificate_us, ""),
+        ("peak RSS, max over runs (MB)", "{:.0f}", lambda r: r.rss_mb, "target ≤ 150"),
+    )
+    for label, form, figure, target in rows:
+        values = col(figure) if "max" not in label else [max(figure(r.paths[p]) for r in results) for p in paths]
+        first = f"{base:,.0f}" if label.startswith("sustained") else "—"
+        cells = "".join(f"{form.format(v):>14}" for v in values)
+        print(f"  {label:40}{first:>12}{cells}   {target}".rstrip())
+    print(f"  {'ratio to raw Kafka (sustained)':40}{'1.000':>12}" + "".join(f"{v / base:>14.3f}" for v in col(
+        lambda r: r.sustained_per_s)))  # fmt: skip
+    bad = False
+    for p in paths:
+        totals = Counter[str]()
+        for r in results:
+            totals.update(r.paths[p].counts)
+        print(f"  {LABELS[p]} counts over all runs: {dict(totals)}")
+        bad = bad or bool(totals["lost"] or totals["duplicated"] or totals["foreign"])
+    if bad:
         sys.exit(1)
 
 
 def _line(r: RunResult) -> str:
-    return (
-        f"baseline {r.baseline_per_s:,.0f}/s · intake sustained {r.sustained_per_s:,.0f}/s "
-        f"(accept {r.accept_only_per_s:,.0f}/s, {r.cpu_per_certificate_us:.0f} µs intake CPU each) · "
-        f"p50 {r.p50_ms:.1f} ms · p99 {r.p99_ms:.1f} ms · peak RSS {r.rss_mb:.0f} MB · {r.counts}"
-    )
+    return f"baseline {r.baseline_per_s:,.0f}/s · " + _path_line("intake", r.paths["json"])
 
 
 async def spans_async(runs: int, n: int, paced_seconds: int, concurrency: int, ratio: float = 1.0) -> None:
@@ -285,11 +455,19 @@ def main() -> None:
         "--spans", action="store_true", help="spans off against spans on, alternating, --runs each (not the baseline)"
     )
     parser.add_argument("--ratio", type=float, default=1.0, help="with --spans: the root sampler ratio")
+    parser.add_argument(
+        "--paths",
+        default=",".join(PATHS),
+        help="comma-separated, of json (POST /v1/certificates) and riv (RegisterCertificate v3 over mutual TLS)",
+    )
     args = parser.parse_args()
+    paths = [p.strip() for p in args.paths.split(",") if p.strip()]
+    if not paths or any(p not in PATHS for p in paths):
+        parser.error(f"--paths: a comma-separated list of {', '.join(PATHS)}")
     if args.spans:
         asyncio.run(spans_async(args.runs, args.count, args.paced_seconds, args.concurrency, args.ratio))
     else:
-        asyncio.run(main_async(args.runs, args.count, args.paced_seconds, args.concurrency))
+        asyncio.run(main_async(args.runs, args.count, args.paced_seconds, args.concurrency, paths))
 
 
 if __name__ == "__main__":

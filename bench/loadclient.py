@@ -1,4 +1,5 @@
-"""A lean HTTP/1.1 keep-alive client for load generation: pre-serialised requests over asyncio streams.
+"""A lean HTTP/1.1 keep-alive client for load generation: pre-serialised requests over asyncio streams (plain, or
+TLS with a client certificate: one handshake per connection).
 
 httpx spends about a millisecond of CPU per request, which on a 2-core machine starves the server it measures;
 this client spends a few microseconds.
@@ -10,10 +11,14 @@ import asyncio
 import multiprocessing
 import multiprocessing.queues
 import queue
+import ssl
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+Classify = Callable[[int, bytes], int | str]
+"""What a response counts as, from its status and body (e.g. a RIV-TA answer's resultCode); by default its status."""
 
 
 def post_request(host: str, port: int, path: str, body: bytes, headers: dict[str, str]) -> bytes:
@@ -25,9 +30,10 @@ def post_request(host: str, port: int, path: str, body: bytes, headers: dict[str
 class Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        self.body = b""  # the last response's body
 
     async def exchange(self, request: bytes) -> int:
-        """Send one request, read the whole response, return its status."""
+        """Send one request, read the whole response (its body in `body`), return its status."""
         self.writer.write(request)
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
@@ -35,28 +41,40 @@ class Connection:
         for line in head.split(b"\r\n")[1:]:
             if line[:15].lower() == b"content-length:":
                 length = int(line[15:])
-        if length:
-            await self.reader.readexactly(length)
+        self.body = await self.reader.readexactly(length) if length else b""
         return status
 
     def close(self) -> None:
         self.writer.close()
 
 
-async def connect(host: str, port: int) -> Connection:
-    reader, writer = await asyncio.open_connection(host, port)
+async def connect(host: str, port: int, tls: ssl.SSLContext | None = None) -> Connection:
+    """A keep-alive connection; with `tls`, HTTPS (the handshake once, here, not per request)."""
+    reader, writer = await asyncio.open_connection(host, port, ssl=tls)
     return Connection(reader, writer)
 
 
-async def closed_loop(host: str, port: int, requests: Sequence[bytes], concurrency: int) -> tuple[Counter[int], float]:
-    """As fast as `concurrency` connections allow; returns status counts and elapsed seconds."""
-    statuses: Counter[int] = Counter()
+def _status(status: int, _body: bytes) -> int | str:
+    return status
+
+
+async def closed_loop(
+    host: str,
+    port: int,
+    requests: Sequence[bytes],
+    concurrency: int,
+    tls: ssl.SSLContext | None = None,
+    classify: Classify = _status,
+) -> tuple[Counter[int | str], float]:
+    """As fast as `concurrency` connections allow; returns counts by `classify` (status) and elapsed seconds."""
+    statuses: Counter[int | str] = Counter()
     pending = iter(requests)
-    connections = [await connect(host, port) for _ in range(concurrency)]
+    connections = [await connect(host, port, tls) for _ in range(concurrency)]
 
     async def worker(conn: Connection) -> None:
         for request in pending:
-            statuses[await conn.exchange(request)] += 1
+            status = await conn.exchange(request)
+            statuses[classify(status, conn.body)] += 1
 
     started = time.perf_counter()
     await asyncio.gather(*(worker(c) for c in connections))
@@ -67,19 +85,26 @@ async def closed_loop(host: str, port: int, requests: Sequence[bytes], concurren
 
 
 async def open_loop(
-    host: str, port: int, requests: Sequence[bytes], rate: float, max_connections: int = 64
-) -> tuple[Counter[int], list[float]]:
+    host: str,
+    port: int,
+    requests: Sequence[bytes],
+    rate: float,
+    max_connections: int = 64,
+    tls: ssl.SSLContext | None = None,
+    classify: Classify = _status,
+) -> tuple[Counter[int | str], list[float]]:
     """Requests started on a fixed schedule (open loop); latency counts from the scheduled time."""
-    statuses: Counter[int] = Counter()
+    statuses: Counter[int | str] = Counter()
     latencies: list[float] = []
     idle: asyncio.Queue[Connection] = asyncio.Queue()
     for _ in range(max_connections):
-        idle.put_nowait(await connect(host, port))
+        idle.put_nowait(await connect(host, port, tls))
 
     async def one(request: bytes, scheduled: float) -> None:
         conn = await idle.get()
         try:
-            statuses[await conn.exchange(request)] += 1
+            status = await conn.exchange(request)
+            statuses[classify(status, conn.body)] += 1
         finally:
             idle.put_nowait(conn)
         latencies.append(time.perf_counter() - scheduled)

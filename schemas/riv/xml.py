@@ -73,14 +73,15 @@ def parse(data: bytes) -> etree._Element:
     return root
 
 
+_DEEPER_THAN_MAX = etree.XPath("boolean(/" + "/".join(["*"] * (MAX_DEPTH + 1)) + ")")
+
+
 def _deeper_than(root: etree._Element, limit: int) -> bool:
-    stack = [(root, 1)]
-    while stack:
-        element, depth = stack.pop()
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in element)
-    return False
+    """Whether an element lies deeper than `limit` (the root at depth 1): one compiled XPath, walked in libxml2
+    (elements only: `_PARSER` has removed comments and processing instructions)."""
+    if limit == MAX_DEPTH:
+        return bool(_DEEPER_THAN_MAX(root))
+    return bool(root.xpath("boolean(/" + "/".join(["*"] * (limit + 1)) + ")"))
 
 
 @functools.cache
@@ -105,13 +106,18 @@ def _text(element: etree._Element | None) -> str:
     return "" if element is None or element.text is None else element.text.strip()
 
 
+def _child(parent: etree._Element, tag: str) -> etree._Element | None:
+    """The first child named `tag` (as `parent.find(tag)`, without ElementPath's Python layer)."""
+    return next(parent.iterchildren(tag), None)
+
+
 def _opt(parent: etree._Element, tag: str) -> str | None:
-    found = parent.find(tag)
+    found = _child(parent, tag)
     return None if found is None else _text(found)
 
 
 def _req(parent: etree._Element, tag: str) -> etree._Element:
-    found = parent.find(tag)
+    found = _child(parent, tag)
     if found is None:  # the schema check comes first, so this is a bug or an unchecked document
         raise NotTheContract([f"{etree.QName(parent).localname} lacks {etree.QName(tag).localname}"])
     return found
@@ -137,7 +143,7 @@ def read_time(element: etree._Element) -> datetime:
 
 
 def _opt_time(parent: etree._Element, tag: str) -> datetime | None:
-    found = parent.find(tag)
+    found = _child(parent, tag)
     return None if found is None else read_time(found)
 
 
@@ -146,7 +152,7 @@ def _typed(element: etree._Element) -> Typed | None:
     if tag == T + "cv":
         return read_cv(element)
     if tag == T + "datePeriod":
-        start, end = element.find(T + "start"), element.find(T + "end")
+        start, end = _child(element, T + "start"), _child(element, T + "end")
         return DatePeriod(
             start=None if start is None else date.fromisoformat(_text(start)),
             end=None if end is None else date.fromisoformat(_text(end)),
@@ -166,7 +172,7 @@ def read_delsvar(element: etree._Element) -> Delsvar:
 
 
 def read_svar(element: etree._Element) -> Svar:
-    instans = element.find(C + "instans")
+    instans = _child(element, C + "instans")
     return Svar(
         id=element.get("id", ""),
         instans=None if instans is None else int(_text(instans)),
@@ -177,12 +183,12 @@ def read_svar(element: etree._Element) -> Svar:
 def read_patient(element: etree._Element) -> Patient:
     return Patient(
         person_id=read_ii(_req(element, C + "person-id")),
-        fornamn=_text(element.find(C + "fornamn")),
+        fornamn=_text(_child(element, C + "fornamn")),
         mellannamn=_opt(element, C + "mellannamn"),
-        efternamn=_text(element.find(C + "efternamn")),
-        postadress=_text(element.find(C + "postadress")),
-        postnummer=_text(element.find(C + "postnummer")),
-        postort=_text(element.find(C + "postort")),
+        efternamn=_text(_child(element, C + "efternamn")),
+        postadress=_text(_child(element, C + "postadress")),
+        postnummer=_text(_child(element, C + "postnummer")),
+        postort=_text(_child(element, C + "postort")),
     )
 
 
@@ -191,7 +197,7 @@ def read_hos_personal(element: etree._Element) -> HosPersonal:
     vardgivare = _req(enhet, C + "vardgivare")
     return HosPersonal(
         personal_id=read_ii(_req(element, C + "personal-id")),
-        fullstandigt_namn=_text(element.find(C + "fullstandigtNamn")),
+        fullstandigt_namn=_text(_child(element, C + "fullstandigtNamn")),
         forskrivarkod=_opt(element, C + "forskrivarkod"),
         befattningar=tuple(read_cv(b) for b in element.iterfind(C + "befattning")),
         specialistkompetenser=tuple(
@@ -201,15 +207,15 @@ def read_hos_personal(element: etree._Element) -> HosPersonal:
         enhet=Enhet(
             enhets_id=read_ii(_req(enhet, C + "enhets-id")),
             arbetsplatskod=read_ii(_req(enhet, C + "arbetsplatskod")),
-            enhetsnamn=_text(enhet.find(C + "enhetsnamn")),
-            postadress=_text(enhet.find(C + "postadress")),
-            postnummer=_text(enhet.find(C + "postnummer")),
-            postort=_text(enhet.find(C + "postort")),
-            telefonnummer=_text(enhet.find(C + "telefonnummer")),
+            enhetsnamn=_text(_child(enhet, C + "enhetsnamn")),
+            postadress=_text(_child(enhet, C + "postadress")),
+            postnummer=_text(_child(enhet, C + "postnummer")),
+            postort=_text(_child(enhet, C + "postort")),
+            telefonnummer=_text(_child(enhet, C + "telefonnummer")),
             epost=_opt(enhet, C + "epost"),
             vardgivare=Vardgivare(
                 vardgivare_id=read_ii(_req(vardgivare, C + "vardgivare-id")),
-                vardgivarnamn=_text(vardgivare.find(C + "vardgivarnamn")),
+                vardgivarnamn=_text(_child(vardgivare, C + "vardgivarnamn")),
             ),
         ),
     )
