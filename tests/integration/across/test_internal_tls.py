@@ -146,6 +146,9 @@ def test_production_needs_https_to_consent() -> None:
             consent_url="http://consent:8002",
             public_origin="https://m.example.se",
             oidc_issuer="https://eid.example.se",
+            riv_tls_cert_file="/tls/portal.pem",  # the RIV-TA listener is configured: only the consent URL is wrong
+            riv_tls_key_file="/tls/portal-key.pem",
+            riv_client_ca_file="/tls/ca.pem",
             **secrets,  # type: ignore[arg-type]
         )
 
