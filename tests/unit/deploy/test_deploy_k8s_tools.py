@@ -223,7 +223,7 @@ def test_network_policies_deny_by_default_and_allow_only_the_architecture(built:
     assert exposed == ["intake", "portal", "stats-reports"]
 
 
-DIGEST = re.compile(r"^[a-z0-9.\-]+(:[0-9]+)?/[a-z0-9._/\-]+(:[\w.\-]+)?@sha256:[0-9a-f]{64}$")
+DIGEST = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")  # name[:tag]@sha256:<64 hex digits>
 # Strimzi's components that run an image of the operator's choosing (a tag) unless the Kafka names one.
 STRIMZI_COMPONENTS = ("topicOperator", "userOperator")
 
