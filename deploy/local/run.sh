@@ -12,7 +12,8 @@ fi
 # Each service (and the FK simulator) connects as its own PostgreSQL role, which owns its schema and nothing else
 # (`minaintyg-infra up` made them: deploy/local/pgroles.py); with a DATABASE_URL of your own, that URL for all.
 if [ -z "${DATABASE_URL:-}" ]; then
-  eval "$(python -m deploy.local.pgroles env)"
+  roles="$(python -m deploy.local.pgroles env)"  # (an assignment, so set -e stops on a failure)
+  eval "$roles"
 fi
 minaintyg-admin care-units connect-simulated >/dev/null
 # The development CA and its certificates (.cache/tls): intake's RIV-TA listener and the platform's function
