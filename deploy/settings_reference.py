@@ -53,8 +53,18 @@ def env_name(settings: type[BaseSettings], name: str, field: FieldInfo) -> str:
 
 
 def env_names(settings: type[BaseSettings]) -> set[str]:
-    """Every environment variable `settings` reads."""
-    return {env_name(settings, name, field) for name, field in settings.model_fields.items()}
+    """Every environment variable `settings` reads (each choice of a field read from one of several)."""
+    names = {env_name(settings, name, field) for name, field in settings.model_fields.items()}
+    for field in settings.model_fields.values():
+        if isinstance(field.validation_alias, AliasChoices):
+            names |= {str(choice).upper() for choice in field.validation_alias.choices}
+    return names
+
+
+def _overrides(settings: type[BaseSettings], name: str, field: FieldInfo) -> bool:
+    """Whether the field is not a common one, or one the class reads from a variable of its own."""
+    common = ServiceSettings.model_fields.get(name)
+    return common is None or env_name(settings, name, field) != env_name(ServiceSettings, name, common)
 
 
 def _default(field: FieldInfo) -> str:
@@ -73,12 +83,13 @@ def _row(settings: type[BaseSettings], name: str, field: FieldInfo, reader: str)
 def table() -> str:
     """The configuration table: one row per variable, the common ones first."""
     rows = [_row(ServiceSettings, name, field, "every service") for name, field in ServiceSettings.model_fields.items()]
-    common = set(ServiceSettings.model_fields)
     for command in sorted(console_scripts()):
         settings = settings_of(command)
         if settings is None or settings is ServiceSettings:
             continue
-        rows += [_row(settings, n, f, f"`{command}`") for n, f in settings.model_fields.items() if n not in common]
+        rows += [
+            _row(settings, n, f, f"`{command}`") for n, f in settings.model_fields.items() if _overrides(settings, n, f)
+        ]
     return "\n".join(["| variable | default | read by | what |", "|---|---|---|---|", *rows])
 
 

@@ -31,7 +31,7 @@ from services.dispatch import cli as dispatch_cli
 from services.intake import repo as intake_repo
 from services.intake.app import MIGRATIONS as INTAKE_MIGRATIONS
 from services.intake.settings import IntakeSettings
-from services.kit.db import create_pool, migrate
+from services.kit.db import SchemaNotProvisioned, create_pool, migrate
 from services.kit.kafka import make_producer
 from services.kit.outbox import outbox_backlog
 from services.kit.settings import ServiceSettings
@@ -74,27 +74,33 @@ async def care_units(args: argparse.Namespace) -> None:
         await pool.close()
 
 
+def _services_with_outbox() -> list[ServiceSettings]:
+    """The settings of every service that has an outbox: each schema is read as its own service's role."""
+    from services.consent.settings import ConsentSettings
+    from services.dispatch.settings import DispatchSettings
+    from services.portal.settings import PortalSettings
+    from services.stats.settings import StatsSettings
+
+    return [IntakeSettings(), ConsentSettings(), PortalSettings(), DispatchSettings(), StatsSettings()]
+
+
 async def outbox(_args: argparse.Namespace) -> None:
-    """The outbox backlog of every schema that has an outbox (one per service)."""
-    settings = ServiceSettings()
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        schemas = [
-            row["table_schema"]
-            for row in await conn.fetch(
-                "SELECT table_schema FROM information_schema.tables WHERE table_name = 'outbox' ORDER BY 1"
-            )
-        ]
-    finally:
-        await conn.close()
-    if not schemas:
-        print("no service has migrated its database yet")
-    for schema in schemas:
+    """The outbox backlog of each service (one outbox per service's schema), read with that service's own
+    database URL (`<SERVICE>_DATABASE_URL`, else `DATABASE_URL`): no role reads another service's schema."""
+    migrated = 0
+    for settings in _services_with_outbox():
+        schema: str = getattr(settings, "db_schema")  # noqa: B009 - every service with an outbox has one
         pool = await create_pool(settings.database_url, schema, application="admin", max_size=1)
         try:
-            print(f"{schema:<16} outbox backlog: {await outbox_backlog(pool)}")
+            backlog = await outbox_backlog(pool)
+        except asyncpg.UndefinedTableError:
+            continue  # that service has not migrated its schema yet
         finally:
             await pool.close()
+        migrated += 1
+        print(f"{schema:<16} outbox backlog: {backlog}")
+    if not migrated:
+        print("no service has migrated its database yet")
 
 
 async def lag(_args: argparse.Namespace) -> None:
@@ -236,7 +242,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         prog="minaintyg-admin",
         description="Mina intyg operator commands. Configured by the environment, as the services are "
-        "(DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, MINAINTYG_TOPIC_PREFIX, <SERVICE>_DB_SCHEMA).",
+        "(DATABASE_URL or <SERVICE>_DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, MINAINTYG_TOPIC_PREFIX, "
+        "<SERVICE>_DB_SCHEMA): each command works in a service's schema as that service's role.",
         epilog="`minaintyg-admin COMMAND --help` shows a command's arguments and examples.",
     )
     sub = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
@@ -319,7 +326,7 @@ def main() -> None:
     }[args.group]
     try:
         asyncio.run(command(args))
-    except (OSError, asyncpg.PostgresError, CommandError, NotSetUp) as exc:
+    except (OSError, asyncpg.PostgresError, CommandError, NotSetUp, SchemaNotProvisioned) as exc:
         print(f"minaintyg-admin: {exc}", file=sys.stderr)
         sys.exit(1)
 

@@ -408,7 +408,12 @@ def postgres_up() -> None:
     exists = run([*psql, "-c", f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"], capture_output=True)  # noqa: S608
     if exists.stdout.strip() != "1":
         run([*psql, "-c", f"CREATE DATABASE {DB_NAME} OWNER {DB_USER}"])
+    # One role per service, owning its schema and nothing else (issue #17); `minaintyg` stays the administrator.
+    from deploy.local import pgroles
+
+    pgroles.provision(psql, run, CACHE)
     say(f"PostgreSQL ready: postgresql://{DB_USER}:***@127.0.0.1:{port}/{DB_NAME}")
+    say(f"PostgreSQL roles, each owning its schema: {', '.join(r.role for r in pgroles.ROLES)} (.cache/postgres)")
 
 
 def postgres_down() -> None:

@@ -9,6 +9,12 @@ if [ -n "${CLUSTER:-}" ]; then
   export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094" KAFKA_REPLICATION_FACTOR=3
   procfile=deploy/local/Procfile.cluster
 fi
+# Each service (and the FK simulator) connects as its own PostgreSQL role, which owns its schema and nothing else
+# (`minaintyg-infra up` made them: deploy/local/pgroles.py); with a DATABASE_URL of your own, that URL for all.
+if [ -z "${DATABASE_URL:-}" ]; then
+  roles="$(python -m deploy.local.pgroles env)"  # (an assignment, so set -e stops on a failure)
+  eval "$roles"
+fi
 minaintyg-admin care-units connect-simulated >/dev/null
 # The development CA and its certificates (.cache/tls): intake's RIV-TA listener and the platform's function
 # certificate, created once with the `cryptography` package.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from services.kit.settings import ServiceSettings
+from services.kit.settings import ServiceSettings, own_database_url
 
 DEV_PORTAL_TOKEN = "dev-portal-to-consent"  # noqa: S105 - the development credential, refused in production
 
@@ -16,6 +16,7 @@ class ConsentSettings(ServiceSettings):
     host: str = "127.0.0.1"
     port: int = 8002
     db_schema: str = "consent"
+    database_url: str = own_database_url("CONSENT_")
     service_tokens: dict[str, SecretStr] = Field(
         default_factory=lambda: {"portal": SecretStr(DEV_PORTAL_TOKEN)},
         description='Bearer secret per calling service, as JSON: {"portal": "secret"}',

@@ -8,7 +8,7 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.kit.settings import ServiceSettings
+from services.kit.settings import ServiceSettings, own_database_url
 from services.kit.tls import mutual_client_context
 
 DEV_FK_TOKEN = "dev-minaintyg-to-fk"  # noqa: S105 - the development credential, refused in production
@@ -20,6 +20,7 @@ class DispatchSettings(ServiceSettings):
     host: str = "127.0.0.1"
     port: int = 8003
     db_schema: str = "dispatch"
+    database_url: str = own_database_url("DISPATCH_")
     sender_name: str = Field("minaintyg", description="How Mina intyg names itself to recipients")
     fk_endpoint: str = Field(
         "http://127.0.0.1:8011", description="Base URL of Försäkringskassan (FKASSA); https in production"

@@ -6,7 +6,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from services.kit.riv import RivListenerSettings
-from services.kit.settings import CitizenRefKeySettings, ServiceSettings
+from services.kit.settings import CitizenRefKeySettings, ServiceSettings, own_database_url
 
 DEV_PLATFORM_SECRET = "dev-platform-secret"  # noqa: S105 - the documented development credential
 
@@ -17,6 +17,7 @@ class IntakeSettings(RivListenerSettings, ServiceSettings, CitizenRefKeySettings
     host: str = "127.0.0.1"
     port: int = 8001
     db_schema: str = "intake"
+    database_url: str = own_database_url("INTAKE_")
     platform_tokens: dict[str, SecretStr] = Field(
         default_factory=lambda: {"national-platform": SecretStr(DEV_PLATFORM_SECRET)},
         description='Bearer secret per national platform, as JSON: {"platform-name": "secret"}',

@@ -122,13 +122,43 @@ def _migrate(database_url: str, schema: str, directories: tuple[Path, ...]) -> l
         backend.connection.close()
 
 
+class SchemaNotProvisioned(RuntimeError):
+    """The connecting role may not create the schema, or not create in it: its set-up has not been done."""
+
+
+async def ensure_schema(conn: Connection, schema: str) -> None:
+    """Create the schema unless it exists, and check that the connecting role may create tables in it.
+
+    A service's own role (issue #17) may not create schemas: the set-up makes its schema, owned by it (locally
+    `minaintyg-infra up`, in Kubernetes CloudNativePG's Database object), and this only finds it there. A role that
+    may create schemas (a test's administrator) gets one made here, as before."""
+    name = check_schema_name(schema)
+    exists = await conn.fetchval("SELECT true FROM pg_namespace WHERE nspname = $1", name)
+    if not exists:
+        try:
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{name}"')
+        except asyncpg.UniqueViolationError:
+            pass  # two processes created it at the same moment
+        except asyncpg.InsufficientPrivilegeError:
+            user = await conn.fetchval("SELECT current_user")
+            raise SchemaNotProvisioned(
+                f"schema {name} does not exist and role {user} may not create it: the set-up makes each service's "
+                "schema owned by its role (`make infra-up` locally; the Database object in deploy/k8s/postgres.yaml)"
+            ) from None
+    if not await conn.fetchval("SELECT has_schema_privilege($1, 'CREATE')", name):
+        user = await conn.fetchval("SELECT current_user")
+        raise SchemaNotProvisioned(
+            f"role {user} may not create tables in schema {name}: it is another role's (each service connects as "
+            "the role that owns its schema, `<SERVICE>_DATABASE_URL`)"
+        )
+
+
 async def migrate(database_url: str, schema: str, service_migrations: Path) -> list[str]:
-    """Create the schema if needed and apply the kit's and the service's pending migrations, in that order."""
+    """Create the schema if needed and allowed, and apply the kit's and the service's pending migrations, in that
+    order, as the role of `database_url`."""
     conn: asyncpg.Connection = await asyncpg.connect(database_url)
     try:
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{check_schema_name(schema)}"')
-    except asyncpg.UniqueViolationError:
-        pass  # two processes created it at the same moment
+        await ensure_schema(conn, schema)
     finally:
         await conn.close()
     return await asyncio.to_thread(_migrate, database_url, schema, (KIT_MIGRATIONS, service_migrations))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -157,3 +157,13 @@ class CitizenRefKeySettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
     citizen_ref_key: SecretStr = Field(SecretStr(DEV_CITIZEN_REF_KEY), validation_alias="CITIZEN_REF_KEY")
+
+
+def own_database_url(env_prefix: str) -> Any:
+    """A service's `database_url` field: `<PREFIX>DATABASE_URL`, its own role's URL (one role per service, owning
+    only its schema), else the shared `DATABASE_URL` (tests, and a PostgreSQL set up with one role for all)."""
+    return Field(
+        DEFAULT_DATABASE_URL,
+        validation_alias=AliasChoices(f"{env_prefix}DATABASE_URL", "DATABASE_URL"),
+        description="This process's PostgreSQL URL, as its own role (migrations too); unset: `DATABASE_URL`",
+    )

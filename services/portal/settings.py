@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.kit.riv import RivListenerSettings
-from services.kit.settings import CitizenRefKeySettings, ServiceSettings
+from services.kit.settings import CitizenRefKeySettings, ServiceSettings, own_database_url
 
 DEV_OIDC_SECRET = "dev-portal-oidc-secret"  # noqa: S105 - the development credential, refused in production
 DEV_CONSENT_TOKEN = "dev-portal-to-consent"  # noqa: S105 - the development credential, refused in production
@@ -20,6 +20,7 @@ class PortalSettings(RivListenerSettings, ServiceSettings, CitizenRefKeySettings
     host: str = "127.0.0.1"
     port: int = 8000
     db_schema: str = "portal"
+    database_url: str = own_database_url("PORTAL_")
     public_origin: str = Field("http://127.0.0.1:8000", description="Scheme, host and port the browser uses")
     oidc_issuer: str = "http://127.0.0.1:8010"
     oidc_client_id: str = "minaintyg-portal"

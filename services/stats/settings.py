@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from services.kit.settings import ServiceSettings
+from services.kit.settings import ServiceSettings, own_database_url
 
 DEV_PSEUDONYM_KEY = "dev-stats-pseudonym-key-not-for-production"
 DEV_ANALYST_TOKEN = "dev-analyst-secret"  # noqa: S105 - the documented development credential (ARCHITECTURE.md)
@@ -17,6 +17,7 @@ class StatsSettings(ServiceSettings):
     host: str = "127.0.0.1"
     port: int = 8004
     db_schema: str = "stats"
+    database_url: str = own_database_url("STATS_")
     pseudonym_key: SecretStr = Field(
         SecretStr(DEV_PSEUDONYM_KEY), description="Key of the persons' statistics pseudonym (only stats has it)"
     )

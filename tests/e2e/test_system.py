@@ -24,7 +24,7 @@ import httpx
 import pytest
 from playwright.async_api import async_playwright
 
-from deploy.local import devca
+from deploy.local import devca, pgroles
 from deploy.simulators.idp.persons import listed_persons
 from deploy.simulators.platform import riv
 from deploy.simulators.platform.generator import CARE_UNITS, CertificateFactory, Person
@@ -36,13 +36,17 @@ from services.kit.citizen import citizen_ref
 from services.kit.settings import CitizenRefKeySettings, ServiceSettings
 from services.kit.tracing import trace_id
 from tests.harness import (
+    RolesNotProvisioned,
     ServiceProcess,
+    connect,
+    create_schema_for,
     delete_topics_of,
     drop_schema,
     eventually,
     free_port,
     new_unique,
     read_topic,
+    role_urls,
     run_command,
 )
 from tests.harness.riv import JournalSystem
@@ -146,9 +150,18 @@ async def system(tmp_path: Path) -> AsyncIterator[System]:
             "PORTAL_CONSENT_URL": sut.urls["consent"],
         }),
     }  # fmt: skip
+    # As `make run`: every process that keeps state connects as its own role, in a schema made for it (issue #17).
+    try:
+        roles = role_urls(base.database_url)
+    except RolesNotProvisioned as exc:
+        pytest.fail(str(exc))
+    stateful = {r.env_prefix: r.role for r in pgroles.ROLES}
     try:
         for command, (name, prefix, extra) in own.items():
             env = {f"{prefix}DB_SCHEMA": sut.schema(name), **extra}
+            if prefix in stateful:
+                await create_schema_for(base.database_url, sut.schema(name), stateful[prefix])
+                env[f"{prefix}DATABASE_URL"] = roles[stateful[prefix]]
             sut.start(name, command, env, f"{prefix}PORT", ports[name], tmp_path)
         for process in sut.processes.values():
             await process.ready(within=120)
@@ -156,7 +169,7 @@ async def system(tmp_path: Path) -> AsyncIterator[System]:
             "minaintyg-admin",
             "care-units",
             "connect-simulated",
-            env={**sut.env, "INTAKE_DB_SCHEMA": sut.schema("intake")},
+            env={**sut.env, "INTAKE_DB_SCHEMA": sut.schema("intake"), "INTAKE_DATABASE_URL": roles["minaintyg_intake"]},
         )
         assert code == 0, output
         yield sut
@@ -300,6 +313,17 @@ async def test_a_citizens_certificate_from_the_platform_to_forsakringskassan_and
     for name, line in system.log_lines():
         leaked = [s for s in secrets if s in line]
         assert not leaked, f"{name} logged a personnummer or name: {line[:300]}"
+
+    # Each process migrated and wrote its schema as its own role: every table there is that role's.
+    async with connect(ServiceSettings().database_url, "pg_catalog") as conn:
+        for role in pgroles.ROLES:
+            name = "fk" if role.schema == "fk_sim" else role.schema
+            owners = await conn.fetch(
+                "SELECT DISTINCT pg_get_userbyid(relowner) AS owner FROM pg_class "
+                "WHERE relnamespace = $1::regnamespace",
+                system.schema(name),
+            )
+            assert [r["owner"] for r in owners] == [role.role], (role, owners)
 
 
 async def _equal(listed: Any, expected: set[str]) -> set[str] | None:

@@ -2,7 +2,7 @@
 
 - `infra`: is the shared broker reachable, a fresh id for a schema and topic prefix, dropping both afterwards,
   a free port.
-- `db`: a connection on a test's schema, and the counts tests poll.
+- `db`: a connection on a test's schema, the counts tests poll, and the per-service roles' URLs.
 - `poll`: `eventually` (poll a check until a deadline) and `wait_ready` (the one readiness poller).
 - `inprocess`: a service's `create_app(settings)` under its lifespan, with an httpx client on it.
 - `process`: a service's console script as a subprocess on a free port, with its environment; a one-shot command.
@@ -11,7 +11,7 @@
 It is built only on what services promise to keep: `create_app(settings)`, the console scripts and `/readyz`.
 """
 
-from tests.harness.db import connect, count_rows, outbox_empty
+from tests.harness.db import RolesNotProvisioned, connect, count_rows, create_schema_for, outbox_empty, role_urls
 from tests.harness.infra import (
     delete_topics_of,
     drop_schema,
@@ -28,9 +28,11 @@ from tests.harness.process import ServiceProcess, run_command
 
 __all__ = [
     "NotReady",
+    "RolesNotProvisioned",
     "ServiceProcess",
     "connect",
     "count_rows",
+    "create_schema_for",
     "delete_topics_of",
     "drop_schema",
     "eventually",
@@ -41,6 +43,7 @@ __all__ = [
     "outbox_empty",
     "read_topic",
     "require_broker",
+    "role_urls",
     "run_command",
     "running",
     "schema_name",

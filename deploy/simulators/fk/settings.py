@@ -7,7 +7,7 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.kit.settings import ServiceSettings
+from services.kit.settings import ServiceSettings, own_database_url
 from services.kit.tls import MutualTls, mutual_listener
 
 DEV_SENDER_SECRET = "dev-minaintyg-to-fk"  # noqa: S105 - the documented development credential
@@ -19,6 +19,7 @@ class FksimSettings(ServiceSettings):
     host: str = "127.0.0.1"
     port: int = 8011
     db_schema: str = "fk_sim"
+    database_url: str = own_database_url("FKSIM_")
     sender_tokens: dict[str, SecretStr] = Field(
         default_factory=lambda: {"minaintyg": SecretStr(DEV_SENDER_SECRET)},
         description='Bearer secret per sender, as JSON: {"sender-name": "secret"}',

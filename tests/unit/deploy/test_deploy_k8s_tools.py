@@ -6,7 +6,9 @@ specification's reference loader), and the security posture the manifests promis
 
 from __future__ import annotations
 
+import copy
 import json
+import re
 import shutil
 import subprocess
 from collections import Counter
@@ -17,6 +19,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from deploy.local import pgroles
+
 ROOT = Path(__file__).resolve().parents[3]
 K8S = ROOT / "deploy" / "k8s"
 KUSTOMIZE = ROOT / ".cache" / "bin" / "kustomize"
@@ -24,7 +28,7 @@ COMPOSECHECK = ROOT / ".cache" / "bin" / "composecheck"
 CRD_VALIDATOR = ROOT / "tests" / "crd_validator"
 KUBERNETES_VERSION = "1.33.0"
 # Operator kinds: validated against their operators' CRDs (test_every_custom_resource_validates_against_its_crd).
-OPERATOR_KINDS = {"Kafka", "KafkaNodePool", "Cluster", "ScheduledBackup"}
+OPERATOR_KINDS = {"Kafka", "KafkaNodePool", "Cluster", "ScheduledBackup", "Database"}
 
 
 def kustomize_build() -> list[dict[str, Any]]:
@@ -217,3 +221,112 @@ def test_network_policies_deny_by_default_and_allow_only_the_architecture(built:
         == "ingress-nginx"
     )
     assert exposed == ["intake", "portal", "stats-reports"]
+
+
+DIGEST = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")  # name[:tag]@sha256:<64 hex digits>
+# Strimzi's components that run an image of the operator's choosing (a tag) unless the Kafka names one.
+STRIMZI_COMPONENTS = ("topicOperator", "userOperator")
+
+
+def image_references(document: dict[str, Any]) -> list[tuple[str, str]]:
+    """(path, reference) of every image an object names: `image` and `imageName` fields at any depth."""
+    found: list[tuple[str, str]] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in {"image", "imageName"} and isinstance(value, str):
+                    found.append((f"{path}/{key}", value))
+                else:
+                    walk(value, f"{path}/{key}")
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, f"{path}/{i}")
+
+    walk(document, "")
+    return found
+
+
+def unpinned_images(documents: list[dict[str, Any]]) -> list[str]:
+    """Every image not pinned by digest, and every operator-run component left to its operator's default image."""
+    problems = []
+    for document in documents:
+        name = f"{document['kind']}/{document['metadata']['name']}"
+        problems += [f"{name}{path}: {ref}" for path, ref in image_references(document) if not DIGEST.match(ref)]
+        spec = document.get("spec", {})
+        if document["kind"] == "Cluster" and "imageName" not in spec and "imageCatalogRef" not in spec:
+            problems.append(f"{name}: no imageName (the operator's default)")
+        if document["kind"] == "Kafka":
+            if "image" not in spec.get("kafka", {}):
+                problems.append(f"{name}: spec.kafka has no image (the operator's default)")
+            for component in STRIMZI_COMPONENTS:
+                if component in spec.get("entityOperator", {}) and "image" not in spec["entityOperator"][component]:
+                    problems.append(f"{name}: spec.entityOperator.{component} has no image (the operator's default)")
+    return problems
+
+
+def test_every_image_is_pinned_by_digest(built: list[dict[str, Any]]) -> None:
+    references = [ref for d in built for _, ref in image_references(d)]
+    containers = [c for spec in pod_specs(built).values() for c in spec["containers"] + spec.get("initContainers", [])]
+    assert len(references) >= len(containers) + 3  # every container, PostgreSQL, Kafka and the topic operator
+    assert unpinned_images(built) == []
+
+
+def test_an_image_by_tag_or_left_to_an_operator_is_found(built: list[dict[str, Any]]) -> None:
+    documents = copy.deepcopy(built)
+    deployment = next(d for d in documents if d["kind"] == "Deployment")
+    deployment["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.example.se/minaintyg:1.0.0"
+    kafka = next(d for d in documents if d["kind"] == "Kafka")
+    del kafka["spec"]["kafka"]["image"]
+    kafka["spec"]["entityOperator"]["userOperator"] = {}
+    cluster = next(d for d in documents if d["kind"] == "Cluster")
+    cluster["spec"]["imageName"] = "ghcr.io/cloudnative-pg/postgresql:15"
+    problems = unpinned_images(documents)
+    assert len(problems) == 4, problems
+    assert any(p.endswith(": registry.example.se/minaintyg:1.0.0") for p in problems)
+    assert any("spec.kafka has no image" in p for p in problems)
+    assert any("userOperator has no image" in p for p in problems)
+    assert any(p.endswith("/imageName: ghcr.io/cloudnative-pg/postgresql:15") for p in problems)
+
+
+def _service_of(container: dict[str, Any]) -> str:
+    return str(container["command"][0]).removeprefix("minaintyg-")
+
+
+def test_each_service_connects_with_its_own_database_secret_only(built: list[dict[str, Any]]) -> None:
+    """One role per service (issue #17): each Deployment's database URL is its service's own Secret, and no pod
+    names another service's database Secret or the owner's (minaintyg-db-app)."""
+    for name, spec in pod_specs(built).items():
+        for container in spec["containers"]:
+            service = _service_of(container)
+            prefix = pgroles.role_of(f"{service.upper()}_").env_prefix
+            secrets = {
+                item["name"]: item["valueFrom"]["secretKeyRef"]["name"]
+                for item in container.get("env", [])
+                if "secretKeyRef" in item.get("valueFrom", {})
+            }
+            assert secrets.get(f"{prefix}DATABASE_URL") == f"minaintyg-db-{service}", name
+            assert "DATABASE_URL" not in secrets, name
+            database_secrets = {v for v in secrets.values() if v.startswith("minaintyg-db-")}
+            assert database_secrets == {f"minaintyg-db-{service}"}, name
+            volumes = {v.get("secret", {}).get("secretName") for v in spec.get("volumes", [])}
+            assert not {v for v in volumes if v and v.startswith("minaintyg-db-")}, name
+
+
+def test_the_database_has_each_services_role_owning_its_schema(built: list[dict[str, Any]]) -> None:
+    (cluster,) = (d for d in built if d["kind"] == "Cluster")
+    (database,) = (d for d in built if d["kind"] == "Database")
+    services = {_service_of(c) for spec in pod_specs(built).values() for c in spec["containers"]}
+    expected = [r for r in pgroles.ROLES if r.schema in services]  # the simulators do not run in Kubernetes
+    assert {r.schema for r in expected} == services
+    roles = {r["name"]: r for r in cluster["spec"]["managed"]["roles"]}
+    assert sorted(roles) == sorted(r.role for r in expected)
+    for role in expected:
+        managed = roles[role.role]
+        assert managed["login"] is True
+        assert managed["passwordSecret"]["name"] == f"minaintyg-db-{role.schema}"
+        assert not any(managed.get(flag) for flag in ("superuser", "createdb", "createrole", "replication",
+                                                       "bypassrls", "inRoles")), role  # fmt: skip
+    assert database["spec"]["cluster"]["name"] == cluster["metadata"]["name"]
+    assert database["spec"]["name"] == cluster["spec"]["bootstrap"]["initdb"]["database"]
+    assert {s["name"]: s["owner"] for s in database["spec"]["schemas"]} == {r.schema: r.role for r in expected}
