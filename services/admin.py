@@ -32,7 +32,7 @@ from services.intake import repo as intake_repo
 from services.intake.app import MIGRATIONS as INTAKE_MIGRATIONS
 from services.intake.settings import IntakeSettings
 from services.kit.db import create_pool, migrate
-from services.kit.kafka import make_producer
+from services.kit.kafka import client_options, make_producer
 from services.kit.outbox import outbox_backlog
 from services.kit.settings import ServiceSettings
 from services.operator import CommandError, add_operator_argument, operator_of, record_for_citizens
@@ -100,8 +100,8 @@ async def outbox(_args: argparse.Namespace) -> None:
 async def lag(_args: argparse.Namespace) -> None:
     """Every consumer group's lag per topic: messages between its committed offsets and the end of the log."""
     settings = ServiceSettings()
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="admin-lag")
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(**client_options(settings), client_id="admin-lag")
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
     await admin.start()
     await consumer.start()
     try:
@@ -128,7 +128,7 @@ async def dlq(args: argparse.Namespace) -> None:
     touched: list[tuple[str, str | None]] = []
     dlq_topic = settings.topic(args.topic if args.topic.endswith(".dlq") else f"{args.topic}.dlq")
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **client_options(settings),
         group_id=f"{settings.topic_prefix}admin-dlq-replay" if args.action == "replay" else None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",

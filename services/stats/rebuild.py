@@ -29,6 +29,7 @@ from services.stats.handlers import Ingest, derive_all, ingest_gc, on_batch
 from services.stats.released import decode_released
 from services.stats.repo import MIGRATIONS
 from services.stats.settings import StatsSettings
+from services.kit.kafka import client_options
 
 log = structlog.get_logger(__name__)
 
@@ -50,7 +51,7 @@ class RebuildResult:
 
 
 async def _group_state(settings: StatsSettings, group: str) -> str:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         [response] = await admin.describe_consumer_groups([group])
@@ -85,7 +86,7 @@ async def rebuild(
     pool = await create_pool(settings.database_url, settings.db_schema, application="stats-rebuild", max_size=2)
     topic = settings.topic(CONSENT_RELEASED.name)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **client_options(settings),
         enable_auto_commit=False,
         isolation_level="read_committed",
         max_partition_fetch_bytes=8 * 1024 * 1024,
@@ -238,7 +239,7 @@ async def _save_progress(conn: Connection, topic: str, next_offsets: dict[int, i
 async def _commit_group(settings: StatsSettings, group: str, offsets: dict[TopicPartition, int]) -> None:
     """Point the ingest's consumer group at the end the rebuild reached."""
     committer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=group, enable_auto_commit=False
+        **client_options(settings), group_id=group, enable_auto_commit=False
     )
     await committer.start()
     try:

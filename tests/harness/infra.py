@@ -8,6 +8,7 @@ import uuid
 
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
+from services.kit.kafka import client_options
 
 
 def new_unique() -> str:
@@ -34,7 +35,7 @@ def require_broker(bootstrap_servers: str) -> str | None:
 
 async def delete_topics_of(bootstrap: str, unique: str) -> None:
     """Delete every topic whose name carries `unique` (a test's prefix)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=60_000)
+    admin = AIOKafkaAdminClient(**client_options(bootstrap=bootstrap), request_timeout_ms=60_000)
     await admin.start()
     try:
         doomed = [t for t in await admin.list_topics() if unique in t]

@@ -27,6 +27,7 @@ from services.stats.reports import REPORTS, compute, default_period
 from services.stats.settings import StatsSettings
 from tests.harness import connect, eventually, read_topic
 from tests.integration.stats.conftest import Released, StatsService, processed, running
+from services.kit.kafka import client_options
 
 pytestmark = pytest.mark.integration
 
@@ -93,7 +94,7 @@ async def topic_ends(settings: StatsSettings) -> dict[TopicPartition, int]:
 
 
 async def group_at(settings: StatsSettings, group: str, ends: dict[TopicPartition, int]) -> bool:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         committed = await admin.list_consumer_group_offsets(group)
