@@ -54,7 +54,10 @@ class Grant:
 SERVICES: tuple[Access, ...] = (
     Access("intake", produces=(INTAKE_CERTIFICATES,), consumes=(), groups=()),
     Access(
-        "consent", produces=(CONSENT_EVENTS, CONSENT_RELEASED), consumes=(INTAKE_CERTIFICATES,), groups=("consent-gate",)
+        "consent",
+        produces=(CONSENT_EVENTS, CONSENT_RELEASED),
+        consumes=(INTAKE_CERTIFICATES,),
+        groups=("consent-gate",),
     ),
     Access(
         "portal",

@@ -255,9 +255,7 @@ class KafkaNode:
         ):
             # The super users' logins are written when the storage is formatted: a node formatted for another
             # protocol starts again empty (development data; `make infra-down` keeps nothing else).
-            say(
-                f"Kafka data in {data} was formatted for another listener protocol: formatting it again for {self.protocol}"
-            )
+            say(f"Kafka data in {data} was formatted for another listener protocol: formatting it for {self.protocol}")
             shutil.rmtree(data)
         if not (data / "meta.properties").exists():
             scram = self.security.format_arguments() if self.security is not None else []

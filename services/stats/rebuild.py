@@ -25,11 +25,11 @@ from schemas.envelope import Envelope, InvalidEvent
 from schemas.topics import CONSENT_RELEASED
 from services.kit.consumer import HandlerError, track
 from services.kit.db import Connection, Pool, close_pool, create_pool, migrate
+from services.kit.kafka import client_options
 from services.stats.handlers import Ingest, derive_all, ingest_gc, on_batch
 from services.stats.released import decode_released
 from services.stats.repo import MIGRATIONS
 from services.stats.settings import StatsSettings
-from services.kit.kafka import client_options
 
 log = structlog.get_logger(__name__)
 
@@ -238,9 +238,7 @@ async def _save_progress(conn: Connection, topic: str, next_offsets: dict[int, i
 
 async def _commit_group(settings: StatsSettings, group: str, offsets: dict[TopicPartition, int]) -> None:
     """Point the ingest's consumer group at the end the rebuild reached."""
-    committer = AIOKafkaConsumer(
-        **client_options(settings), group_id=group, enable_auto_commit=False
-    )
+    committer = AIOKafkaConsumer(**client_options(settings), group_id=group, enable_auto_commit=False)
     await committer.start()
     try:
         committer.assign(list(offsets))

@@ -8,6 +8,7 @@ import uuid
 
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
+
 from services.kit.kafka import client_options
 
 

@@ -15,10 +15,10 @@ from services.dispatch.bootstrap import DispatchService
 from services.dispatch.domain import Recipient
 from services.dispatch.settings import DispatchSettings
 from services.kit.db import create_pool
+from services.kit.kafka import client_options
 from services.kit.service import app_state
 from tests.harness import connect, eventually, read_topic, running
 from tests.integration.dispatch.conftest import Feed, FkSim, ledger
-from services.kit.kafka import client_options
 
 pytestmark = pytest.mark.integration
 

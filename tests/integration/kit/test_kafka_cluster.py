@@ -89,7 +89,11 @@ async def phase(name: str, *, within: float) -> AsyncIterator[None]:
 
 def producer(bootstrap: str) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        **client_options(bootstrap=bootstrap), acks="all", enable_idempotence=True, request_timeout_ms=5000, retry_backoff_ms=200
+        **client_options(bootstrap=bootstrap),
+        acks="all",
+        enable_idempotence=True,
+        request_timeout_ms=5000,
+        retry_backoff_ms=200,
     )
 
 

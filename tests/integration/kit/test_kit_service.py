@@ -16,10 +16,10 @@ from starlette.middleware import Middleware
 
 from schemas.topics import TopicSpec
 from services.kit.db import Pool
+from services.kit.kafka import client_options
 from services.kit.outbox import OutboxRelay
 from services.kit.service import Host, add_routes, app_state, service_app, state_dependency
 from services.kit.settings import ServiceSettings
-from services.kit.kafka import client_options
 
 
 class HostedSettings(ServiceSettings):

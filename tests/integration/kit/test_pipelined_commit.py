@@ -86,9 +86,7 @@ async def _last_is(committed: list[int], n: int) -> bool:
 
 
 async def group_offset(settings: ServiceSettings, topic: str, group: str) -> int | None:
-    consumer = AIOKafkaConsumer(
-        **client_options(settings), group_id=settings.topic_prefix + group
-    )
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=settings.topic_prefix + group)
     await consumer.start()
     try:
         offset: int | None = await consumer.committed(TopicPartition(topic, 0))

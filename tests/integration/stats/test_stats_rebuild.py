@@ -19,6 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from schemas.topics import CONSENT_RELEASED
 from services.kit.consumer import IdempotentConsumer
 from services.kit.db import create_pool, migrate
+from services.kit.kafka import client_options
 from services.stats import repo
 from services.stats.handlers import Ingest, on_batch, on_event
 from services.stats.rebuild import CONSUMER_NAME, rebuild
@@ -27,7 +28,6 @@ from services.stats.reports import REPORTS, compute, default_period
 from services.stats.settings import StatsSettings
 from tests.harness import connect, eventually, read_topic
 from tests.integration.stats.conftest import Released, StatsService, processed, running
-from services.kit.kafka import client_options
 
 pytestmark = pytest.mark.integration
 
