@@ -525,6 +525,17 @@ def environment(principal: str) -> None:
         print(f"export {name}={shlex.quote(value)}")
 
 
+def login(principal: str) -> None:
+    """Print `KAFKA_SASL_USERNAME=… KAFKA_SASL_PASSWORD=…` of a service's principal for `env` in the Procfile, when
+    `make run` uses the local brokers (MINAINTYG_KAFKA_LOGINS=local); else nothing (the environment has the login)."""
+    if os.environ.get("MINAINTYG_KAFKA_LOGINS") != "local":
+        return
+    if principal not in PRINCIPALS:
+        raise InfraError(f"no service principal {principal!r}; known: {', '.join(PRINCIPALS)}")
+    environment = LOCAL_SECURITY.client_environment(principal)
+    print(" ".join(f"{name}={environment[name]}" for name in ("KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD")))
+
+
 def main() -> None:
     """Entry point of `minaintyg-infra`."""
     parser = argparse.ArgumentParser(prog="minaintyg-infra", description=__doc__.splitlines()[0])
@@ -536,12 +547,14 @@ def main() -> None:
         "cluster-up": cluster_up,
         "cluster-down": cluster_down,
     }
-    parser.add_argument("command", choices=[*commands, "env"])
-    parser.add_argument("principal", nargs="?", default=ADMIN_PRINCIPAL, help="env: whose login (default admin)")
+    parser.add_argument("command", choices=[*commands, "env", "login"])
+    parser.add_argument("principal", nargs="?", default=ADMIN_PRINCIPAL, help="env, login: whose (default admin)")
     args = parser.parse_args()
     try:
         if args.command == "env":
             environment(args.principal)
+        elif args.command == "login":
+            login(args.principal)
         else:
             commands[args.command]()
     except (InfraError, subprocess.CalledProcessError) as exc:
