@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import ClassVar, Literal, Self
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,6 +63,8 @@ class ServiceSettings(TelemetrySettings):
     """What every service reads: where Kafka and PostgreSQL are, and the system-wide keys."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    # Whether the program connects to Kafka (the simulators do not: production's Kafka rules do not apply to them).
+    uses_kafka: ClassVar[bool] = True
 
     environment: Literal["development", "test", "production"] = Field("development", validation_alias="MINAINTYG_ENV")
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
@@ -150,7 +152,7 @@ class ServiceSettings(TelemetrySettings):
                 f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs KAFKA_SASL_USERNAME and "
                 "KAFKA_SASL_PASSWORD (the service's principal and its password)"
             )
-        if self.environment == "production" and self.kafka_security_protocol != "SASL_SSL":
+        if self.environment == "production" and self.uses_kafka and self.kafka_security_protocol != "SASL_SSL":
             raise ValueError(
                 f"production connects to Kafka over TLS with a login: KAFKA_SECURITY_PROTOCOL is "
                 f"{self.kafka_security_protocol}, set SASL_SSL with KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
