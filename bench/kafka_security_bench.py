@@ -1,13 +1,19 @@
 """What Kafka's security costs: raw produce (idempotent, acks=all, 1 KiB records) and consume throughput on the
 secured local broker (TLS, SCRAM-SHA-512, ACLs: what every service uses) beside a plaintext node started here for the
 comparison only, in the same run, medians over runs. Counts in and out are checked (nothing lost or duplicated).
+With `--consent`, the consent benchmark (the gate: consume, decide, produce — the most Kafka-bound path) runs on
+each broker too, and the ratio of its medians is printed.
 
-`python -m bench.kafka_security_bench [--records N] [--runs R]`."""
+`python -m bench.kafka_security_bench [--records N] [--runs R] [--consent]`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import re
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -70,24 +76,49 @@ async def measure(label: str, options: dict[str, Any], records: int, runs: int) 
     return median(produced), median(consumed)
 
 
-async def main(records: int, runs: int) -> None:
+def consent_gate(env: dict[str, str], runs: int) -> float:
+    """The consent benchmark's median gate throughput (events/s) with this environment; its output is shown."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.consent_bench", "--runs", str(runs), "--count", "20000"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    print("\n".join(f"    {line}" for line in result.stdout.splitlines()))
+    found = re.search(r"gate, consenting citizens\s+([\d,]+) events/s", result.stdout)
+    if found is None:
+        raise RuntimeError("the consent benchmark printed no gate median")
+    return float(found.group(1).replace(",", ""))
+
+
+async def main(records: int, runs: int, consent: bool) -> None:
     print(machine())
     print(f"raw Kafka, {records} records of 1 KiB per run, {runs} runs, medians:")
     secured = await measure("SASL_SSL", LOCAL_KAFKA.client_options(), records, runs)
+    gates: tuple[float, float] | None = None
     with tempfile.TemporaryDirectory() as home:
         plain = KafkaNode(Path(home), port=free_port(), controller_port=free_port(), heap="512m", security=None)
         plain.start()
         try:
             unsecured = await measure("PLAINTEXT", plain.client_options(), records, runs)
+            if consent:
+                print("  consent benchmark on the secured broker:")
+                on = consent_gate(dict(os.environ), runs)
+                plaintext = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_SASL", "KAFKA_SSL"))}
+                plaintext.update(KAFKA_BOOTSTRAP_SERVERS=plain.bootstrap, KAFKA_SECURITY_PROTOCOL="PLAINTEXT")
+                print("  consent benchmark on the plaintext node:")
+                gates = (on, consent_gate(plaintext, runs))
         finally:
             plain.stop()
     for name, s, u in (("produce", secured[0], unsecured[0]), ("consume", secured[1], unsecured[1])):
         print(f"{name}: secured {s:,.0f}/s, plaintext {u:,.0f}/s, secured/plaintext {s / u:.2f}")
+    if gates is not None:
+        print(f"consent gate: secured {gates[0]:,.0f}/s, plaintext {gates[1]:,.0f}/s, "
+              f"secured/plaintext {gates[0] / gates[1]:.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=20000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--consent", action="store_true", help="the consent benchmark on each broker too")
     args = parser.parse_args()
-    asyncio.run(main(args.records, args.runs))
+    asyncio.run(main(args.records, args.runs, args.consent))
