@@ -71,6 +71,7 @@ bench: infra-up ## benchmarks, with the machine they ran on
 	@$(BIN)/python -m bench.portal_bench
 	@$(BIN)/python -m bench.stats_bench $(STATS_BENCH_ARGS)
 	@$(BIN)/python -m bench.e2e_bench $(E2E_BENCH_ARGS)
+	@$(BIN)/python -m bench.kafka_security_bench --consent
 
 bench-spans: infra-up ## the cost of recording spans: intake and the gate, spans off against on (OTLP to a local sink)
 	@$(BIN)/python -m bench.intake_bench --spans $(SPANS_BENCH_ARGS)

@@ -15,6 +15,15 @@ from typing import Any
 
 import psutil
 
+from deploy.local.infra import LOCAL_SECURITY
+
+# The benchmarks run on the secured local broker (TLS, SCRAM, ACLs) as its administrator, as the tests do; with
+# KAFKA_BOOTSTRAP_SERVERS or KAFKA_SECURITY_PROTOCOL set, the environment says which cluster and how to log in.
+if not (os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("KAFKA_SECURITY_PROTOCOL")) and (
+    LOCAL_SECURITY.passwords_file.exists()
+):
+    os.environ.update(LOCAL_SECURITY.client_environment())
+
 
 def machine() -> str:
     cpu = "unknown CPU"
@@ -31,7 +40,8 @@ def machine() -> str:
     return (
         f"machine: {platform.node()} · {cpu} · {psutil.cpu_count()} cores · "
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB · {platform.system()} {platform.release()} · "
-        f"Python {platform.python_version()} · {java} · load average {load}"
+        f"Python {platform.python_version()} · {java} · load average {load} · "
+        f"Kafka {os.environ.get('KAFKA_SECURITY_PROTOCOL', 'PLAINTEXT')}"
     )
 
 

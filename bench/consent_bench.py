@@ -34,7 +34,7 @@ from schemas.events import CertificateIssued
 from schemas.topics import CONSENT_RELEASED, INTAKE_CERTIFICATES, TopicSpec
 from services.consent.settings import ConsentSettings
 from services.kit.citizen import citizen_ref
-from services.kit.kafka import ensure_topics, make_producer
+from services.kit.kafka import client_options, ensure_topics, make_producer
 from services.kit.settings import CitizenRefKeySettings
 from tests.harness import ServiceProcess, connect, drop_schema, free_port
 
@@ -84,7 +84,7 @@ async def first_and_last(
     settings: ConsentSettings, topic: str, already: int, expected: int, cpu: psutil.Process | None = None
 ) -> tuple[float, float, float]:
     """When the topic grew past `already` first and reached `expected`; and `cpu`'s CPU seconds in between."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    consumer = AIOKafkaConsumer(**client_options(settings))
     await consumer.start()
     first = cpu_first = None
     try:
@@ -110,7 +110,7 @@ async def first_and_last(
 
 async def count_until(settings: ConsentSettings, topic: str, expected: int, within: float = 300) -> float:
     """Poll the topic's end offsets until they sum to `expected`; return when that was seen."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    consumer = AIOKafkaConsumer(**client_options(settings))
     await consumer.start()
     try:
         deadline = time.monotonic() + within
@@ -131,7 +131,7 @@ async def count_until(settings: ConsentSettings, topic: str, expected: int, with
 async def passthrough(settings: ConsentSettings, source: str, target: str, stop: asyncio.Event) -> None:
     """The baseline: consume, produce each value on, commit — no database, no validation."""
     consumer = AIOKafkaConsumer(
-        source, bootstrap_servers=settings.kafka_bootstrap_servers, group_id=f"{settings.topic_prefix}passthrough",
+        source, **client_options(settings), group_id=f"{settings.topic_prefix}passthrough",
         enable_auto_commit=False, auto_offset_reset="earliest",
     )  # fmt: skip
     producer = make_producer(settings, client_id="passthrough")
@@ -155,7 +155,7 @@ async def latencies(
     """Produce at `rate`/s; latency = arrival on `target` minus produce time, per certificate."""
     sent: dict[str, float] = {}
     arrived: dict[str, float] = {}
-    consumer = AIOKafkaConsumer(target, bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="latest")
+    consumer = AIOKafkaConsumer(target, **client_options(settings), auto_offset_reset="latest")
     await consumer.start()
     await consumer.getmany(timeout_ms=500)
     await consumer.seek_to_end()

@@ -35,7 +35,7 @@ from services.dispatch.app import prepare
 from services.dispatch.settings import DispatchSettings
 from services.kit.citizen import citizen_ref
 from services.kit.db import create_pool
-from services.kit.kafka import ensure_topics, make_producer
+from services.kit.kafka import client_options, ensure_topics, make_producer
 from services.kit.settings import CitizenRefKeySettings
 from tests.harness import ServiceProcess, connect, drop_schema, free_port
 
@@ -179,7 +179,7 @@ async def paced_latencies(settings: DispatchSettings, certs: list[Prepared], rat
     sent: dict[str, float] = {}
     arrived: dict[str, float] = {}
     topic = settings.topic(DISPATCH_OUTCOMES.name)
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="latest")
+    consumer = AIOKafkaConsumer(topic, **client_options(settings), auto_offset_reset="latest")
     await consumer.start()
     await consumer.getmany(timeout_ms=500)
     await consumer.seek_to_end()
@@ -350,7 +350,7 @@ async def wait_for_outcomes(settings: DispatchSettings, n: int, within: float = 
     from aiokafka import TopicPartition
 
     topic = settings.topic(DISPATCH_OUTCOMES.name)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    consumer = AIOKafkaConsumer(**client_options(settings))
     await consumer.start()
     try:
         deadline = time.monotonic() + within

@@ -41,7 +41,7 @@ from deploy.simulators.platform.generator import CARE_UNITS, CertificateFactory
 from schemas.topics import TopicSpec
 from services.intake import repo as intake_repo
 from services.kit.citizen import citizen_ref
-from services.kit.kafka import ensure_topics
+from services.kit.kafka import client_options, ensure_topics
 from services.kit.settings import DEV_CITIZEN_REF_KEY, ServiceSettings
 from tests.harness import wait_ready
 
@@ -181,8 +181,8 @@ async def raw_kafka(bootstrap: str, replication: int, rate: float, seconds: floa
     topic = f"bench-raw-{uuid.uuid4().hex[:8]}"
     await ensure_topics(settings, [TopicSpec(topic, "test")])
     # No consumer group: on a fresh broker the group coordinator can take a minute to appear.
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=0)
+    consumer = AIOKafkaConsumer(**client_options(bootstrap=bootstrap), enable_auto_commit=False)
+    producer = AIOKafkaProducer(**client_options(bootstrap=bootstrap), acks="all", enable_idempotence=True, linger_ms=0)
     await consumer.start()
     await producer.start()
     latencies: list[float] = []

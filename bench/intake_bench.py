@@ -56,7 +56,7 @@ from schemas.riv.wsdl import REGISTER_CERTIFICATE
 from schemas.topics import INTAKE_CERTIFICATES
 from services.intake import repo as intake_repo
 from services.kit.citizen import citizen_ref
-from services.kit.kafka import ensure_topics, make_producer
+from services.kit.kafka import client_options, ensure_topics, make_producer
 from services.kit.settings import CitizenRefKeySettings, ServiceSettings
 from services.kit.swedish import swedish_date
 from tests.harness import ServiceProcess, connect, drop_schema, free_port
@@ -159,7 +159,7 @@ async def topic_ids(settings: ServiceSettings, expected: int, within: float = 12
     """Certificate ids of every event on intake's topic, once `expected` are there (or the deadline passes); with
     `settle`, reading on until nothing more has arrived for that many seconds (so late duplicates are seen)."""
     topic = settings.topic(INTAKE_CERTIFICATES.name)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
     await consumer.start()
     ids: list[str] = []
     try:

@@ -36,7 +36,7 @@ from schemas.events import CertificateReleased, CertificateRevoked, CitizenDataW
 from schemas.topics import CONSENT_RELEASED
 from services.kit.citizen import citizen_ref
 from services.kit.db import create_pool
-from services.kit.kafka import ensure_topics, make_producer
+from services.kit.kafka import client_options, ensure_topics, make_producer
 from services.kit.settings import CitizenRefKeySettings
 from services.stats.rebuild import CONSUMER_NAME, rebuild
 from services.stats.reports import (
@@ -156,7 +156,7 @@ async def baseline(settings: StatsSettings, total: int) -> float:
     """Events/s of a plain aiokafka consumer reading the topic from offset 0 to its end."""
     consumer = AIOKafkaConsumer(
         settings.topic(CONSENT_RELEASED.name),
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **client_options(settings),
         group_id=f"{settings.topic_prefix}baseline",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -336,7 +336,7 @@ async def run(n: int, samples: int, seed: int, keep: bool) -> None:
         cpu = psutil.Process(process.pid)
         first_commit: tuple[float, int, float] | None = None  # time, events committed, process CPU seconds
         # One admin client for the whole wait (a new one per poll cost the benchmark more CPU than the poll).
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+        admin = AIOKafkaAdminClient(**client_options(settings))
         await admin.start()
         try:
             while True:

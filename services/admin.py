@@ -22,8 +22,9 @@ import json
 import sys
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from schemas.certificate import County
 from schemas.envelope import InvalidEvent, decode
@@ -32,7 +33,7 @@ from services.intake import repo as intake_repo
 from services.intake.app import MIGRATIONS as INTAKE_MIGRATIONS
 from services.intake.settings import IntakeSettings
 from services.kit.db import SchemaNotProvisioned, create_pool, migrate
-from services.kit.kafka import make_producer
+from services.kit.kafka import client_options, make_producer
 from services.kit.outbox import outbox_backlog
 from services.kit.settings import ServiceSettings
 from services.operator import CommandError, add_operator_argument, operator_of, record_for_citizens
@@ -106,8 +107,8 @@ async def outbox(_args: argparse.Namespace) -> None:
 async def lag(_args: argparse.Namespace) -> None:
     """Every consumer group's lag per topic: messages between its committed offsets and the end of the log."""
     settings = ServiceSettings()
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="admin-lag")
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(**client_options(settings), client_id="admin-lag")
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
     await admin.start()
     await consumer.start()
     try:
@@ -128,20 +129,27 @@ async def lag(_args: argparse.Namespace) -> None:
 
 
 async def dlq(args: argparse.Namespace) -> None:
-    """List or replay a dead-letter topic: originals go back to their source topic with the original headers."""
+    """List or replay a dead-letter topic. A replay puts back the original record — read again from the source topic
+    at the partition and offset the dead letter names, with its own key, value and headers — and refuses a dead
+    letter that is not byte for byte that record: whoever may write a dead-letter topic (every consumer of the source
+    topic) cannot have the operator publish, as the administrator, what it could not publish itself."""
     settings = ServiceSettings()
     operator = operator_of(args) if args.action == "replay" else None
     touched: list[tuple[str, str | None]] = []
     dlq_topic = settings.topic(args.topic if args.topic.endswith(".dlq") else f"{args.topic}.dlq")
+    source_topic = dlq_topic.removesuffix(".dlq")
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **client_options(settings),
         group_id=f"{settings.topic_prefix}admin-dlq-replay" if args.action == "replay" else None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
+    origin = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
     producer = make_producer(settings, client_id="admin-dlq-replay")
     await consumer.start()
+    await origin.start()
     await producer.start()
+    refused = 0
     try:
         # A consumer without subscriptions may not have fetched metadata of a topic made after it started.
         await consumer._client.force_metadata_update()
@@ -175,18 +183,62 @@ async def dlq(args: argparse.Namespace) -> None:
                             )
                         )
                     else:
-                        source = headers["dlq.source.topic"].decode()
-                        original = [(k, v) for k, v in (record.headers or ()) if not k.startswith("dlq.")]
-                        await (await producer.send(source, value=record.value, key=record.key, headers=original))
+                        original, problem = await _original_of(origin, source_topic, record)
+                        if original is None:
+                            refused += 1
+                            print(f"{dlq_topic}[{record.partition}]@{record.offset}: not replayed: {problem}")
+                        else:
+                            await (
+                                await producer.send(
+                                    source_topic,
+                                    value=original.value,
+                                    key=original.key,
+                                    headers=list(original.headers or ()),
+                                )
+                            )
+                            touched.extend(_citizen_of(original.value or b""))
                         await consumer.commit({tp: record.offset + 1})
-                        touched.extend(_citizen_of(record.value or b""))
                     handled += 1
-        print(f"{dlq_topic}: {'replayed' if args.action == 'replay' else 'listed'} {handled} message(s)")
+        done = "replayed" if args.action == "replay" else "listed"
+        print(f"{dlq_topic}: {done} {handled - refused} message(s)" + (f", refused {refused}" if refused else ""))
     finally:
         await producer.stop()
+        await origin.stop()
         await consumer.stop()
         if operator is not None:
             await record_for_citizens(touched, "operator_dlq_replay", operator)
+    if refused:
+        raise CommandError(f"{refused} dead letter(s) were not the record at the source position they name")
+
+
+async def _original_of(
+    origin: AIOKafkaConsumer, source_topic: str, dead: ConsumerRecord[bytes, bytes]
+) -> tuple[ConsumerRecord[bytes, bytes] | None, str]:
+    """The source record a dead letter is a copy of, or None and why not."""
+    headers = dict(dead.headers or ())
+    try:
+        named = headers["dlq.source.topic"].decode()
+        partition = int(headers["dlq.source.partition"])
+        offset = int(headers["dlq.source.offset"])
+    except (KeyError, ValueError, UnicodeDecodeError):
+        return None, "it does not name its source partition and offset (dlq.source.*)"
+    if named != source_topic:
+        return None, f"it names the source topic {named!r}, not {source_topic!r}"
+    tp = TopicPartition(source_topic, partition)
+    origin.assign([tp])
+    origin.seek(tp, offset)
+    try:
+        batch = await origin.getmany(tp, timeout_ms=10_000, max_records=1)
+    except KafkaError as exc:
+        return None, f"its source record cannot be read ({type(exc).__name__})"
+    records = batch.get(tp, [])
+    if not records or records[0].offset != offset:
+        return None, f"there is no record at {source_topic}[{partition}]@{offset} (past retention?)"
+    original = records[0]
+    kept = [(k, v) for k, v in (dead.headers or ()) if not k.startswith("dlq.")]
+    if (original.key, original.value, list(original.headers or ())) != (dead.key, dead.value, kept):
+        return None, f"it differs from the record at {source_topic}[{partition}]@{offset}"
+    return original, ""
 
 
 def _citizen_of(value: bytes) -> list[tuple[str, str | None]]:

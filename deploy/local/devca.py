@@ -5,7 +5,7 @@ the region's CA and the national platform's function certificates instead (READM
 Files (contract paths under `.cache/tls/`): `ca.pem` (and `ca-key.pem`), `<name>.pem` + `<name>-key.pem` for
 `intake` (server, 127.0.0.1/localhost), `platform` (the national platform's client certificate), `fk` (the
 Försäkringskassan simulator: server, and its client certificate for its fetch), `minaintyg` (dispatch's client
-certificate towards Försäkringskassan) and `portal` (server of the fetch service).
+certificate towards Försäkringskassan), `portal` (server of the fetch service) and `kafka` (the local brokers).
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ LEAVES = (
     Leaf("fk", "fkassa", server=True, client=True),
     Leaf("minaintyg", "minaintyg", server=False, client=True),
     Leaf("portal", "portal.minaintyg.local", server=True, client=False),
+    # The local Kafka brokers: their listeners, and the client side of their controller connections (mutual TLS).
+    Leaf("kafka", "kafka.minaintyg.local", server=True, client=True),
 )
 
 

@@ -1,7 +1,8 @@
 """`minaintyg-infra up|down|status`: the local broker and database, idempotent.
 
 Kafka: the official org.apache.kafka:kafka_2.13 artifacts fetched from Maven Central with `mvn` into .cache/, run in
-KRaft mode (one combined broker/controller node) on the machine's Java 17 with a bounded heap, on 127.0.0.1.
+KRaft mode (one combined broker/controller node) on the machine's Java 17 with a bounded heap, on 127.0.0.1, secured:
+TLS, SCRAM-SHA-512 logins and ACLs, one principal per service (deploy/local/kafka_security.py).
 PostgreSQL: the machine's Debian cluster (installed if missing), with a `minaintyg` role and database.
 With KAFKA_BOOTSTRAP_SERVERS and/or DATABASE_URL set, that part is left to whoever set them.
 """
@@ -22,12 +23,17 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from deploy.local.kafka_security import LocalSecurity, provision
+from schemas.kafka_access import ADMIN_PRINCIPAL, PRINCIPALS
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".cache"
 POM = ROOT / "deploy" / "kafka" / "pom.xml"
 LOG4J = ROOT / "deploy" / "kafka" / "log4j2.properties"
 DB_NAME = DB_USER = DB_PASSWORD = "minaintyg"  # noqa: S105 - the local development database
+LOCAL_SECURITY = LocalSecurity(CACHE / "kafka" / "security", CACHE / "tls")
 
 
 class InfraError(RuntimeError):
@@ -113,6 +119,9 @@ class KafkaNode:
     voters: str | None = None
     replication: int = 1
     cluster_id_file: Path | None = None
+    # TLS, SCRAM logins and ACLs (every node of this machine shares the material); None: a plaintext node, for a
+    # benchmark's unsecured baseline only.
+    security: LocalSecurity | None = LOCAL_SECURITY
 
     @property
     def bootstrap(self) -> str:
@@ -126,6 +135,27 @@ class KafkaNode:
     def log_file(self) -> Path:
         return self.home / "logs" / "server.log"
 
+    def _listeners(self) -> list[str]:
+        if self.security is not None:
+            return self.security.broker_properties(self.port, self.controller_port)
+        return [
+            f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=PLAINTEXT",
+        ]
+
+    @property
+    def protocol(self) -> str:
+        return "SASL_SSL" if self.security is not None else "PLAINTEXT"
+
+    def client_options(self) -> dict[str, Any]:
+        """aiokafka's arguments to reach this node as the administrator."""
+        options: dict[str, Any] = {"bootstrap_servers": self.bootstrap}
+        if self.security is not None:
+            options.update(self.security.aiokafka_options())
+        return options
+
     def _config(self) -> Path:
         config = self.home / "server.properties"
         config.write_text(
@@ -134,11 +164,8 @@ class KafkaNode:
                     "process.roles=broker,controller",
                     f"node.id={self.node_id}",
                     f"controller.quorum.voters={self.voters or f'{self.node_id}@127.0.0.1:{self.controller_port}'}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
                     "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-                    "inter.broker.listener.name=PLAINTEXT",
+                    *self._listeners(),
                     f"log.dirs={self.home / 'data'}",
                     "num.partitions=6",
                     f"offsets.topic.replication.factor={self.replication}",
@@ -219,10 +246,22 @@ class KafkaNode:
             raise InfraError(f"port {self.port} is taken by another process; set KAFKA_BOOTSTRAP_SERVERS to use it")
         libs = kafka_libs()
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        if self.security is not None:
+            self.security.ensure()
         config = self._config()
-        if not (self.home / "data" / "meta.properties").exists():
+        data, marker = self.home / "data", self.home / "listener-protocol"
+        if (data / "meta.properties").exists() and (marker.read_text() if marker.exists() else "PLAINTEXT") != (
+            self.protocol
+        ):
+            # The super users' logins are written when the storage is formatted: a node formatted for another
+            # protocol starts again empty (development data; `make infra-down` keeps nothing else).
+            say(f"Kafka data in {data} was formatted for another listener protocol: formatting it for {self.protocol}")
+            shutil.rmtree(data)
+        if not (data / "meta.properties").exists():
+            scram = self.security.format_arguments() if self.security is not None else []
             run(self._java(libs, "kafka.tools.StorageTool", "format", f"--cluster-id={self.cluster_id()}",
-                           "-c", str(config)), stdout=subprocess.DEVNULL)  # fmt: skip
+                           "-c", str(config), *scram), stdout=subprocess.DEVNULL)  # fmt: skip
+            marker.write_text(self.protocol)
         with open(self.home / "logs" / "stdout.log", "ab") as out:
             process = subprocess.Popen(
                 self._java(libs, "kafka.Kafka", str(config)),
@@ -236,7 +275,7 @@ class KafkaNode:
         while time.monotonic() < deadline:
             if self.pid() is None:
                 break
-            if port_open("127.0.0.1", self.port) and asyncio.run(_kafka_answers(self.bootstrap)):
+            if port_open("127.0.0.1", self.port) and asyncio.run(_kafka_answers(self.client_options())):
                 say(f"Kafka ready on {self.bootstrap}")
                 return
             time.sleep(0.5)
@@ -327,10 +366,10 @@ def _cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
-async def _kafka_answers(bootstrap: str) -> bool:
+async def _kafka_answers(options: dict[str, Any]) -> bool:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    admin = AIOKafkaAdminClient(**options, request_timeout_ms=3000)
     try:
         await admin.start()
         await admin.list_topics()
@@ -439,6 +478,12 @@ def up() -> None:
         say("KAFKA_BOOTSTRAP_SERVERS is set: using that Kafka")
     else:
         LOCAL_KAFKA.start()
+        _provision(LOCAL_KAFKA.bootstrap)
+
+
+def _provision(bootstrap: str) -> None:
+    grants, removed = provision(LOCAL_SECURITY, bootstrap)
+    say(f"Kafka principals and ACLs provisioned: {grants} grants for {', '.join(PRINCIPALS)}; {removed} stale removed")
 
 
 def cluster_up() -> None:
@@ -451,6 +496,7 @@ def cluster_up() -> None:
     if LOCAL_KAFKA.pid() is not None:
         raise InfraError("the one-node Kafka runs on 9092-9093: `make infra-down` first (the cluster uses 9092-9094)")
     LOCAL_CLUSTER.start()
+    _provision(LOCAL_CLUSTER.bootstrap)
 
 
 def cluster_down() -> None:
@@ -473,6 +519,28 @@ def status() -> None:
     say(f"PostgreSQL: {'listening' if port_open('127.0.0.1', 5432) else 'not listening'} on 127.0.0.1:5432")
 
 
+def environment(principal: str) -> None:
+    """Print the exports a client of the local brokers needs as `principal` (`eval "$(minaintyg-infra env NAME)"`)."""
+    import shlex
+
+    if principal not in (ADMIN_PRINCIPAL, *PRINCIPALS):
+        raise InfraError(f"no Kafka principal {principal!r}; known: {', '.join((ADMIN_PRINCIPAL, *PRINCIPALS))}")
+    LOCAL_SECURITY.ensure()
+    for name, value in LOCAL_SECURITY.client_environment(principal).items():
+        print(f"export {name}={shlex.quote(value)}")
+
+
+def login(principal: str) -> None:
+    """Print `KAFKA_SASL_USERNAME=… KAFKA_SASL_PASSWORD=…` of a service's principal for `env` in the Procfile, when
+    `make run` uses the local brokers (MINAINTYG_KAFKA_LOGINS=local); else nothing (the environment has the login)."""
+    if os.environ.get("MINAINTYG_KAFKA_LOGINS") != "local":
+        return
+    if principal not in PRINCIPALS:
+        raise InfraError(f"no service principal {principal!r}; known: {', '.join(PRINCIPALS)}")
+    environment = LOCAL_SECURITY.client_environment(principal)
+    print(" ".join(f"{name}={environment[name]}" for name in ("KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD")))
+
+
 def main() -> None:
     """Entry point of `minaintyg-infra`."""
     parser = argparse.ArgumentParser(prog="minaintyg-infra", description=__doc__.splitlines()[0])
@@ -484,10 +552,16 @@ def main() -> None:
         "cluster-up": cluster_up,
         "cluster-down": cluster_down,
     }
-    parser.add_argument("command", choices=list(commands))
+    parser.add_argument("command", choices=[*commands, "env", "login"])
+    parser.add_argument("principal", nargs="?", default=ADMIN_PRINCIPAL, help="env, login: whose (default admin)")
     args = parser.parse_args()
     try:
-        commands[args.command]()
+        if args.command == "env":
+            environment(args.principal)
+        elif args.command == "login":
+            login(args.principal)
+        else:
+            commands[args.command]()
     except (InfraError, subprocess.CalledProcessError) as exc:
         print(f"[infra] failed: {exc}", file=sys.stderr)
         sys.exit(1)

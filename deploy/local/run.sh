@@ -3,6 +3,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 procfile=deploy/local/Procfile
+if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ] && [ -z "${KAFKA_SECURITY_PROTOCOL:-}" ]; then
+  # The local brokers: TLS (the development CA) and a SCRAM login per service; each process of the Procfile logs in
+  # as its own principal (`minaintyg-infra login NAME`), none as the administrator.
+  eval "$(minaintyg-infra env admin)"
+  unset KAFKA_SASL_USERNAME KAFKA_SASL_PASSWORD
+  export MINAINTYG_KAFKA_LOGINS=local
+fi
 if [ -n "${CLUSTER:-}" ]; then
   # Three Kafka nodes (`make cluster-up`), topics replicated three times; two replicas of every service that may
   # have two (the statistics ingest is one; a second stats process serves reports only).
@@ -47,7 +54,7 @@ cat <<MSG
     FK simulator    http://127.0.0.1:${FKSIM_PORT:-8011}/docs   (bearer token: dev-minaintyg-to-fk; faults at /sim/faults)
                     receives RegisterCertificate v3 at https://127.0.0.1:${FKSIM_RIV_PORT:-8445}/riv/... (dispatch: ${DISPATCH_FK_ADAPTER})
     metrics         /metrics on every service above (Prometheus); consumer lag: minaintyg-admin lag
-    Kafka           ${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}
+    Kafka           ${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}   (${KAFKA_SECURITY_PROTOCOL:-PLAINTEXT}; as the administrator: eval "\$(minaintyg-infra env admin)")
 MSG
 if [ -n "${CLUSTER:-}" ]; then cat <<MSG
     second replicas portal :8100, intake :8101 (RIV-TA :8543), consent :8102, dispatch :8103, stats reports :8104

@@ -30,7 +30,7 @@ from prometheus_client import Counter, Gauge
 from schemas.envelope import Envelope, InvalidEvent, decode
 from schemas.topics import TopicSpec, dead_letter
 from services.kit.db import Connection, Pool
-from services.kit.kafka import make_producer, start_producer, stop_producer
+from services.kit.kafka import client_options, make_producer, start_producer, stop_producer
 from services.kit.logging import mask_personnummer
 from services.kit.memory import collector_paused
 from services.kit.settings import ServiceSettings
@@ -146,7 +146,7 @@ class IdempotentConsumer:
         """Consume until cancelled."""
         consumer = AIOKafkaConsumer(
             *self._topics,
-            bootstrap_servers=self._settings.kafka_bootstrap_servers,
+            **client_options(self._settings),
             group_id=self._group_id,
             client_id=self.name,
             enable_auto_commit=False,

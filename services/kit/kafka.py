@@ -6,13 +6,16 @@ import asyncio
 import contextlib
 import functools
 import random
+import ssl
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+from aiokafka.helpers import create_ssl_context
 from aiokafka.partitioner import murmur2
 
 from schemas.topics import TopicSpec
@@ -21,6 +24,35 @@ from services.kit.settings import ServiceSettings
 log = structlog.get_logger(__name__)
 
 _TOPIC_ALREADY_EXISTS = 36
+_TOPIC_AUTHORIZATION_FAILED = 29
+
+
+@functools.lru_cache(maxsize=16)
+def _ssl_context(cafile: str | None) -> ssl.SSLContext:
+    """Verifies the brokers' certificates (and their names) against `cafile`, or the system's trust store."""
+    context: ssl.SSLContext = create_ssl_context(cafile=cafile)
+    return context
+
+
+def client_options(settings: ServiceSettings | None = None, *, bootstrap: str | None = None) -> dict[str, Any]:
+    """What every aiokafka producer, consumer and admin client is given to reach the brokers: where they are and how
+    to prove who the service is (the security settings of ServiceSettings; without `settings`, the environment's).
+    `bootstrap` replaces the servers of the settings (a private test cluster, say)."""
+    settings = settings or ServiceSettings()
+    options: dict[str, Any] = {
+        "bootstrap_servers": bootstrap or settings.kafka_bootstrap_servers,
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_security_protocol == "SASL_SSL":
+        options["ssl_context"] = _ssl_context(settings.kafka_ssl_ca_file)
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        assert settings.kafka_sasl_password is not None
+        options.update(
+            sasl_mechanism=settings.kafka_sasl_mechanism,
+            sasl_plain_username=settings.kafka_sasl_username,
+            sasl_plain_password=settings.kafka_sasl_password.get_secret_value(),
+        )
+    return options
 
 
 @functools.lru_cache(maxsize=65536)
@@ -39,8 +71,8 @@ def cached_partitioner(key: bytes | None, all_partitions: list[int], available: 
 def make_producer(settings: ServiceSettings, client_id: str) -> AIOKafkaProducer:
     """An idempotent producer with acks=all, set explicitly: aiokafka's defaults are weaker."""
     return AIOKafkaProducer(
+        **client_options(settings),
         partitioner=cached_partitioner,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
@@ -94,7 +126,9 @@ async def acknowledged(futures: Iterable[asyncio.Future[object]], *, within: flo
 async def ensure_topics(
     settings: ServiceSettings, specs: Iterable[TopicSpec], *, deadline_seconds: float = 60.0
 ) -> None:
-    """Create the topics a service produces to or consumes from; existing ones are left as they are."""
+    """Create the topics a service produces to or consumes from; existing ones are left as they are. A topic the
+    service may not create (on a broker with ACLs only the producing service creates its topics, and a consumer's
+    own dead-letter topics) is waited for until its owner has created it."""
     wanted = [
         NewTopic(
             name=settings.topic(spec.name),
@@ -106,18 +140,25 @@ async def ensure_topics(
     ]
     deadline = time.monotonic() + deadline_seconds
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=10000)
+        admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=10000)
         try:
             await admin.start()
             existing = set(await admin.list_topics())
             missing = [t for t in wanted if t.name not in existing]
             if missing:
                 response = await admin.create_topics(missing)
+                others = []
                 for topic, code, *_ in response.topic_errors:
-                    if code not in (0, _TOPIC_ALREADY_EXISTS):
+                    if code == _TOPIC_AUTHORIZATION_FAILED:
+                        others.append(topic)
+                    elif code not in (0, _TOPIC_ALREADY_EXISTS):
                         raise KafkaError(f"creating topic {topic} failed with error code {code}")
-                log.info("kafka.topics.created", topics=[t.name for t in missing])
-                await _until_led(admin, {t.name: t.num_partitions for t in missing}, deadline)
+                created = [t for t in missing if t.name not in others]
+                if created:
+                    log.info("kafka.topics.created", topics=[t.name for t in created])
+                    await _until_led(admin, {t.name: t.num_partitions for t in created}, deadline)
+                if others:
+                    raise KafkaError(f"not allowed to create {sorted(others)}: waiting for their owners to create them")
             return
         except (KafkaConnectionError, KafkaError, OSError) as exc:
             if time.monotonic() > deadline:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,9 +63,30 @@ class ServiceSettings(TelemetrySettings):
     """What every service reads: where Kafka and PostgreSQL are, and the system-wide keys."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    # Whether the program connects to Kafka (the simulators do not: production's Kafka rules do not apply to them).
+    uses_kafka: ClassVar[bool] = True
 
     environment: Literal["development", "test", "production"] = Field("development", validation_alias="MINAINTYG_ENV")
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        validation_alias="KAFKA_SECURITY_PROTOCOL",
+        description="How the service connects to the brokers; production requires SASL_SSL (TLS and a login)",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512", validation_alias="KAFKA_SASL_MECHANISM", description="The SASL mechanism of the login"
+    )
+    kafka_sasl_username: str | None = Field(
+        None, validation_alias="KAFKA_SASL_USERNAME", description="The service's principal (e.g. intake)"
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        None, validation_alias="KAFKA_SASL_PASSWORD", description="The principal's password"
+    )
+    kafka_ssl_ca_file: str | None = Field(
+        None,
+        validation_alias="KAFKA_SSL_CA_FILE",
+        description="CA that signed the brokers' certificates (PEM); unset: the system's trust store",
+    )
     kafka_replication_factor: int = Field(1, ge=1, validation_alias="KAFKA_REPLICATION_FACTOR")
     kafka_partitions: int = Field(6, ge=1, validation_alias="KAFKA_PARTITIONS")
     consumer_stall_seconds: float = Field(
@@ -120,6 +141,22 @@ class ServiceSettings(TelemetrySettings):
                         problems.append(f"{setting}: the secret of {key!r} {reason}")
         if problems:
             raise ValueError("weak secrets refused in production: " + "; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _kafka_security(self) -> Self:
+        """A SASL protocol comes with its login; production reaches the brokers only over TLS with a login."""
+        sasl = self.kafka_security_protocol.startswith("SASL_")
+        if sasl and not (self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs KAFKA_SASL_USERNAME and "
+                "KAFKA_SASL_PASSWORD (the service's principal and its password)"
+            )
+        if self.environment == "production" and self.uses_kafka and self.kafka_security_protocol != "SASL_SSL":
+            raise ValueError(
+                f"production connects to Kafka over TLS with a login: KAFKA_SECURITY_PROTOCOL is "
+                f"{self.kafka_security_protocol}, set SASL_SSL with KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            )
         return self
 
     @model_validator(mode="after")

@@ -25,6 +25,7 @@ from schemas.envelope import Envelope, InvalidEvent
 from schemas.topics import CONSENT_RELEASED
 from services.kit.consumer import HandlerError, track
 from services.kit.db import Connection, Pool, close_pool, create_pool, migrate
+from services.kit.kafka import client_options
 from services.stats.handlers import Ingest, derive_all, ingest_gc, on_batch
 from services.stats.released import decode_released
 from services.stats.repo import MIGRATIONS
@@ -50,7 +51,7 @@ class RebuildResult:
 
 
 async def _group_state(settings: StatsSettings, group: str) -> str:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         [response] = await admin.describe_consumer_groups([group])
@@ -85,7 +86,7 @@ async def rebuild(
     pool = await create_pool(settings.database_url, settings.db_schema, application="stats-rebuild", max_size=2)
     topic = settings.topic(CONSENT_RELEASED.name)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **client_options(settings),
         enable_auto_commit=False,
         isolation_level="read_committed",
         max_partition_fetch_bytes=8 * 1024 * 1024,
@@ -237,9 +238,7 @@ async def _save_progress(conn: Connection, topic: str, next_offsets: dict[int, i
 
 async def _commit_group(settings: StatsSettings, group: str, offsets: dict[TopicPartition, int]) -> None:
     """Point the ingest's consumer group at the end the rebuild reached."""
-    committer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=group, enable_auto_commit=False
-    )
+    committer = AIOKafkaConsumer(**client_options(settings), group_id=group, enable_auto_commit=False)
     await committer.start()
     try:
         committer.assign(list(offsets))

@@ -25,11 +25,14 @@ import pytest
 from playwright.async_api import async_playwright
 
 from deploy.local import devca, pgroles
+from deploy.local.infra import LOCAL_SECURITY
+from deploy.local.kafka_security import create_grants, delete_grants
 from deploy.simulators.idp.persons import listed_persons
 from deploy.simulators.platform import riv
 from deploy.simulators.platform.generator import CARE_UNITS, CertificateFactory, Person
 from schemas import codesystems
 from schemas.envelope import decode
+from schemas.kafka_access import ADMIN_PRINCIPAL, PRINCIPALS, all_grants
 from schemas.riv.wsdl import REGISTER_CERTIFICATE
 from schemas.topics import CONSENT_RELEASED, INTAKE_CERTIFICATES
 from services.kit.citizen import citizen_ref
@@ -156,12 +159,20 @@ async def system(tmp_path: Path) -> AsyncIterator[System]:
     except RolesNotProvisioned as exc:
         pytest.fail(str(exc))
     stateful = {r.env_prefix: r.role for r in pgroles.ROLES}
+    # On the secured local broker each service logs in as its own principal with exactly the ACLs of
+    # schemas/kafka_access.py (for this run's topic prefix): the whole system works within them.
+    logins = base.kafka_sasl_username == ADMIN_PRINCIPAL and LOCAL_SECURITY.passwords_file.exists()
+    grants = all_grants(f"sys{sut.unique}.") if logins else []
+    if grants:
+        await asyncio.to_thread(create_grants, LOCAL_SECURITY, base.kafka_bootstrap_servers, grants)
     try:
         for command, (name, prefix, extra) in own.items():
             env = {f"{prefix}DB_SCHEMA": sut.schema(name), **extra}
             if prefix in stateful:
                 await create_schema_for(base.database_url, sut.schema(name), stateful[prefix])
                 env[f"{prefix}DATABASE_URL"] = roles[stateful[prefix]]
+            if logins and name in PRINCIPALS:
+                env.update(LOCAL_SECURITY.client_environment(name))
             sut.start(name, command, env, f"{prefix}PORT", ports[name], tmp_path)
         for process in sut.processes.values():
             await process.ready(within=120)
@@ -179,6 +190,8 @@ async def system(tmp_path: Path) -> AsyncIterator[System]:
         for name, path in sut.logs.items():
             shutil.copy(path, ARTIFACTS / f"{name}.log")
         await delete_topics_of(base.kafka_bootstrap_servers, sut.unique)
+        if grants:
+            await asyncio.to_thread(delete_grants, LOCAL_SECURITY, base.kafka_bootstrap_servers, grants)
         for name in (*SERVICES, "fk", "idp"):
             await drop_schema(base.database_url, sut.schema(name))
 

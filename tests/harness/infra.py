@@ -9,6 +9,8 @@ import uuid
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 
+from services.kit.kafka import client_options
+
 
 def new_unique() -> str:
     """Ten hex digits naming one test's (or one benchmark run's) schema, topic prefix and consumer groups."""
@@ -34,7 +36,7 @@ def require_broker(bootstrap_servers: str) -> str | None:
 
 async def delete_topics_of(bootstrap: str, unique: str) -> None:
     """Delete every topic whose name carries `unique` (a test's prefix)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=60_000)
+    admin = AIOKafkaAdminClient(**client_options(bootstrap=bootstrap), request_timeout_ms=60_000)
     await admin.start()
     try:
         doomed = [t for t in await admin.list_topics() if unique in t]

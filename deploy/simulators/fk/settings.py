@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import ClassVar, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -15,6 +15,7 @@ DEV_SENDER_SECRET = "dev-minaintyg-to-fk"  # noqa: S105 - the documented develop
 
 class FksimSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="FKSIM_", extra="ignore", frozen=True, populate_by_name=True)
+    uses_kafka: ClassVar[bool] = False
 
     host: str = "127.0.0.1"
     port: int = 8011

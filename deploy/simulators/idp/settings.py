@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
@@ -17,6 +17,7 @@ CommaList = Annotated[tuple[str, ...], NoDecode]
 
 class IdpsimSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="IDPSIM_", extra="ignore", frozen=True, populate_by_name=True)
+    uses_kafka: ClassVar[bool] = False
 
     environment: Literal["development", "test", "production"] = Field(
         "development",

@@ -174,13 +174,18 @@ async def test_replay_rebuild_and_redelivery_after_a_withdrawal_bring_nothing_ba
                 topic = system.released_topic()
                 await producer.send_and_wait(topic, release.value, key=ref.encode(), headers=list(release.headers))
                 await producer.send_and_wait(topic, released(ref, late, 1), key=ref.encode())
-                # A dead letter of before the withdrawal, replayed by an operator with the real command.
+                # A dead letter of a release of before the withdrawal, replayed by an operator with the real command
+                # (which republishes the source record the dead letter is a copy of: it is on the topic too).
+                stale = released(ref, dead_lettered, 1)
+                placed = await producer.send_and_wait(topic, stale, key=ref.encode())
                 await producer.send_and_wait(
                     f"{topic}.dlq",
-                    released(ref, dead_lettered, 1),
+                    stale,
                     key=ref.encode(),
-                    headers=[("dlq.source.topic", topic.encode()), ("dlq.error", b"test")],
-                )
+                    headers=[("dlq.source.topic", topic.encode()), ("dlq.error", b"test"),
+                             ("dlq.source.partition", str(placed.partition).encode()),
+                             ("dlq.source.offset", str(placed.offset).encode())],
+                )  # fmt: skip
                 code, out = await run_command(
                     "minaintyg-admin",
                     "dlq",

@@ -15,6 +15,7 @@ from services.dispatch.bootstrap import DispatchService
 from services.dispatch.domain import Recipient
 from services.dispatch.settings import DispatchSettings
 from services.kit.db import create_pool
+from services.kit.kafka import client_options
 from services.kit.service import app_state
 from tests.harness import connect, eventually, read_topic, running
 from tests.integration.dispatch.conftest import Feed, FkSim, ledger
@@ -193,7 +194,7 @@ async def _replayed(settings: DispatchSettings, requests: int) -> bool:
     """The replaying group committed past every request."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(settings.topic_prefix + "dispatch-replay")

@@ -17,7 +17,7 @@ from schemas.events import CitizenDataWithdrawn
 from schemas.topics import TopicSpec, dead_letter
 from services.kit.consumer import HandlerError, IdempotentConsumer, RetryPolicy
 from services.kit.db import Connection, create_pool, migrate
-from services.kit.kafka import ensure_topics, make_producer
+from services.kit.kafka import client_options, ensure_topics, make_producer
 from services.kit.settings import ServiceSettings
 from tests.harness import eventually, read_topic
 
@@ -190,7 +190,7 @@ async def _tracked(pool: asyncpg.Pool, expected: int) -> bool:
 async def replay_caught_up(settings: ServiceSettings, group: str) -> bool:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(settings.topic_prefix + group)

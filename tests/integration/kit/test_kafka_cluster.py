@@ -23,7 +23,7 @@ from aiokafka.errors import KafkaError
 
 from deploy.local.infra import KafkaCluster
 from schemas.topics import TopicSpec
-from services.kit.kafka import ensure_topics
+from services.kit.kafka import client_options, ensure_topics
 from services.kit.settings import ServiceSettings
 from tests.harness import eventually
 
@@ -60,7 +60,7 @@ async def leaders_moved_off(bootstrap: str, topic: str, *, node_id: int, within:
     dead leader it knows until its metadata says otherwise)."""
 
     async def moved() -> bool:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        admin = AIOKafkaAdminClient(**client_options(bootstrap=bootstrap), request_timeout_ms=5000)
         try:
             await admin.start()
             (described,) = await admin.describe_topics([topic])
@@ -89,7 +89,11 @@ async def phase(name: str, *, within: float) -> AsyncIterator[None]:
 
 def producer(bootstrap: str) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, request_timeout_ms=5000, retry_backoff_ms=200
+        **client_options(bootstrap=bootstrap),
+        acks="all",
+        enable_idempotence=True,
+        request_timeout_ms=5000,
+        retry_backoff_ms=200,
     )
 
 
@@ -98,7 +102,7 @@ async def test_topics_are_replicated_three_times_with_two_in_sync(cluster: Kafka
     settings = ServiceSettings(kafka_bootstrap_servers=cluster.bootstrap, kafka_replication_factor=3)
     name = f"cluster-{uuid.uuid4().hex[:8]}"
     await ensure_topics(settings, [TopicSpec(name, "test")])
-    admin = AIOKafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(bootstrap=cluster.bootstrap))
     await admin.start()
     try:
         # A new topic reaches each broker's metadata a moment after creation; the admin may ask another broker.
@@ -139,7 +143,7 @@ async def test_writes_survive_one_node_down_and_are_refused_with_two_down(cluste
         # The broker refuses or the request times out. Not idempotent: an idempotent producer first needs a producer
         # id, which a broker without its quorum cannot hand out, so it would never reach the write being tested.
         # aiokafka retries a timed-out send and may hang in stop (aiokafka #1101), so both are bounded.
-        lonely = AIOKafkaProducer(bootstrap_servers=first.bootstrap, acks="all", request_timeout_ms=5000)
+        lonely = AIOKafkaProducer(**client_options(bootstrap=first.bootstrap), acks="all", request_timeout_ms=5000)
         async with phase("one write refused with two nodes down", within=60):
             await lonely.start()
             try:
@@ -160,7 +164,7 @@ async def test_writes_survive_one_node_down_and_are_refused_with_two_down(cluste
         for i in range(10):
             await p.send_and_wait(name, f"healed-{i}".encode(), partition=i % settings.kafka_partitions)
             acknowledged.append(f"healed-{i}".encode())
-    consumer = AIOKafkaConsumer(bootstrap_servers=cluster.bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(bootstrap=cluster.bootstrap), enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = [TopicPartition(name, i) for i in range(settings.kafka_partitions)]

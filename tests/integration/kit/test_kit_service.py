@@ -16,6 +16,7 @@ from starlette.middleware import Middleware
 
 from schemas.topics import TopicSpec
 from services.kit.db import Pool
+from services.kit.kafka import client_options
 from services.kit.outbox import OutboxRelay
 from services.kit.service import Host, add_routes, app_state, service_app, state_dependency
 from services.kit.settings import ServiceSettings
@@ -181,7 +182,7 @@ async def test_relay_and_consumers_wait_for_the_declared_topics(settings: Hosted
     app = service_app("hosted", settings, bootstrap, title="t", summary="s", max_body_bytes=1024)
     async with LifespanManager(app):
         await until(lambda: seen == ["ran"], deadline=60)
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+        admin = AIOKafkaAdminClient(**client_options(settings))
         await admin.start()
         try:
             assert settings.topic(spec.name) in await admin.list_topics()

@@ -16,7 +16,7 @@ from schemas.events import CitizenDataWithdrawn
 from schemas.topics import TopicSpec, dead_letter
 from services.kit.consumer import IdempotentConsumer
 from services.kit.db import Connection
-from services.kit.kafka import ensure_topics, make_producer
+from services.kit.kafka import client_options, ensure_topics, make_producer
 from services.kit.settings import ServiceSettings
 from tests.harness import connect, eventually
 
@@ -86,9 +86,7 @@ async def _last_is(committed: list[int], n: int) -> bool:
 
 
 async def group_offset(settings: ServiceSettings, topic: str, group: str) -> int | None:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=settings.topic_prefix + group
-    )
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=settings.topic_prefix + group)
     await consumer.start()
     try:
         offset: int | None = await consumer.committed(TopicPartition(topic, 0))

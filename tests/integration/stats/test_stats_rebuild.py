@@ -19,6 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from schemas.topics import CONSENT_RELEASED
 from services.kit.consumer import IdempotentConsumer
 from services.kit.db import create_pool, migrate
+from services.kit.kafka import client_options
 from services.stats import repo
 from services.stats.handlers import Ingest, on_batch, on_event
 from services.stats.rebuild import CONSUMER_NAME, rebuild
@@ -93,7 +94,7 @@ async def topic_ends(settings: StatsSettings) -> dict[TopicPartition, int]:
 
 
 async def group_at(settings: StatsSettings, group: str, ends: dict[TopicPartition, int]) -> bool:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         committed = await admin.list_consumer_group_offsets(group)

@@ -17,12 +17,13 @@ from services.kit.secrets import MIN_LENGTH, weakness
 from services.kit.settings import CitizenRefKeySettings, ServiceSettings
 from services.portal.settings import PortalSettings
 from services.stats.settings import StatsSettings
+from tests.harness.production import kafka_login
 
 SETTINGS: list[type[ServiceSettings]] = [
     IntakeSettings, ConsentSettings, PortalSettings, DispatchSettings, StatsSettings, FksimSettings, IdpsimSettings,
 ]  # fmt: skip
 # What production needs besides secrets (https origins), so that only the secrets decide.
-PRODUCTION = {
+PRODUCTION: dict[type[ServiceSettings], dict[str, object]] = {
     PortalSettings: {
         "public_origin": "https://minaintyg.example.se",
         "oidc_issuer": "https://eid.example.se",
@@ -38,6 +39,10 @@ PRODUCTION = {
         "riv_client_ca_file": "/tls/riv/platform-ca.crt",
     },
 }
+
+
+for _cls in (IntakeSettings, ConsentSettings, PortalSettings, DispatchSettings, StatsSettings):
+    PRODUCTION[_cls] = {**PRODUCTION.get(_cls, {}), **kafka_login()}
 
 
 def strong() -> SecretStr:
@@ -102,6 +107,7 @@ def test_an_empty_credential_map_is_refused_in_production() -> None:
 def test_a_secret_the_configuration_does_not_use_is_not_required() -> None:
     origins = PRODUCTION[PortalSettings]
     others = {"citizen_ref_key": strong(), "consent_token": strong()}
+    assert "kafka_sasl_password" in origins
     # private_key_jwt: the client secret is not used, so its development default does not block.
     key = SecretStr("-----BEGIN PRIVATE KEY-----\n" + secrets.token_urlsafe(48) + "\n-----END PRIVATE KEY-----")
     PortalSettings(environment="production", oidc_client_auth_method="private_key_jwt", oidc_client_private_key=key,
@@ -112,6 +118,22 @@ def test_a_secret_the_configuration_does_not_use_is_not_required() -> None:
     # auto with a key: both may be used, both are checked.
     with pytest.raises(ValidationError, match="PORTAL_OIDC_CLIENT_SECRET"):
         PortalSettings(environment="production", oidc_client_private_key=key, **origins, **others)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("weak", ["", "short-9f3k", "k" * 64, "changeme" + secrets.token_hex(20)])
+def test_production_refuses_a_weak_kafka_password(weak: str) -> None:
+    values = {**PRODUCTION[StatsSettings], **strong_values(StatsSettings), "kafka_sasl_password": SecretStr(weak)}
+    with pytest.raises(ValidationError, match="KAFKA_SASL_PASSWORD"):
+        StatsSettings(environment="production", **values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("protocol", ["PLAINTEXT", "SASL_PLAINTEXT"])
+def test_production_reaches_kafka_only_over_tls_with_a_login(protocol: str) -> None:
+    values = {**PRODUCTION[StatsSettings], **strong_values(StatsSettings), "kafka_security_protocol": protocol}
+    with pytest.raises(ValidationError, match="production connects to Kafka over TLS with a login"):
+        StatsSettings(environment="production", **values)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"):
+        StatsSettings(kafka_security_protocol="SASL_SSL", kafka_sasl_username=None, kafka_sasl_password=None)
 
 
 def test_development_and_test_keep_their_defaults() -> None:

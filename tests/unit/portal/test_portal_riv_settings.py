@@ -11,13 +11,14 @@ from pydantic import SecretStr, ValidationError
 from services.kit.swedish import ACCESS_ACTIONS
 from services.portal.settings import PortalSettings
 from services.portal.views import actor_text
+from tests.harness.production import kafka_login
 
 
 def test_the_listener_is_configured_whole_and_production_requires_it() -> None:
     names = ("citizen_ref_key", "oidc_client_secret", "consent_token")
     strong = {name: SecretStr(secrets.token_hex(32)) for name in names}
     origins = {"public_origin": "https://minaintyg.example.se", "oidc_issuer": "https://eid.example.se",
-               "consent_url": "https://consent:8002"}  # fmt: skip
+               "consent_url": "https://consent:8002", **kafka_login("portal")}  # fmt: skip
     with pytest.raises(ValidationError, match="mutual TLS: set PORTAL_RIV_TLS_CERT_FILE"):
         PortalSettings(environment="production", **origins, **strong)  # type: ignore[arg-type]
     assert PortalSettings().mutual_tls() is None

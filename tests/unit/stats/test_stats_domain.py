@@ -178,12 +178,14 @@ def test_production_refuses_the_development_pseudonym_key() -> None:
     from pydantic import SecretStr, ValidationError
 
     from services.stats.settings import StatsSettings
+    from tests.harness.production import kafka_login
 
     strong = {"scb": SecretStr("0123456789abcdef0123456789abcdef")}
     with pytest.raises(ValidationError, match="STATS_PSEUDONYM_KEY"):
-        StatsSettings(environment="production", analyst_tokens=strong)
+        StatsSettings(environment="production", analyst_tokens=strong, **kafka_login())  # type: ignore[arg-type]
     key = SecretStr("4b9d2f6a8c0e1g3i5k7m9o1q3s5u7w9y0a2c4e6g8i0k2m4o6q8s0u2w4y6a8c")
-    assert StatsSettings(environment="production", pseudonym_key=key, analyst_tokens=strong).port == 8004
+    login = kafka_login("stats")
+    assert StatsSettings(environment="production", pseudonym_key=key, analyst_tokens=strong, **login).port == 8004  # type: ignore[arg-type]
 
 
 def test_production_refuses_the_development_analyst_token_and_weak_ones() -> None:
@@ -191,11 +193,13 @@ def test_production_refuses_the_development_analyst_token_and_weak_ones() -> Non
     from pydantic import SecretStr, ValidationError
 
     from services.stats.settings import StatsSettings
+    from tests.harness.production import kafka_login
 
     key = SecretStr("4b9d2f6a8c0e1g3i5k7m9o1q3s5u7w9y0a2c4e6g8i0k2m4o6q8s0u2w4y6a8c")
     for weak in ("dev-analyst-secret", "short-but-random-9f3k", "a" * 40):
         with pytest.raises(ValidationError, match="STATS_ANALYST_TOKENS"):
-            StatsSettings(environment="production", analyst_tokens={"x": SecretStr(weak)}, pseudonym_key=key)
+            StatsSettings(environment="production", analyst_tokens={"x": SecretStr(weak)}, pseudonym_key=key,
+                          **kafka_login())  # type: ignore[arg-type]  # fmt: skip
     assert StatsSettings(environment="development").analyst_tokens["dev"].get_secret_value() == "dev-analyst-secret"
 
 
