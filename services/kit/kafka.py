@@ -127,8 +127,8 @@ async def ensure_topics(
     settings: ServiceSettings, specs: Iterable[TopicSpec], *, deadline_seconds: float = 60.0
 ) -> None:
     """Create the topics a service produces to or consumes from; existing ones are left as they are. A topic the
-    service may not create (on a broker with ACLs only the producing service creates its topics, and a consumer's
-    own dead-letter topics) is waited for until its owner has created it."""
+    service may not create (with ACLs a topic is created by the service that produces to it, a dead-letter topic by
+    the consumers that write it) is waited for until its owner has created it."""
     wanted = [
         NewTopic(
             name=settings.topic(spec.name),

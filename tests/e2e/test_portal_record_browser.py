@@ -40,6 +40,7 @@ from services.portal.settings import PortalSettings
 from tests.e2e.test_portal_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Browser, reload_until, serve
 from tests.harness import (
     ServiceProcess,
+    dead_lettered,
     delete_topics_of,
     drop_schema,
     free_port,
@@ -195,12 +196,8 @@ async def test_sent_and_archived_survive_withdrawal_and_re_consent_in_chromium(
                 consent_generation=1,
             )
             released_topic = settings.topic(CONSENT_RELEASED.name)
-            await system["producer"].send_and_wait(
-                f"{released_topic}.dlq",
-                encode(new_envelope(stale, source="minaintyg/consent", time=datetime.now(UTC), correlation_id="e2e")),
-                key=ref.encode(),
-                headers=[("dlq.source.topic", released_topic.encode())],
-            )
+            stale_event = new_envelope(stale, source="minaintyg/consent", time=datetime.now(UTC), correlation_id="e2e")
+            await dead_lettered(system["producer"], released_topic, encode(stale_event), ref.encode(), "e2e")
             code, out = await run_command(
                 "minaintyg-admin",
                 "dlq",

@@ -22,7 +22,7 @@ from tests.harness.infra import (
     topic_prefix,
 )
 from tests.harness.inprocess import in_process, running
-from tests.harness.kafka import read_topic
+from tests.harness.kafka import dead_lettered, read_topic
 from tests.harness.poll import NotReady, eventually, is_ready, wait_ready
 from tests.harness.process import ServiceProcess, run_command
 
@@ -33,6 +33,7 @@ __all__ = [
     "connect",
     "count_rows",
     "create_schema_for",
+    "dead_lettered",
     "delete_topics_of",
     "drop_schema",
     "eventually",

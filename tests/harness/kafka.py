@@ -1,10 +1,11 @@
-"""Reading what services published: every record on a topic, from offset 0 to its end, without a consumer group."""
+"""Reading what services published: every record on a topic, from offset 0 to its end, without a consumer group; and
+a dead letter as a consumer writes one."""
 
 from __future__ import annotations
 
 import time
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from services.kit.kafka import client_options
 from tests.harness.poll import eventually
@@ -40,3 +41,12 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int] | None
     await consumer._client.force_metadata_update()
     partitions: set[int] | None = consumer.partitions_for_topic(topic)
     return partitions
+
+
+async def dead_lettered(producer: AIOKafkaProducer, topic: str, value: bytes, key: bytes, error: str) -> None:
+    """Publish `value` on `topic` and then its dead letter on `topic`.dlq, as a consumer that failed on it writes
+    one (the record's position in dlq.source.*, which the operator's replay checks the copy against)."""
+    placed = await producer.send_and_wait(topic, value, key=key)
+    headers = [("dlq.source.topic", topic.encode()), ("dlq.source.partition", str(placed.partition).encode()),
+               ("dlq.source.offset", str(placed.offset).encode()), ("dlq.error", error.encode())]  # fmt: skip
+    await producer.send_and_wait(f"{topic}.dlq", value, key=key, headers=headers)

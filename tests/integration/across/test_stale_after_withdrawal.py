@@ -33,7 +33,16 @@ from services.stats.app import create_app as create_stats
 from services.stats.domain import pseudonym
 from services.stats.rebuild import rebuild
 from services.stats.settings import StatsSettings
-from tests.harness import connect, drop_schema, eventually, read_topic, run_command, running, topic_prefix
+from tests.harness import (
+    connect,
+    dead_lettered,
+    drop_schema,
+    eventually,
+    read_topic,
+    run_command,
+    running,
+    topic_prefix,
+)
 
 pytestmark = pytest.mark.integration
 OPERATOR = "drift.olle"
@@ -124,7 +133,7 @@ async def test_replay_rebuild_and_redelivery_after_a_withdrawal_bring_nothing_ba
     person = next(p for p in factory.persons if not p.test_patient)
     ref = citizen_ref(person.personnummer, CitizenRefKeySettings().citizen_ref_key.get_secret_value())
     certs = [CERTIFICATE_ADAPTER.validate_python(factory.certificate("LISJP", person=person)) for _ in range(3)]
-    held, dead_lettered, late = certs
+    held, dead_lettered_cert, late = certs
     ids = [c.id for c in certs]
     producer = make_producer(system.consent, client_id="t-stale")
     await producer.start()
@@ -175,17 +184,8 @@ async def test_replay_rebuild_and_redelivery_after_a_withdrawal_bring_nothing_ba
                 await producer.send_and_wait(topic, release.value, key=ref.encode(), headers=list(release.headers))
                 await producer.send_and_wait(topic, released(ref, late, 1), key=ref.encode())
                 # A dead letter of a release of before the withdrawal, replayed by an operator with the real command
-                # (which republishes the source record the dead letter is a copy of: it is on the topic too).
-                stale = released(ref, dead_lettered, 1)
-                placed = await producer.send_and_wait(topic, stale, key=ref.encode())
-                await producer.send_and_wait(
-                    f"{topic}.dlq",
-                    stale,
-                    key=ref.encode(),
-                    headers=[("dlq.source.topic", topic.encode()), ("dlq.error", b"test"),
-                             ("dlq.source.partition", str(placed.partition).encode()),
-                             ("dlq.source.offset", str(placed.offset).encode())],
-                )  # fmt: skip
+                # (which republishes the source record the dead letter is a copy of).
+                await dead_lettered(producer, topic, released(ref, dead_lettered_cert, 1), ref.encode(), "test")
                 code, out = await run_command(
                     "minaintyg-admin",
                     "dlq",
@@ -246,7 +246,7 @@ async def test_replay_rebuild_and_redelivery_after_a_withdrawal_bring_nothing_ba
                 )
             assert [r["id"] for r in listed] == [held.id]
             assert [(r["certificate_id"], r["action"], r["actor"]) for r in logged] == [
-                (dead_lettered.id, "operator_dlq_replay", OPERATOR),
+                (dead_lettered_cert.id, "operator_dlq_replay", OPERATOR),
                 (None, "operator_stats_rebuild", OPERATOR),
             ]
     finally:
