@@ -101,6 +101,9 @@ def serve_with_mutual_tls(main: dict[str, Any], mutual: MutualTls) -> None:
         port=mutual.port,
         http=MutualTlsProtocol,
         lifespan="off",
+        # Callers connect directly (their client certificate is the TLS handshake's, which no proxy can forward), so
+        # no X-Forwarded-* header is taken from them: without uvicorn's ProxyHeadersMiddleware around every request.
+        proxy_headers=False,
         ssl_certfile=mutual.cert_file,  # uvicorn requires it; the context factory below is what serves
         ssl_context_factory=lambda _config, _default: context,
     )
