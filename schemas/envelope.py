@@ -133,15 +133,22 @@ def new_envelope(
     )
 
 
-def encode(envelope: Envelope, raw: dict[str, str] | None = None) -> bytes:
+def encode(envelope: Envelope, raw: dict[str, str | bytes] | None = None) -> bytes:
     """Serialise an envelope to the bytes put on a topic.
 
     `raw` gives payload fields already serialised as JSON (a certificate the caller dumped anyway): they are
-    spliced in as they are instead of being serialised again. They must be the JSON of the very same values.
+    spliced in as they are instead of being serialised again, each where the payload's model puts it (the same
+    bytes as serialising it). They must be the JSON of the very same values.
     """
     document = envelope.model_dump(mode="json", exclude={"data": set(raw)} if raw else None)
-    for name, value in (raw or {}).items():
-        document["data"][name] = orjson.Fragment(value)
+    if raw:
+        dumped = document["data"]
+        data = {
+            name: orjson.Fragment(raw[name]) if name in raw else dumped[name]
+            for name in type(envelope.data).model_fields
+            if name in raw or name in dumped
+        }
+        document["data"] = data | dumped
     # Attributes without a value are absent (a null is not a CloudEvents value); `data` itself is never null here.
     return orjson.dumps({name: value for name, value in document.items() if value is not None})
 

@@ -4,6 +4,7 @@ refuse with a SOAP Fault, serve `?wsdl` / `?xsd=`. Bad input is a Fault with HTT
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 
 from lxml import etree
@@ -29,6 +30,19 @@ class Refused(Exception):
 
 def answer(interaction: Interaction, result: Result, fill: Callable[[etree._Element], object] | None = None) -> bytes:
     """The interaction's response: what `fill` writes into it first (a listing, a certificate), then `result`."""
+    if fill is None and result.error_id is None:
+        return _ok_or_info(interaction, result)
+    return _answer(interaction, result, fill)
+
+
+@functools.lru_cache(maxsize=64)
+def _ok_or_info(interaction: Interaction, result: Result) -> bytes:
+    """An OK or INFO answer without content: the same few answers again and again (the one of every accepted
+    certificate above all), written once each. (Errors name what was wrong, so they are written each time.)"""
+    return _answer(interaction, result, None)
+
+
+def _answer(interaction: Interaction, result: Result, fill: Callable[[etree._Element], object] | None) -> bytes:
     root, body = soap.envelope()
     response = etree.SubElement(body, f"{{{interaction.responder_namespace}}}{interaction.name}Response")
     if fill is not None:

@@ -100,41 +100,77 @@ def check(element: etree._Element, filename: str) -> None:
 
 
 # --- reading ---------------------------------------------------------------------------------------------------
+#
+# Each element's children are walked once, in document order: a child is found by its tag in a dict (the first of
+# each tag, as `find` would), and the repeatable ones are collected on the way. (Looking each field up by tag costs
+# lxml a parse of the "{namespace}name" string and a scan of the children per lookup: most of a message's reading.)
 
 
 def _text(element: etree._Element | None) -> str:
     return "" if element is None or element.text is None else element.text.strip()
 
 
-def _child(parent: etree._Element, tag: str) -> etree._Element | None:
-    """The first child named `tag` (as `parent.find(tag)`, without ElementPath's Python layer)."""
-    return next(parent.iterchildren(tag), None)
-
-
-def _opt(parent: etree._Element, tag: str) -> str | None:
-    found = _child(parent, tag)
-    return None if found is None else _text(found)
-
-
-def _req(parent: etree._Element, tag: str) -> etree._Element:
-    found = _child(parent, tag)
-    if found is None:  # the schema check comes first, so this is a bug or an unchecked document
-        raise NotTheContract([f"{etree.QName(parent).localname} lacks {etree.QName(tag).localname}"])
+def _first(parent: etree._Element) -> dict[object, etree._Element]:
+    """Each tag among the children of `parent`, to its first child of that tag (comments and PIs included: their
+    tags are functions, never a name looked up)."""
+    found: dict[object, etree._Element] = {}
+    for child in parent:
+        if child.tag not in found:
+            found[child.tag] = child
     return found
 
 
+def _texts(parent: etree._Element) -> dict[object, str]:
+    """Each tag among the children of `parent`, to the stripped text of its first child of that tag."""
+    found: dict[object, str] = {}
+    for child in parent:
+        tag = child.tag
+        if tag not in found:
+            text = child.text
+            found[tag] = "" if text is None else text.strip()
+    return found
+
+
+def _lacks(parent: etree._Element, tag: str) -> NotTheContract:
+    # The schema check comes first, so this is a bug or an unchecked document.
+    return NotTheContract([f"{etree.QName(parent).localname} lacks {etree.QName(tag).localname}"])
+
+
+def _req(parent: etree._Element, children: dict[object, etree._Element], tag: str) -> etree._Element:
+    found = children.get(tag)
+    if found is None:
+        raise _lacks(parent, tag)
+    return found
+
+
+def _req_text(parent: etree._Element, texts: dict[object, str], tag: str) -> str:
+    found = texts.get(tag)
+    if found is None:
+        raise _lacks(parent, tag)
+    return found
+
+
+_ROOT, _EXTENSION = T + "root", T + "extension"
+_CODE, _CODE_SYSTEM = T + "code", T + "codeSystem"
+_CODE_SYSTEM_NAME, _CODE_SYSTEM_VERSION = T + "codeSystemName", T + "codeSystemVersion"
+_DISPLAY_NAME, _ORIGINAL_TEXT = T + "displayName", T + "originalText"
+
+
 def read_ii(element: etree._Element) -> II:
-    return II(root=_text(_req(element, T + "root")), extension=_text(_req(element, T + "extension")))
+    texts = _texts(element)
+    return II(root=_req_text(element, texts, _ROOT), extension=_req_text(element, texts, _EXTENSION))
 
 
 def read_cv(element: etree._Element) -> CV:
+    texts = _texts(element)
+    get = texts.get
     return CV(
-        code=_text(_req(element, T + "code")),
-        code_system=_text(_req(element, T + "codeSystem")),
-        code_system_name=_opt(element, T + "codeSystemName"),
-        code_system_version=_opt(element, T + "codeSystemVersion"),
-        display_name=_opt(element, T + "displayName"),
-        original_text=_opt(element, T + "originalText"),
+        code=_req_text(element, texts, _CODE),
+        code_system=_req_text(element, texts, _CODE_SYSTEM),
+        code_system_name=get(_CODE_SYSTEM_NAME),
+        code_system_version=get(_CODE_SYSTEM_VERSION),
+        display_name=get(_DISPLAY_NAME),
+        original_text=get(_ORIGINAL_TEXT),
     )
 
 
@@ -142,118 +178,188 @@ def read_time(element: etree._Element) -> datetime:
     return datetime.fromisoformat(_text(element))
 
 
-def _opt_time(parent: etree._Element, tag: str) -> datetime | None:
-    found = _child(parent, tag)
-    return None if found is None else read_time(found)
+def _opt_time(element: etree._Element | None) -> datetime | None:
+    return None if element is None else read_time(element)
+
+
+_CV, _DATE_PERIOD, _DATE, _PARTIAL_DATE = T + "cv", T + "datePeriod", T + "date", T + "partialDate"
 
 
 def _typed(element: etree._Element) -> Typed | None:
     tag = element.tag
-    if tag == T + "cv":
+    if tag == _CV:
         return read_cv(element)
-    if tag == T + "datePeriod":
-        start, end = _child(element, T + "start"), _child(element, T + "end")
+    if tag == _DATE_PERIOD:
+        texts = _texts(element)
+        start, end = texts.get(T + "start"), texts.get(T + "end")
         return DatePeriod(
-            start=None if start is None else date.fromisoformat(_text(start)),
-            end=None if end is None else date.fromisoformat(_text(end)),
+            start=None if start is None else date.fromisoformat(start),
+            end=None if end is None else date.fromisoformat(end),
         )
-    if tag == T + "date":
+    if tag == _DATE:
         return date.fromisoformat(_text(element))
-    if tag == T + "partialDate":
-        return PartialDate(format=_text(_req(element, T + "format")), value=_text(_req(element, T + "value")))
+    if tag == _PARTIAL_DATE:
+        texts = _texts(element)
+        return PartialDate(format=_req_text(element, texts, T + "format"), value=_req_text(element, texts, T + "value"))
     return None
 
 
 def read_delsvar(element: etree._Element) -> Delsvar:
+    if not len(element):  # text only (a text, boolean or date answer)
+        text = element.text
+        return Delsvar(id=element.get("id", ""), text="" if text is None else text.strip())
     children = [child for child in element if isinstance(child.tag, str)]
     text = (element.text or "") + "".join(child.tail or "" for child in children)
     value = _typed(children[0]) if len(children) == 1 else None
     return Delsvar(id=element.get("id", ""), text=text.strip(), value=value, elements=len(children))
 
 
+_INSTANS, _DELSVAR = C + "instans", C + "delsvar"
+
+
 def read_svar(element: etree._Element) -> Svar:
-    instans = _child(element, C + "instans")
+    instans: etree._Element | None = None
+    delsvar: list[Delsvar] = []
+    for child in element:
+        tag = child.tag
+        if tag == _DELSVAR:
+            delsvar.append(read_delsvar(child))
+        elif tag == _INSTANS and instans is None:
+            instans = child
     return Svar(
         id=element.get("id", ""),
         instans=None if instans is None else int(_text(instans)),
-        delsvar=tuple(read_delsvar(d) for d in element.iterfind(C + "delsvar")),
+        delsvar=tuple(delsvar),
     )
 
 
 def read_patient(element: etree._Element) -> Patient:
+    children = _first(element)
+    get = children.get
+    mellannamn = get(C + "mellannamn")
     return Patient(
-        person_id=read_ii(_req(element, C + "person-id")),
-        fornamn=_text(_child(element, C + "fornamn")),
-        mellannamn=_opt(element, C + "mellannamn"),
-        efternamn=_text(_child(element, C + "efternamn")),
-        postadress=_text(_child(element, C + "postadress")),
-        postnummer=_text(_child(element, C + "postnummer")),
-        postort=_text(_child(element, C + "postort")),
+        person_id=read_ii(_req(element, children, C + "person-id")),
+        fornamn=_text(get(C + "fornamn")),
+        mellannamn=None if mellannamn is None else _text(mellannamn),
+        efternamn=_text(get(C + "efternamn")),
+        postadress=_text(get(C + "postadress")),
+        postnummer=_text(get(C + "postnummer")),
+        postort=_text(get(C + "postort")),
     )
+
+
+def _read_enhet(element: etree._Element) -> Enhet:
+    children = _first(element)
+    get = children.get
+    vardgivare = _req(element, children, C + "vardgivare")
+    of_vardgivare = _first(vardgivare)
+    epost = get(C + "epost")
+    return Enhet(
+        enhets_id=read_ii(_req(element, children, C + "enhets-id")),
+        arbetsplatskod=read_ii(_req(element, children, C + "arbetsplatskod")),
+        enhetsnamn=_text(get(C + "enhetsnamn")),
+        postadress=_text(get(C + "postadress")),
+        postnummer=_text(get(C + "postnummer")),
+        postort=_text(get(C + "postort")),
+        telefonnummer=_text(get(C + "telefonnummer")),
+        epost=None if epost is None else _text(epost),
+        vardgivare=Vardgivare(
+            vardgivare_id=read_ii(_req(vardgivare, of_vardgivare, C + "vardgivare-id")),
+            vardgivarnamn=_text(of_vardgivare.get(C + "vardgivarnamn")),
+        ),
+    )
+
+
+_BEFATTNING, _SPECIALISTKOMPETENS = C + "befattning", C + "specialistkompetens"
 
 
 def read_hos_personal(element: etree._Element) -> HosPersonal:
-    enhet = _req(element, C + "enhet")
-    vardgivare = _req(enhet, C + "vardgivare")
+    children: dict[object, etree._Element] = {}
+    befattningar: list[CV] = []
+    kompetenser: list[CV] = []
+    for child in element:
+        tag = child.tag
+        if tag == _BEFATTNING:
+            befattningar.append(read_cv(child))
+        elif tag == _SPECIALISTKOMPETENS:
+            texts = _texts(child)
+            kompetenser.append(
+                CV(code=_req_text(child, texts, _CODE), code_system="", display_name=texts.get(_DISPLAY_NAME))
+            )
+        elif tag not in children:
+            children[tag] = child
+    forskrivarkod = children.get(C + "forskrivarkod")
     return HosPersonal(
-        personal_id=read_ii(_req(element, C + "personal-id")),
-        fullstandigt_namn=_text(_child(element, C + "fullstandigtNamn")),
-        forskrivarkod=_opt(element, C + "forskrivarkod"),
-        befattningar=tuple(read_cv(b) for b in element.iterfind(C + "befattning")),
-        specialistkompetenser=tuple(
-            CV(code=_text(_req(s, T + "code")), code_system="", display_name=_opt(s, T + "displayName"))
-            for s in element.iterfind(C + "specialistkompetens")
-        ),
-        enhet=Enhet(
-            enhets_id=read_ii(_req(enhet, C + "enhets-id")),
-            arbetsplatskod=read_ii(_req(enhet, C + "arbetsplatskod")),
-            enhetsnamn=_text(_child(enhet, C + "enhetsnamn")),
-            postadress=_text(_child(enhet, C + "postadress")),
-            postnummer=_text(_child(enhet, C + "postnummer")),
-            postort=_text(_child(enhet, C + "postort")),
-            telefonnummer=_text(_child(enhet, C + "telefonnummer")),
-            epost=_opt(enhet, C + "epost"),
-            vardgivare=Vardgivare(
-                vardgivare_id=read_ii(_req(vardgivare, C + "vardgivare-id")),
-                vardgivarnamn=_text(_child(vardgivare, C + "vardgivarnamn")),
-            ),
-        ),
+        personal_id=read_ii(_req(element, children, C + "personal-id")),
+        fullstandigt_namn=_text(children.get(C + "fullstandigtNamn")),
+        forskrivarkod=None if forskrivarkod is None else _text(forskrivarkod),
+        befattningar=tuple(befattningar),
+        specialistkompetenser=tuple(kompetenser),
+        enhet=_read_enhet(_req(element, children, C + "enhet")),
     )
+
+
+def _read_relation(element: etree._Element) -> Relation:
+    children = _first(element)
+    return Relation(
+        typ=read_cv(_req(element, children, C + "typ")), intygs_id=read_ii(_req(element, children, C + "intygs-id"))
+    )
+
+
+def _read_status(element: etree._Element) -> Status:
+    children = _first(element)
+    return Status(
+        part=read_cv(_req(element, children, C + "part")),
+        status=read_cv(_req(element, children, C + "status")),
+        tidpunkt=read_time(_req(element, children, C + "tidpunkt")),
+    )
+
+
+_MOTTAGARE, _RELATION, _STATUS, _SVAR = C + "mottagare", C + "relation", C + "status", C + "svar"
 
 
 def read_intyg(element: etree._Element) -> Intyg:
     """An `intyg` element (core namespace) as a typed value; validate it against the contract first."""
+    children: dict[object, etree._Element] = {}
+    mottagare: list[CV] = []
+    relationer: list[Relation] = []
+    status: list[Status] = []
+    svar: list[Svar] = []
+    for child in element:
+        tag = child.tag
+        if tag == _SVAR:
+            svar.append(read_svar(child))
+        elif tag == _MOTTAGARE:
+            mottagare.append(read_cv(child))
+        elif tag == _RELATION:
+            relationer.append(_read_relation(child))
+        elif tag == _STATUS:
+            status.append(_read_status(child))
+        elif tag not in children:
+            children[tag] = child
+    get = children.get
     return Intyg(
-        intygs_id=read_ii(_req(element, C + "intygs-id")),
-        typ=read_cv(_req(element, C + "typ")),
-        version=_text(_req(element, C + "version")),
-        mottagare=tuple(read_cv(m) for m in element.iterfind(C + "mottagare")),
-        signeringstidpunkt=_opt_time(element, C + "signeringstidpunkt"),
-        skickat_tidpunkt=_opt_time(element, C + "skickatTidpunkt"),
-        patient=read_patient(_req(element, C + "patient")),
-        skapad_av=read_hos_personal(_req(element, C + "skapadAv")),
-        relationer=tuple(
-            Relation(typ=read_cv(_req(r, C + "typ")), intygs_id=read_ii(_req(r, C + "intygs-id")))
-            for r in element.iterfind(C + "relation")
-        ),
-        status=tuple(
-            Status(
-                part=read_cv(_req(s, C + "part")),
-                status=read_cv(_req(s, C + "status")),
-                tidpunkt=read_time(_req(s, C + "tidpunkt")),
-            )
-            for s in element.iterfind(C + "status")
-        ),
-        svar=tuple(read_svar(s) for s in element.iterfind(C + "svar")),
+        intygs_id=read_ii(_req(element, children, C + "intygs-id")),
+        typ=read_cv(_req(element, children, C + "typ")),
+        version=_text(_req(element, children, C + "version")),
+        mottagare=tuple(mottagare),
+        signeringstidpunkt=_opt_time(get(C + "signeringstidpunkt")),
+        skickat_tidpunkt=_opt_time(get(C + "skickatTidpunkt")),
+        patient=read_patient(_req(element, children, C + "patient")),
+        skapad_av=read_hos_personal(_req(element, children, C + "skapadAv")),
+        relationer=tuple(relationer),
+        status=tuple(status),
+        svar=tuple(svar),
     )
 
 
 def read_result(element: etree._Element) -> Result:
     """A `result` element (ResultType of the core namespace)."""
+    texts = _texts(element)
     return Result(
-        result_code=_text(_req(element, C + "resultCode")),
-        error_id=_opt(element, C + "errorId"),
-        result_text=_opt(element, C + "resultText"),
+        result_code=_req_text(element, texts, C + "resultCode"),
+        error_id=texts.get(C + "errorId"),
+        result_text=texts.get(C + "resultText"),
     )
 
 
@@ -402,12 +508,14 @@ def write_result(parent: etree._Element, tag: str, result: Result) -> None:
 def read_revocation(element: etree._Element) -> Revocation:
     """A RevokeCertificate element (responder namespace v2)."""
     r = f"{{{ns.REVOKE}}}"
+    children = _first(element)
+    meddelande = children.get(r + "meddelande")
     return Revocation(
-        intygs_id=read_ii(_req(element, r + "intygs-id")),
-        person_id=read_ii(_req(element, r + "patientPerson-id")),
-        skickat_tidpunkt=read_time(_req(element, r + "skickatTidpunkt")),
-        skickat_av=read_hos_personal(_req(element, r + "skickatAv")),
-        meddelande=_opt(element, r + "meddelande"),
+        intygs_id=read_ii(_req(element, children, r + "intygs-id")),
+        person_id=read_ii(_req(element, children, r + "patientPerson-id")),
+        skickat_tidpunkt=read_time(_req(element, children, r + "skickatTidpunkt")),
+        skickat_av=read_hos_personal(_req(element, children, r + "skickatAv")),
+        meddelande=None if meddelande is None else _text(meddelande),
     )
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import orjson
 import structlog
 
 from schemas.envelope import new_envelope
@@ -65,7 +66,10 @@ async def receive_certificate(
     RIV-TA endpoint checks the message as received)."""
     now = intake.clock()
     document = cert.model_dump(mode="json")
-    personnummer = validate(cert, now, timedelta(seconds=intake.settings.clock_skew_seconds), document)
+    # Serialised once: checked for NUL characters, spliced into the event and stored as the normalised document.
+    document_json = orjson.dumps(document)
+    skew = timedelta(seconds=intake.settings.clock_skew_seconds)
+    personnummer = validate(cert, now, skew, document, document_json)
     if not rules_checked:
         violations = published_rules(from_certificate(cert, sent_at=now), swedish_date(now))
         if violations:
@@ -92,8 +96,10 @@ async def receive_certificate(
             platform=platform,
             received_at=now,
             original=original,
-            normalised=document,
-            outbox_row=outbox_values(intake.settings.topic(INTAKE_CERTIFICATES.name), ref, envelope),
+            normalised=orjson.Fragment(document_json),
+            outbox_row=outbox_values(
+                intake.settings.topic(INTAKE_CERTIFICATES.name), ref, envelope, raw={"certificate": document_json}
+            ),
         )
         if not inserted:
             # A concurrent delivery of the same id has committed by now: ON CONFLICT waited for it.

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from services.kit.db import Connection, Pool
 from services.kit.outbox import OUTBOX_COLUMNS
 
@@ -70,10 +72,13 @@ async def insert_certificate_with_event(
     platform: str,
     received_at: datetime,
     original: str,
-    normalised: dict[str, Any],
+    normalised: dict[str, Any] | orjson.Fragment,
     outbox_row: tuple[object, ...],
 ) -> bool:
     """Store a new certificate of a connected unit and its outbox event, atomically in one statement.
+
+    `normalised` is the certificate as JSON data, or already serialised (an orjson.Fragment: the json codec of
+    services.kit.db passes it on as it is).
 
     False when nothing was written: the id exists already, or the care unit is not connected.
     """

@@ -88,7 +88,6 @@ async def register_certificate(request: Request) -> Response:
     if violations:
         return _answer(REGISTER_CERTIFICATE, _validation_error([f"{v.rule}: {v.message}" for v in violations]))
     unit = intyg.skapad_av.enhet.enhets_id.extension
-    log_ = log.bind(certificate_id=intyg.intygs_id.extension, care_unit=unit, platform=platform)
     try:
         connected, county = await repo.connected_unit_county(intake.pool, unit)
         if not connected:
@@ -118,7 +117,13 @@ async def register_certificate(request: Request) -> Response:
         except InvalidCertificate as exc:
             return _answer(REGISTER_CERTIFICATE, _validation_error([svenska.problem(p) for p in exc.problems]))
     except Exception as exc:
-        log_.exception("intake.riv.technical_error", error=type(exc).__name__)
+        log.exception(
+            "intake.riv.technical_error",
+            error=type(exc).__name__,
+            certificate_id=intyg.intygs_id.extension,
+            care_unit=unit,
+            platform=platform,
+        )
         return _answer(REGISTER_CERTIFICATE, receiver.technical_error())
     if outcome is ReceiveOutcome.ALREADY_RECEIVED:
         return _answer(REGISTER_CERTIFICATE, Result("INFO", None, "Intyget är redan registrerat"))

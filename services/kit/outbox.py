@@ -54,7 +54,9 @@ def _headers(correlation_id: str, traceparent: str | None) -> list[tuple[str, st
 OUTBOX_COLUMNS = "event_id, topic, key, value, headers"
 
 
-def outbox_values(topic: str, key: str, envelope: Envelope, raw: dict[str, str] | None = None) -> tuple[object, ...]:
+def outbox_values(
+    topic: str, key: str, envelope: Envelope, raw: dict[str, str | bytes] | None = None
+) -> tuple[object, ...]:
     """The values of an outbox row, in OUTBOX_COLUMNS order (for repositories that write it in their statement).
 
     `raw`: payload fields already serialised (see `schemas.envelope.encode`)."""

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -219,6 +220,24 @@ def test_nul_characters_are_refused(where: str) -> None:
         expected = "content.functional_impairment"
 
     assert paths(raw) == [expected]
+
+
+def test_a_text_of_backslash_u0000_is_not_a_nul() -> None:
+    raw = body()
+    raw["content"]["functional_impairment"] = "Trött \\u0000 (as typed)"
+
+    assert paths(raw) == []
+
+
+def test_nul_characters_are_found_in_the_callers_serialised_document_too() -> None:
+    cert = parse(body())
+    document = cert.model_dump(mode="json")
+    validate(cert, NOW, SKEW, document, orjson.dumps(document))
+    document["content"]["functional_impairment"] = "Trött\x00"
+    broken = CERTIFICATE_ADAPTER.validate_python(document)
+    with pytest.raises(InvalidCertificate) as raised:
+        validate(broken, NOW, SKEW, document, orjson.dumps(document))
+    assert [p.path for p in raised.value.problems] == ["content.functional_impairment"]
 
 
 # --- mandatory questions -------------------------------------------------------------------------------------
