@@ -5,9 +5,8 @@ cd "$(dirname "$0")/../.."
 procfile=deploy/local/Procfile
 if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ] && [ -z "${KAFKA_SECURITY_PROTOCOL:-}" ]; then
   # The local brokers: TLS (the development CA) and a SCRAM login per service; each process of the Procfile logs in
-  # as its own principal (`minaintyg-infra login NAME`), none as the administrator.
+  # as its own principal (`minaintyg-infra login NAME`), none as the administrator (only the set-up commands below).
   eval "$(minaintyg-infra env admin)"
-  unset KAFKA_SASL_USERNAME KAFKA_SASL_PASSWORD
   export MINAINTYG_KAFKA_LOGINS=local
 fi
 if [ -n "${CLUSTER:-}" ]; then
@@ -69,4 +68,5 @@ echo
 # Development: the simulated citizens consent (all but those offered on the BankID (test) page), so statistics has
 # data within seconds.
 (minaintyg-admin stats consent-simulated --consent-url "http://127.0.0.1:${CONSENT_PORT:-8002}" >/dev/null 2>&1 &)
+unset KAFKA_SASL_USERNAME KAFKA_SASL_PASSWORD  # the administrator's login is not handed to the processes
 exec honcho --no-prefix -f "$procfile" start

@@ -146,13 +146,15 @@ class ServiceSettings(TelemetrySettings):
     @model_validator(mode="after")
     def _kafka_security(self) -> Self:
         """A SASL protocol comes with its login; production reaches the brokers only over TLS with a login."""
+        if not self.uses_kafka:
+            return self
         sasl = self.kafka_security_protocol.startswith("SASL_")
         if sasl and not (self.kafka_sasl_username and self.kafka_sasl_password):
             raise ValueError(
                 f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs KAFKA_SASL_USERNAME and "
                 "KAFKA_SASL_PASSWORD (the service's principal and its password)"
             )
-        if self.environment == "production" and self.uses_kafka and self.kafka_security_protocol != "SASL_SSL":
+        if self.environment == "production" and self.kafka_security_protocol != "SASL_SSL":
             raise ValueError(
                 f"production connects to Kafka over TLS with a login: KAFKA_SECURITY_PROTOCOL is "
                 f"{self.kafka_security_protocol}, set SASL_SSL with KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
