@@ -325,6 +325,7 @@ class KafkaCluster:
     first_port: int = 9092
     first_controller_port: int = 19092
     heap: str = "512m"
+    security: LocalSecurity | None = LOCAL_SECURITY
 
     @property
     def nodes(self) -> list[KafkaNode]:
@@ -339,6 +340,7 @@ class KafkaCluster:
                 voters=voters,
                 replication=self.size,
                 cluster_id_file=self.home / "cluster-id",
+                security=self.security,
             )
             for i in range(1, self.size + 1)
         ]
@@ -346,6 +348,19 @@ class KafkaCluster:
     @property
     def bootstrap(self) -> str:
         return ",".join(node.bootstrap for node in self.nodes)
+
+    def client_options(self) -> dict[str, Any]:
+        """aiokafka's arguments to reach the cluster as the administrator."""
+        options: dict[str, Any] = {"bootstrap_servers": self.bootstrap}
+        if self.security is not None:
+            options.update(self.security.aiokafka_options())
+        return options
+
+    def client_environment(self) -> dict[str, str]:
+        """The settings of a process that reaches the cluster as the administrator."""
+        if self.security is None:
+            return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}
+        return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, **self.security.client_environment()}
 
     def start(self, deadline_seconds: float = 120.0) -> None:
         for node in self.nodes:

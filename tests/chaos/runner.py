@@ -181,7 +181,7 @@ class System:
     def build(self) -> None:
         base = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("INTAKE_", "CONSENT_", "PORTAL_", "STATS_"))},
-            "KAFKA_BOOTSTRAP_SERVERS": self.cluster.bootstrap, "KAFKA_REPLICATION_FACTOR": "3",
+            **self.cluster.client_environment(), "KAFKA_REPLICATION_FACTOR": "3",
             "DATABASE_URL": self.postgres.url, "MINAINTYG_TOPIC_PREFIX": self.prefix, "LOG_JSON": "true",
             "LOG_LEVEL": "INFO", "MINAINTYG_ENV": "test",
         }  # fmt: skip
@@ -408,7 +408,7 @@ class Workload:
 
     async def run(self, seconds: float) -> None:
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=self.system.cluster.bootstrap, acks="all", enable_idempotence=True,
+            **self.system.cluster.client_options(), acks="all", enable_idempotence=True,
             request_timeout_ms=10_000, retry_backoff_ms=200,
         )  # fmt: skip
         await self.producer.start()
