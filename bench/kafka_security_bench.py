@@ -1,6 +1,7 @@
 """What Kafka's security costs: raw produce (idempotent, acks=all, 1 KiB records) and consume throughput on the
-secured local broker (TLS, SCRAM-SHA-512, ACLs: what every service uses) beside a plaintext node started here for the
-comparison only, in the same run, medians over runs. Counts in and out are checked (nothing lost or duplicated).
+secured broker (TLS, SCRAM-SHA-512, ACLs: what every service uses) beside a plaintext one — two new nodes of the same
+heap started here, measured alternately in the same run, medians over runs. Counts in and out are checked (nothing
+lost or duplicated).
 With `--consent`, the consent benchmark (the gate: consume, decide, produce — the most Kafka-bound path) runs on
 each broker too, and the ratio of its medians is printed.
 
@@ -23,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.common import machine, median
-from deploy.local.infra import LOCAL_KAFKA, KafkaNode
+from deploy.local.infra import LOCAL_SECURITY, KafkaNode
 from tests.harness.infra import free_port, new_unique
 
 PAYLOAD = b"x" * 1024
@@ -89,30 +90,51 @@ def consent_gate(env: dict[str, str], runs: int) -> float:
     return float(found.group(1).replace(",", ""))
 
 
+def fresh_node(home: Path, secured: bool) -> KafkaNode:
+    """A new node with the same heap either way, so the two differ by their listeners' security only."""
+    security = LOCAL_SECURITY if secured else None
+    return KafkaNode(home, port=free_port(), controller_port=free_port(), heap="512m", security=security)
+
+
 async def main(records: int, runs: int, consent: bool) -> None:
     print(machine())
-    print(f"raw Kafka, {records} records of 1 KiB per run, {runs} runs, medians:")
-    secured = await measure("SASL_SSL", LOCAL_KAFKA.client_options(), records, runs)
-    gates: tuple[float, float] | None = None
+    print(f"raw Kafka on two new nodes of the same heap, {records} records of 1 KiB per run, {runs} runs each "
+          "(alternating, after one warm-up run each), medians:")  # fmt: skip
     with tempfile.TemporaryDirectory() as home:
-        plain = KafkaNode(Path(home), port=free_port(), controller_port=free_port(), heap="512m", security=None)
-        plain.start()
+        nodes = {"SASL_SSL": fresh_node(Path(home) / "secured", True),
+                 "PLAINTEXT": fresh_node(Path(home) / "plain", False)}  # fmt: skip
+        for node in nodes.values():
+            await asyncio.to_thread(node.start)  # it waits with an event loop of its own
         try:
-            unsecured = await measure("PLAINTEXT", plain.client_options(), records, runs)
+            for label, node in nodes.items():
+                await measure(f"{label} warm-up", node.client_options(), records, 1)
+            produced: dict[str, list[float]] = {label: [] for label in nodes}
+            consumed: dict[str, list[float]] = {label: [] for label in nodes}
+            for _ in range(runs):
+                for label, node in nodes.items():
+                    p, c = await measure(label, node.client_options(), records, 1)
+                    produced[label].append(p)
+                    consumed[label].append(c)
+            gates: dict[str, float] = {}
             if consent:
-                print("  consent benchmark on the secured broker:")
-                on = consent_gate(dict(os.environ), runs)
-                plaintext = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_SASL", "KAFKA_SSL"))}
-                plaintext.update(KAFKA_BOOTSTRAP_SERVERS=plain.bootstrap, KAFKA_SECURITY_PROTOCOL="PLAINTEXT")
-                print("  consent benchmark on the plaintext node:")
-                gates = (on, consent_gate(plaintext, runs))
+                for label, node in nodes.items():
+                    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
+                    env.update(KAFKA_BOOTSTRAP_SERVERS=node.bootstrap)
+                    if node.security is not None:
+                        env.update(node.security.client_environment())
+                    else:
+                        env.update(KAFKA_SECURITY_PROTOCOL="PLAINTEXT")
+                    print(f"  consent benchmark on the {label} node:")
+                    gates[label] = consent_gate(env, runs)
         finally:
-            plain.stop()
-    for name, s, u in (("produce", secured[0], unsecured[0]), ("consume", secured[1], unsecured[1])):
+            for node in nodes.values():
+                await asyncio.to_thread(node.stop)
+    for name, figures in (("produce", produced), ("consume", consumed)):
+        s, u = median(figures["SASL_SSL"]), median(figures["PLAINTEXT"])
         print(f"{name}: secured {s:,.0f}/s, plaintext {u:,.0f}/s, secured/plaintext {s / u:.2f}")
-    if gates is not None:
-        print(f"consent gate: secured {gates[0]:,.0f}/s, plaintext {gates[1]:,.0f}/s, "
-              f"secured/plaintext {gates[0] / gates[1]:.2f}")  # fmt: skip
+    if gates:
+        s, u = gates["SASL_SSL"], gates["PLAINTEXT"]
+        print(f"consent gate: secured {s:,.0f}/s, plaintext {u:,.0f}/s, secured/plaintext {s / u:.2f}")
 
 
 if __name__ == "__main__":
