@@ -15,14 +15,11 @@ from typing import Any
 
 import psutil
 
-from deploy.local.infra import LOCAL_SECURITY
+from deploy.local.infra import use_local_admin_login
 
 # The benchmarks run on the secured local broker (TLS, SCRAM, ACLs) as its administrator, as the tests do; with
 # KAFKA_BOOTSTRAP_SERVERS or KAFKA_SECURITY_PROTOCOL set, the environment says which cluster and how to log in.
-if not (os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("KAFKA_SECURITY_PROTOCOL")) and (
-    LOCAL_SECURITY.passwords_file.exists()
-):
-    os.environ.update(LOCAL_SECURITY.client_environment())
+use_local_admin_login()
 
 
 def machine() -> str:

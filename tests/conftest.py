@@ -4,11 +4,6 @@ KAFKA_SECURITY_PROTOCOL set, the environment says which cluster and how to log i
 
 from __future__ import annotations
 
-import os
+from deploy.local.infra import use_local_admin_login
 
-from deploy.local.infra import LOCAL_SECURITY
-
-if not (os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("KAFKA_SECURITY_PROTOCOL")) and (
-    LOCAL_SECURITY.passwords_file.exists()
-):
-    os.environ.update(LOCAL_SECURITY.client_environment())
+use_local_admin_login()

@@ -36,6 +36,15 @@ DB_NAME = DB_USER = DB_PASSWORD = "minaintyg"  # noqa: S105 - the local developm
 LOCAL_SECURITY = LocalSecurity(CACHE / "kafka" / "security", CACHE / "tls")
 
 
+def use_local_admin_login() -> None:
+    """Log this process's Kafka clients in to the secured local brokers as `admin` (the tests, the benchmarks),
+    unless KAFKA_BOOTSTRAP_SERVERS or KAFKA_SECURITY_PROTOCOL say which cluster and how to log in."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("KAFKA_SECURITY_PROTOCOL"):
+        return
+    if LOCAL_SECURITY.passwords_file.exists():
+        os.environ.update(LOCAL_SECURITY.client_environment())
+
+
 class InfraError(RuntimeError):
     pass
 
