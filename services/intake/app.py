@@ -33,7 +33,7 @@ from services.kit.problems import (
     problem_from_pydantic,
     problems_response,
 )
-from services.kit.service import add_routes, service_app, state_dependency
+from services.kit.service import add_first, service_app, state_dependency
 from services.kit.text import Message
 from services.kit.tracing import current_traceparent
 
@@ -187,7 +187,7 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock = _utc_now) 
     )
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.include_router(router)
-    add_routes(app, riv.router)
+    add_first(app, riv.ROUTES)
     document_request_body(
         app, "Certificate", CERTIFICATE_ADAPTER.json_schema(ref_template="#/components/schemas/{model}")
     )

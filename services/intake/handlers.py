@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import orjson
@@ -38,6 +38,32 @@ SOURCE = "minaintyg/intake"
 Clock = Callable[[], datetime]
 
 
+class UnitCounties:
+    """The county of each connected care unit as last read from `care_units`: a RIV-TA certificate names its unit
+    by HSA-id only, and the event carries the unit's county. Remembered, never trusted: a certificate is stored only
+    while its unit is connected with the county it was built with (`repo.insert_certificate_with_event`), so after
+    a unit is disconnected or moves county the delivery looks it up again. At most `max_units` (the oldest
+    remembered is forgotten first)."""
+
+    def __init__(self, max_units: int = 50_000) -> None:
+        self._counties: dict[str, str] = {}
+        self._max_units = max_units
+
+    def get(self, hsa_id: str) -> str | None:
+        return self._counties.get(hsa_id)
+
+    def remember(self, hsa_id: str, county: str) -> None:
+        if hsa_id not in self._counties and len(self._counties) >= self._max_units:
+            del self._counties[next(iter(self._counties))]
+        self._counties[hsa_id] = county
+
+    def forget(self, hsa_id: str) -> None:
+        self._counties.pop(hsa_id, None)
+
+    def __len__(self) -> int:
+        return len(self._counties)
+
+
 @dataclass(frozen=True)
 class Intake:
     """What the use cases need, wired once by `bootstrap.py`."""
@@ -47,6 +73,7 @@ class Intake:
     clock: Clock
     on_commit: Callable[[], None]
     deliveries: RateLimit  # per platform (INTAKE_RATE_LIMIT)
+    unit_counties: UnitCounties = field(default_factory=UnitCounties)
 
 
 async def receive_certificate(
@@ -58,12 +85,14 @@ async def receive_certificate(
     correlation_id: str,
     traceparent: str | None = None,
     rules_checked: bool = False,
+    unit_county: str | None = None,
 ) -> ReceiveOutcome:
     """Validate and store a certificate with its `certificate.issued` event; idempotent on the id.
 
     Besides our own rules, the published rules of the certificate's type (schemas.riv.rules) hold whichever way
     it came: a JSON certificate is checked in its transport form, unless the caller has (`rules_checked`, the
-    RIV-TA endpoint checks the message as received)."""
+    RIV-TA endpoint checks the message as received). With `unit_county` (the county the certificate was built with),
+    it is stored only while that is its care unit's county; otherwise the outcome is NOT_CONNECTED."""
     now = intake.clock()
     document = cert.model_dump(mode="json")
     # Serialised once: checked for NUL characters, spliced into the event and stored as the normalised document.
@@ -100,6 +129,7 @@ async def receive_certificate(
             outbox_row=outbox_values(
                 intake.settings.topic(INTAKE_CERTIFICATES.name), ref, envelope, raw={"certificate": document_json}
             ),
+            unit_county=unit_county,
         )
         if not inserted:
             # A concurrent delivery of the same id has committed by now: ON CONFLICT waited for it.

@@ -53,7 +53,7 @@ _INSERT_CERTIFICATE_WITH_EVENT = (
     "  INSERT INTO certificates (id, type, personnummer, citizen_ref, care_unit_hsa_id, signed_at,"
     "    test_patient, platform, received_at, original, normalised)"
     "  SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11"
-    "  WHERE EXISTS (SELECT 1 FROM care_units WHERE hsa_id = $5 AND connected)"
+    "  WHERE EXISTS (SELECT 1 FROM care_units WHERE hsa_id = $5 AND connected AND ($17::text IS NULL OR county = $17))"
     "  ON CONFLICT (id) DO NOTHING RETURNING id"
     f") INSERT INTO outbox ({OUTBOX_COLUMNS}) SELECT $12, $13, $14, $15, $16 FROM new_certificate RETURNING true"
 )
@@ -74,13 +74,16 @@ async def insert_certificate_with_event(
     original: str,
     normalised: dict[str, Any] | orjson.Fragment,
     outbox_row: tuple[object, ...],
+    unit_county: str | None = None,
 ) -> bool:
     """Store a new certificate of a connected unit and its outbox event, atomically in one statement.
 
     `normalised` is the certificate as JSON data, or already serialised (an orjson.Fragment: the json codec of
-    services.kit.db passes it on as it is).
+    services.kit.db passes it on as it is). With `unit_county`, only while the care unit's county is that one (the
+    county the certificate was built with, perhaps remembered from an earlier delivery).
 
-    False when nothing was written: the id exists already, or the care unit is not connected.
+    False when nothing was written: the id exists already, the care unit is not connected, or its county is not
+    `unit_county`.
     """
     inserted: bool | None = await conn.fetchval(
         _INSERT_CERTIFICATE_WITH_EVENT,
@@ -96,6 +99,7 @@ async def insert_certificate_with_event(
         original,
         normalised,
         *outbox_row,
+        unit_county,
     )
     return bool(inserted)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import structlog
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from lxml import etree
 
 from schemas.certificate import County
@@ -34,9 +34,6 @@ from services.kit.swedish import swedish_date
 from services.kit.tracing import current_traceparent
 
 log = structlog.get_logger(__name__)
-
-router = APIRouter(include_in_schema=False)
-
 
 _fault = rivhttp.fault
 _answer = rivhttp.answer
@@ -71,10 +68,6 @@ def _open(request_body: bytes, interaction: Interaction, intake: Intake) -> etre
 _validation_error = receiver.validation_error
 
 
-rivhttp.add_documents(router, REGISTER_CERTIFICATE, REVOKE_CERTIFICATE)
-
-
-@router.post(REGISTER_CERTIFICATE.path)
 async def register_certificate(request: Request) -> Response:
     intake = app_state(request.app, Intake)
     try:
@@ -89,33 +82,41 @@ async def register_certificate(request: Request) -> Response:
         return _answer(REGISTER_CERTIFICATE, _validation_error([f"{v.rule}: {v.message}" for v in violations]))
     unit = intyg.skapad_av.enhet.enhets_id.extension
     try:
-        connected, county = await repo.connected_unit_county(intake.pool, unit)
-        if not connected:
-            return _answer(
-                REGISTER_CERTIFICATE,
-                Result("ERROR", "VALIDATION_ERROR", f"Vårdenheten {unit} är inte ansluten till Mina intyg"),
-            )
-        if county is None:
-            return _answer(
-                REGISTER_CERTIFICATE,
-                Result("ERROR", "APPLICATION_ERROR", f"Vårdenheten {unit} saknar län i Mina intygs register"),
-            )
-        try:
-            certificate = to_certificate(intyg, County(county))
-        except NotMappable as exc:
-            return _answer(REGISTER_CERTIFICATE, _validation_error(exc.problems))
-        try:
-            outcome = await receive_certificate(
-                intake,
-                certificate,
-                original=body.decode("utf-8"),
-                platform=platform,
-                correlation_id=request.scope["state"]["correlation_id"],
-                traceparent=current_traceparent(),
-                rules_checked=True,
-            )
-        except InvalidCertificate as exc:
-            return _answer(REGISTER_CERTIFICATE, _validation_error([svenska.problem(p) for p in exc.problems]))
+        for remembered in (intake.unit_counties.get(unit), None):
+            if (county := remembered) is None:
+                connected, county = await repo.connected_unit_county(intake.pool, unit)
+                if not connected:
+                    return _answer(
+                        REGISTER_CERTIFICATE,
+                        Result("ERROR", "VALIDATION_ERROR", f"Vårdenheten {unit} är inte ansluten till Mina intyg"),
+                    )
+                if county is None:
+                    return _answer(
+                        REGISTER_CERTIFICATE,
+                        Result("ERROR", "APPLICATION_ERROR", f"Vårdenheten {unit} saknar län i Mina intygs register"),
+                    )
+                intake.unit_counties.remember(unit, county)
+            try:
+                certificate = to_certificate(intyg, County(county))
+            except NotMappable as exc:
+                return _answer(REGISTER_CERTIFICATE, _validation_error(exc.problems))
+            try:
+                outcome = await receive_certificate(
+                    intake,
+                    certificate,
+                    original=body.decode("utf-8"),
+                    platform=platform,
+                    correlation_id=request.scope["state"]["correlation_id"],
+                    traceparent=current_traceparent(),
+                    rules_checked=True,
+                    unit_county=county,
+                )
+            except InvalidCertificate as exc:
+                return _answer(REGISTER_CERTIFICATE, _validation_error([svenska.problem(p) for p in exc.problems]))
+            if outcome is not ReceiveOutcome.NOT_CONNECTED or remembered is None:
+                break
+            # Disconnected, or moved to another county, since the county was remembered: look it up again.
+            intake.unit_counties.forget(unit)
     except Exception as exc:
         log.exception(
             "intake.riv.technical_error",
@@ -140,7 +141,6 @@ async def register_certificate(request: Request) -> Response:
     return _answer(REGISTER_CERTIFICATE, Result("OK"))
 
 
-@router.post(REVOKE_CERTIFICATE.path)
 async def revoke(request: Request) -> Response:
     intake = app_state(request.app, Intake)
     try:
@@ -183,3 +183,6 @@ async def revoke(request: Request) -> Response:
     if outcome is RevokeOutcome.ALREADY_REVOKED:
         return _answer(REVOKE_CERTIFICATE, Result("INFO", None, "Intyget är redan återkallat"))
     return _answer(REVOKE_CERTIFICATE, Result("OK"))
+
+
+ROUTES = rivhttp.routes((REGISTER_CERTIFICATE, register_certificate), (REVOKE_CERTIFICATE, revoke))

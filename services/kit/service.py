@@ -58,6 +58,7 @@ from typing import Any, TypeVar
 import structlog
 from fastapi import APIRouter, FastAPI, Request
 from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
 from schemas.topics import TopicSpec
@@ -305,6 +306,11 @@ def state_dependency(kind: type[StateT]) -> Callable[[Request], Awaitable[StateT
 
     dependency.__name__ = f"{kind.__name__.lower()}_state"
     return dependency
+
+
+def add_first(app: FastAPI, routes: Sequence[BaseRoute]) -> None:
+    """Put `routes` ahead of the app's other routes (Starlette tries them in order: the busiest first)."""
+    app.router.routes[:0] = routes
 
 
 def add_routes(app: FastAPI, *routers: APIRouter) -> None:

@@ -54,7 +54,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.include_router(pages.router)
     app.include_router(api.router)
-    app.include_router(riv.router)  # Försäkringskassan's fetch: answers only over the mutual-TLS listener
+    app.router.routes.extend(riv.ROUTES)  # Försäkringskassan's fetch: answers only over the mutual-TLS listener
     install_error_answers(app)
     app.add_middleware(SecurityHeadersMiddleware, settings=settings)
     return app

@@ -15,7 +15,7 @@ import dataclasses
 from datetime import date
 
 import structlog
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from lxml import etree
 
 from schemas.riv import namespaces as ns
@@ -24,13 +24,12 @@ from schemas.riv.mapping import from_certificate, utc_to_swedish_time
 from schemas.riv.receiver import Refused, open_request, technical_error
 from schemas.riv.transport import CV, Intyg, Result, Status
 from schemas.riv.wsdl import GET_CERTIFICATE, LIST_CERTIFICATES_FOR_CITIZEN
-from services.kit.riv import add_documents, answer, caller, fault
+from services.kit.riv import answer, caller, fault, routes
 from services.kit.swedish import RECIPIENTS
 from services.portal.deps import Portal, portal_of
 from services.portal.handlers import Fetched
 
 log = structlog.get_logger(__name__)
-router = APIRouter(include_in_schema=False)
 LIST = LIST_CERTIFICATES_FOR_CITIZEN
 GET = GET_CERTIFICATE
 T = f"{{{ns.TYPES}}}"
@@ -68,10 +67,6 @@ def _technical(interaction_name: str, exc: Exception) -> Result:
     return technical_error()
 
 
-add_documents(router, LIST, GET)
-
-
-@router.post(LIST.path)
 async def list_certificates_for_citizen(request: Request) -> Response:
     portal = portal_of(request)
     try:
@@ -101,7 +96,6 @@ async def list_certificates_for_citizen(request: Request) -> Response:
     return answer(LIST, Result("OK"), fill)
 
 
-@router.post(GET.path)
 async def get_certificate(request: Request) -> Response:
     portal = portal_of(request)
     try:
@@ -127,3 +121,6 @@ async def get_certificate(request: Request) -> Response:
         return answer(GET, _technical(GET.name, exc))
     log.info("portal.riv.fetched", party=party, certificate_id=certificate_id)
     return answer(GET, Result("OK"), lambda response: xml.write_intyg(response, r + "intyg", intyg))
+
+
+ROUTES = routes((LIST, list_certificates_for_citizen), (GET, get_certificate))

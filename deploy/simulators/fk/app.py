@@ -39,7 +39,7 @@ from services.kit.problems import (
     problem_from_pydantic,
     problems_response,
 )
-from services.kit.service import add_routes, app_state, service_app, state_dependency
+from services.kit.service import add_first, add_routes, app_state, service_app, state_dependency
 
 log = structlog.get_logger(__name__)
 
@@ -404,7 +404,7 @@ def create_app(settings: FksimSettings | None = None, clock: Clock = _utc_now) -
     )
     app.add_exception_handler(RequestValidationError, invalid_request)
     add_routes(app, router)
-    add_routes(app, riv.router)
+    add_first(app, riv.ROUTES)
     document_request_body(app, "Submission", Submission.model_json_schema(ref_template="#/components/schemas/{model}"))
     # Added last, so it runs first: nothing is read, and no fault injected, for a caller that is not a known sender.
     app.add_middleware(BearerGate, tokens=settings.sender_tokens, path_prefix="/v1/", what="sender")

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import orjson
 import structlog
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from lxml import etree
 
 from deploy.simulators.fk import store
@@ -35,7 +35,6 @@ from services.kit.swedish import swedish_date
 log = structlog.get_logger(__name__)
 _T = TypeVar("_T")
 
-router = APIRouter(include_in_schema=False)
 
 # The types whose main recipient is Försäkringskassan: LISJP, FK7263, LUSE, LUAE_NA, LUAE_FS.
 FK_TYPES: frozenset[str] = frozenset(code for code, t in CERTIFICATE_TYPES.items() if t.main_recipient == "FKASSA")
@@ -75,10 +74,6 @@ def _intyg(payload: etree._Element) -> Intyg:
     return xml.read_intyg(found)
 
 
-rivhttp.add_documents(router, REGISTER_CERTIFICATE, REVOKE_CERTIFICATE)
-
-
-@router.post(REGISTER_CERTIFICATE.path)
 async def register_certificate(request: Request) -> Response:
     sim = app_state(request.app, FkSim)
     try:
@@ -127,7 +122,6 @@ async def register_certificate(request: Request) -> Response:
     return _answer(REGISTER_CERTIFICATE, Result("OK"))
 
 
-@router.post(REVOKE_CERTIFICATE.path)
 async def revoke(request: Request) -> Response:
     sim = app_state(request.app, FkSim)
     try:
@@ -164,3 +158,6 @@ def technical_error(path: str) -> bytes | None:
     """An injected error's answer on a RIV-TA endpoint (ERROR/TECHNICAL_ERROR), None for any other path."""
     interaction = INTERACTIONS.get(path)
     return None if interaction is None else receiver.answer(interaction, receiver.technical_error())
+
+
+ROUTES = rivhttp.routes((REGISTER_CERTIFICATE, register_certificate), (REVOKE_CERTIFICATE, revoke))

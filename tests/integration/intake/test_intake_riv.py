@@ -303,3 +303,45 @@ SOAP_HEADERS = {"Content-Type": soap.CONTENT_TYPE, "SOAPAction": REGISTER_CERTIF
 
 def _result(body: bytes) -> etree._Element:
     return next(xml.parse(body).iter(f"{{{ns.REGISTER}}}result"))
+
+
+async def test_a_care_unit_that_moves_county_or_is_disconnected_is_looked_up_again(riv_intake: RivIntake) -> None:
+    """Intake remembers each unit's county between deliveries, but the insert holds it to the register: after the
+    unit moves to another county its next certificate carries the new one, and once it is disconnected its next
+    delivery is refused at once, not stored."""
+    unit = f"SE2321000016-{uuid.uuid4().hex[:8].upper()}"
+    async with connect(ServiceSettings().database_url, riv_intake.schema) as conn:
+        await conn.execute(
+            "INSERT INTO care_units (hsa_id, name, connected, county, changed_at) "
+            "VALUES ($1, 'Vårdcentralen Flytten', true, '01', now())",
+            unit,
+        )
+    journal = await asyncio.to_thread(riv_intake.journal)
+
+    def from_unit() -> Intyg:
+        intyg = lisjp()
+        enhet = replace(intyg.skapad_av.enhet, enhets_id=replace(intyg.skapad_av.enhet.enhets_id, extension=unit))
+        return replace(intyg, skapad_av=replace(intyg.skapad_av, enhet=enhet))
+
+    async def county_published(intyg: Intyg) -> object:
+        events = await eventually(
+            lambda: _events(riv_intake, intyg.intygs_id.extension), timeout=20, what="the certificate's event"
+        )
+        return events[0]["data"]["certificate"]["care_unit"]["county"]
+
+    first, second, third = from_unit(), from_unit(), from_unit()
+    assert (await asyncio.to_thread(journal.register, first)).result.resultCode == "OK"
+    async with connect(ServiceSettings().database_url, riv_intake.schema) as conn:
+        await conn.execute("UPDATE care_units SET county = '12' WHERE hsa_id = $1", unit)
+    assert (await asyncio.to_thread(journal.register, second)).result.resultCode == "OK"
+    async with connect(ServiceSettings().database_url, riv_intake.schema) as conn:
+        await conn.execute("UPDATE care_units SET connected = false WHERE hsa_id = $1", unit)
+    refused = (await asyncio.to_thread(journal.register, third)).result
+    assert (refused.resultCode, refused.errorId) == ("ERROR", "VALIDATION_ERROR")
+    assert refused.resultText == f"Vårdenheten {unit} är inte ansluten till Mina intyg"
+
+    assert await county_published(first) == "01"
+    assert await county_published(second) == "12"
+    async with connect(ServiceSettings().database_url, riv_intake.schema) as conn:
+        stored = await conn.fetchval("SELECT count(*) FROM certificates WHERE id = $1", third.intygs_id.extension)
+    assert stored == 0
