@@ -38,6 +38,11 @@ _SPACES = re.compile(r"[ \t\r\n]+")
 
 def _ns(value: str) -> str:
     """XPath normalize-space: XML whitespace only, trimmed and collapsed."""
+    if not value or (
+        value[0] != " " and value[-1] != " " and "  " not in value
+        and "\t" not in value and "\n" not in value and "\r" not in value
+    ):  # fmt: skip
+        return value  # already normal, as most values are: no regex
     return _SPACES.sub(" ", value).strip(_XML_SPACE)
 
 

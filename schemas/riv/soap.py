@@ -12,6 +12,7 @@ from schemas.riv.xml import NotTheContract
 
 S = f"{{{ns.SOAP_ENV}}}"
 CONTENT_TYPE = "text/xml; charset=utf-8"
+_HEADER, _BODY, _LOGICAL_ADDRESS = S + "Header", S + "Body", f"{{{ns.ADDRESSING}}}LogicalAddress"
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,13 @@ def open_envelope(root: etree._Element) -> Request:
         if name.localname == "Envelope":
             raise NotTheContract([f"the envelope is in namespace {name.namespace}, not SOAP 1.1's {ns.SOAP_ENV}"])
         raise NotTheContract([f"the message is {name.localname}, not a SOAP 1.1 Envelope"])
-    header = root.find(S + "Header")
-    body = root.find(S + "Body")
+    header = body = None
+    for child in root:  # one walk (`find` compiles and runs an ElementPath per call)
+        tag = child.tag
+        if tag == _BODY and body is None:
+            body = child
+        elif tag == _HEADER and header is None:
+            header = child
     if body is None:
         raise NotTheContract(["the envelope has no Body"])
     payload = [child for child in body if isinstance(child.tag, str)]
@@ -36,7 +42,7 @@ def open_envelope(root: etree._Element) -> Request:
         raise NotTheContract([f"the Body must hold exactly one element, not {len(payload)}"])
     address: str | None = None
     if header is not None:
-        found = header.find(f"{{{ns.ADDRESSING}}}LogicalAddress")
+        found = next((child for child in header if child.tag == _LOGICAL_ADDRESS), None)
         if found is not None and found.text and found.text.strip():
             address = found.text.strip()
     return Request(logical_address=address, payload=payload[0])
