@@ -44,7 +44,7 @@ import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.common import OtlpSink, compare, machine, median, percentile
-from bench.loadclient import Classify, closed_loop, open_loop, post_request
+from bench.loadclient import Classify, closed_loop, on_schedule, open_loop, post_request
 from deploy.local import devca
 from deploy.simulators.platform import riv as platform_riv
 from deploy.simulators.platform.generator import CARE_UNITS, CertificateFactory
@@ -149,10 +149,10 @@ async def baseline(settings: ServiceSettings, bodies: list[bytes]) -> float:
 async def postgres_baseline(
     settings: ServiceSettings, rows: list[tuple[str, bytes, bytes]], rate: float
 ) -> list[float]:
-    """Raw asyncpg at the paced rate, scheduled as `open_loop` schedules requests: per request one row the size of
-    what intake stores for a certificate (the message as received, the normalised certificate, the outbox event)
-    inserted and committed from a pool, on a fresh schema. Latencies (s) from the scheduled time: the storage's own
-    tail, beside which intake's p99 is read (a commit waits for the WAL to reach the disk)."""
+    """Raw asyncpg at the paced rate, scheduled as `open_loop` schedules requests (`on_schedule`): per request one
+    row the size of what intake stores for a certificate (the message as received, the normalised certificate, the
+    outbox event) inserted and committed from a pool, on a fresh schema. Latencies (s) from the scheduled time:
+    the storage's own tail, beside which intake's p99 is read (a commit waits for the WAL to reach the disk)."""
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     async with connect(settings.database_url, "public") as conn:
         await conn.execute(f"CREATE SCHEMA {schema}")
@@ -163,8 +163,9 @@ async def postgres_baseline(
     latencies: list[float] = []
     statement = f"INSERT INTO {schema}.rows (original, normalised, event) VALUES ($1, $2::jsonb, $3)"  # noqa: S608
 
-    async def one(row: tuple[str, bytes, bytes], scheduled: float) -> None:
-        await pool.execute(statement, row[0], row[1].decode(), row[2])
+    async def one(i: int, scheduled: float) -> None:
+        original, normalised, event = rows[i]
+        await pool.execute(statement, original, normalised.decode(), event)
         latencies.append(time.perf_counter() - scheduled)
 
     try:
@@ -173,14 +174,7 @@ async def postgres_baseline(
         # waits behind it (a p99 of the benchmark's own making, not of the steady 100/s). Intake's paced phase
         # starts the same way.
         await asyncio.to_thread(os.sync)
-        tasks = []
-        begin = time.perf_counter()
-        for i, row in enumerate(rows):
-            scheduled = begin + i / rate
-            if (delay := scheduled - time.perf_counter()) > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(row, scheduled)))
-        await asyncio.gather(*tasks)
+        await on_schedule(len(rows), rate, one)
     finally:
         await pool.close()
         await drop_schema(settings.database_url, schema)

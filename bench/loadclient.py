@@ -14,8 +14,9 @@ import queue
 import ssl
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 Classify = Callable[[int, bytes], int | str]
 """What a response counts as, from its status and body (e.g. a RIV-TA answer's resultCode); by default its status."""
@@ -84,6 +85,20 @@ async def closed_loop(
     return statuses, elapsed
 
 
+async def on_schedule(count: int, rate: float, one: Callable[[int, float], Coroutine[Any, Any, None]]) -> None:
+    """Start `one(i, scheduled)` for each i < `count` at its scheduled time, begin + i/rate, whether or not the
+    earlier ones have finished (an open loop); return once all have."""
+    tasks: list[asyncio.Task[None]] = []
+    begin = time.perf_counter()
+    for i in range(count):
+        scheduled = begin + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, scheduled)))
+    await asyncio.gather(*tasks)
+
+
 async def open_loop(
     host: str,
     port: int,
@@ -109,15 +124,7 @@ async def open_loop(
             idle.put_nowait(conn)
         latencies.append(time.perf_counter() - scheduled)
 
-    tasks = []
-    begin = time.perf_counter()
-    for i, request in enumerate(requests):
-        scheduled = begin + i / rate
-        delay = scheduled - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(request, scheduled)))
-    await asyncio.gather(*tasks)
+    await on_schedule(len(requests), rate, lambda i, scheduled: one(requests[i], scheduled))
     while not idle.empty():
         idle.get_nowait().close()
     return statuses, latencies

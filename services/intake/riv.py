@@ -68,6 +68,18 @@ def _open(request_body: bytes, interaction: Interaction, intake: Intake) -> etre
 _validation_error = receiver.validation_error
 
 
+async def _registered_county(intake: Intake, unit: str) -> str | Result:
+    """The county of a connected care unit, as the register has it now (and remembered for the next delivery), or
+    the answer refusing the delivery."""
+    connected, county = await repo.connected_unit_county(intake.pool, unit)
+    if not connected:
+        return Result("ERROR", "VALIDATION_ERROR", f"Vårdenheten {unit} är inte ansluten till Mina intyg")
+    if county is None:
+        return Result("ERROR", "APPLICATION_ERROR", f"Vårdenheten {unit} saknar län i Mina intygs register")
+    intake.unit_counties.remember(unit, county)
+    return county
+
+
 async def register_certificate(request: Request) -> Response:
     intake = app_state(request.app, Intake)
     try:
@@ -82,20 +94,11 @@ async def register_certificate(request: Request) -> Response:
         return _answer(REGISTER_CERTIFICATE, _validation_error([f"{v.rule}: {v.message}" for v in violations]))
     unit = intyg.skapad_av.enhet.enhets_id.extension
     try:
+        original = body.decode("utf-8")
         for remembered in (intake.unit_counties.get(unit), None):
-            if (county := remembered) is None:
-                connected, county = await repo.connected_unit_county(intake.pool, unit)
-                if not connected:
-                    return _answer(
-                        REGISTER_CERTIFICATE,
-                        Result("ERROR", "VALIDATION_ERROR", f"Vårdenheten {unit} är inte ansluten till Mina intyg"),
-                    )
-                if county is None:
-                    return _answer(
-                        REGISTER_CERTIFICATE,
-                        Result("ERROR", "APPLICATION_ERROR", f"Vårdenheten {unit} saknar län i Mina intygs register"),
-                    )
-                intake.unit_counties.remember(unit, county)
+            county = remembered or await _registered_county(intake, unit)
+            if isinstance(county, Result):
+                return _answer(REGISTER_CERTIFICATE, county)
             try:
                 certificate = to_certificate(intyg, County(county))
             except NotMappable as exc:
@@ -104,7 +107,7 @@ async def register_certificate(request: Request) -> Response:
                 outcome = await receive_certificate(
                     intake,
                     certificate,
-                    original=body.decode("utf-8"),
+                    original=original,
                     platform=platform,
                     correlation_id=request.scope["state"]["correlation_id"],
                     traceparent=current_traceparent(),
